@@ -1,0 +1,225 @@
+"""Domain records that cross the storage boundary.
+
+All timestamps are integer milliseconds since the Unix epoch (UTC). JSON-valued fields hold
+already-decoded Python values.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class RunStatus(enum.Enum):
+    """Where a run is in its life. The values are the REST v1 spellings."""
+
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+class WorkKind(enum.Enum):
+    """What a work item asks the engine to do."""
+
+    CALL = "call"
+    """Call the app for a run: discovery (`step_id == "step"`) or one targeted step."""
+    WAKE = "wake"
+    """A sleep ended: memoize `null` for `step_id`, then call discovery."""
+    CRON = "cron"
+    """A cron schedule fell due: start a run of `payload["function_id"]`."""
+
+
+DISCOVERY = "step"
+"""The `stepId` that asks an app to run a function from the top."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppRecord:
+    """A synced app: one SDK endpoint serving a set of functions."""
+
+    id: str
+    url: str
+    sdk: str = ""
+    framework: str = ""
+    checksum: str = ""
+    synced_at: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionRecord:
+    """A function as registered by its app. `config` is the registered JSON, normalised."""
+
+    id: str
+    """The composite slug `<app id>-<fn id>`, unique across apps."""
+    app_id: str
+    name: str
+    config: dict[str, Any]
+    url: str
+    """The step runtime URL (normalised, `stepId` and `fnId` query included)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventRecord:
+    """A stored event. `payload` is the event exactly as delivered to functions."""
+
+    internal_id: str
+    id: str
+    name: str
+    payload: dict[str, Any]
+    ts: int
+    received_at: int
+    source_run_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRecord:
+    """A run of a function."""
+
+    id: str
+    function_id: str
+    status: RunStatus
+    event_ids: list[str]
+    started_at: int
+    ended_at: int | None = None
+    output: Any = None
+    error: Any = None
+    cron: str | None = None
+    request_version: int = -1
+    force_step_plan: bool = False
+    parent_run_id: str | None = None
+    """The run whose `step.sendEvent` produced this run's first event, if any."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Memo:
+    """A step's stored outcome: `{"data": x}`, `{"error": e}`, or a raw value."""
+
+    step_id: str
+    outcome: Any
+    name: str = ""
+    op: str = ""
+    at: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunState:
+    """Everything the executor needs to call an app for a run."""
+
+    run: RunRecord
+    events: list[dict[str, Any]]
+    memos: list[Memo]
+    """In completion order: the order of `ctx.stack.stack`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewWorkItem:
+    """A work item to enqueue."""
+
+    kind: WorkKind
+    due_at: int
+    run_id: str | None = None
+    step_id: str = DISCOVERY
+    attempt: int = 0
+    priority: int = 0
+    payload: dict[str, Any] = field(default_factory=dict)
+    unique_key: str | None = None
+    """When set, enqueueing is skipped if an item with the same key already exists."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkItem:
+    """A leased work item. `lease_token` must be presented to complete or release it."""
+
+    id: int
+    kind: WorkKind
+    due_at: int
+    run_id: str | None
+    step_id: str
+    attempt: int
+    priority: int
+    payload: dict[str, Any]
+    lease_token: str
+    unique_key: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewRun:
+    """A run to create, with its first work item created alongside."""
+
+    id: str
+    function_id: str
+    event_ids: list[str]
+    started_at: int
+    cron: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestEntry:
+    """One event to store, with the runs it triggers if it is stored for the first time."""
+
+    event: EventRecord
+    runs: list[NewRun] = field(default_factory=list)
+    dedupe_window_ms: int = 24 * 3600 * 1000
+    """An event whose user-given `id` was stored within this window is not stored again."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunUpdate:
+    """Changes to a run committed with a step outcome."""
+
+    status: RunStatus | None = None
+    ended_at: int | None = None
+    output: Any = None
+    error: Any = None
+    request_version: int | None = None
+    force_step_plan: bool | None = None
+
+
+class Then(enum.Enum):
+    """Whether a commit queues a discovery call for its run."""
+
+    NOTHING = "nothing"
+    DISCOVER = "discover"
+    DISCOVER_IF_IDLE = "discover_if_idle"
+    """Only when the run has no other pending work item (parallel fan-in, PROTOCOL §2.6)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryEntry:
+    """One line of a run's history, shown in the dashboard and the query API."""
+
+    run_id: str
+    at: int
+    kind: str
+    step_id: str | None = None
+    attempt: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Commit:
+    """The outcome of handling one work item, written in one transaction.
+
+    Order inside the transaction: the leased item is deleted (or, with `retry`, moved to its
+    new due time and attempt); memos are inserted, each appended to the run's stack; the run
+    update is applied; `events` are ingested; `enqueue` items are added; `then` is applied.
+    """
+
+    item: WorkItem
+    memos: list[Memo] = field(default_factory=list)
+    run_update: RunUpdate | None = None
+    enqueue: list[NewWorkItem] = field(default_factory=list)
+    events: list[IngestEntry] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+    then: Then = Then.NOTHING
+    retry_at: int | None = None
+    """Keep the item, due again at this time, with `attempt + 1`."""
+    link_events_to_run: list[str] = field(default_factory=list)
+    """Internal ids of events this run sent (`step.sendEvent`): they get `source_run_id`."""
