@@ -22,3 +22,8 @@ def dumps_str(value: Any) -> str:
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """Decode JSON; raises `JSONDecodeError` (a `ValueError`) on malformed input."""
     return orjson.loads(data)
+
+
+def dumps_sorted(value: Any) -> bytes:
+    """Encode `value` as compact JSON with object keys sorted: a canonical form for hashing."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)

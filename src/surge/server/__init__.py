@@ -1,0 +1,7 @@
+"""The HTTP API of a Surge server node."""
+
+from __future__ import annotations
+
+from .app import create_app
+
+__all__ = ["create_app"]

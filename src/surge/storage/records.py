@@ -35,6 +35,9 @@ class WorkKind(enum.Enum):
     """A cron schedule fell due: start a run of `payload["function_id"]`."""
 
 
+DEDUPE_WINDOW_MS = 24 * 3600 * 1000
+"""How long an event's user-given `id` suppresses a second event with the same id."""
+
 DISCOVERY = "step"
 """The `stepId` that asks an app to run a function from the top."""
 
@@ -166,7 +169,7 @@ class IngestEntry:
 
     event: EventRecord
     runs: list[NewRun] = field(default_factory=list)
-    dedupe_window_ms: int = 24 * 3600 * 1000
+    dedupe_window_ms: int = DEDUPE_WINDOW_MS
     """An event whose user-given `id` was stored within this window is not stored again."""
 
 

@@ -93,5 +93,8 @@ CREATE TABLE work_items (
     unique_key  TEXT UNIQUE,
     lease_token TEXT
 );
-CREATE INDEX work_items_due ON work_items (due_at, priority);
+CREATE INDEX work_items_due ON work_items (due_at, priority DESC);
 CREATE INDEX work_items_run ON work_items (run_id) WHERE run_id IS NOT NULL;
+-- An app sync finds the app's cron items by the app id in their payload.
+CREATE INDEX work_items_cron_app ON work_items (json_extract(payload, '$.app_id'))
+    WHERE kind = 'cron';

@@ -1,0 +1,105 @@
+"""The `surge` command: `surge dev` runs a local server on SQLite."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import surge
+
+logger = logging.getLogger("surge")
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option with its `SURGE_*` environment fallback."""
+
+    flags: tuple[str, ...]
+    env: str
+    help: str
+    default: Any = None
+    type: Any = str
+    switch: bool = False
+    repeat: bool = False
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        raw = os.environ.get(self.env)
+        help_text = f"{self.help} [env {self.env}]"
+        if self.switch:
+            enabled = raw is not None and raw.lower() not in ("", "0", "false", "no")
+            parser.add_argument(*self.flags, action="store_true", default=enabled, help=help_text)
+        elif self.repeat:
+            default = [u for u in (raw or "").split(",") if u]
+            parser.add_argument(
+                *self.flags, action="append", default=None, help=help_text + " (repeatable)"
+            )
+            parser.set_defaults(**{self.dest: default})
+        else:
+            value = self.type(raw) if raw is not None else self.default
+            shown = f" (default {self.default})" if self.default is not None else ""
+            parser.add_argument(*self.flags, type=self.type, default=value, help=help_text + shown)
+
+    @property
+    def dest(self) -> str:
+        return self.flags[-1].lstrip("-").replace("-", "_")
+
+
+DEV_OPTIONS = (
+    Option(("-p", "--port"), "SURGE_PORT", "port to listen on", 8288, int),
+    Option(("--host",), "SURGE_HOST", "interface to listen on", "127.0.0.1"),
+    Option(("-u", "--sdk-url"), "SURGE_SDK_URL", "app serve URL to sync", repeat=True),
+    Option(
+        ("--no-discovery",), "SURGE_NO_DISCOVERY", "do not scan local ports for apps", switch=True
+    ),
+    Option(("--no-poll",), "SURGE_NO_POLL", "only re-ping apps whose sync failed", switch=True),
+    Option(("--poll-interval",), "SURGE_POLL_INTERVAL", "seconds between app pings", 5.0, float),
+    Option(("--db",), "SURGE_DB", "SQLite database file", ".surge/dev.db"),
+    Option(
+        ("--retry-interval",),
+        "SURGE_RETRY_INTERVAL",
+        "fixed seconds between retries, instead of exponential backoff",
+        None,
+        float,
+    ),
+    Option(("--queue-workers",), "SURGE_QUEUE_WORKERS", "concurrent calls to apps", 100, int),
+    Option(("--call-timeout",), "SURGE_CALL_TIMEOUT", "seconds an app call may take", 300.0, float),
+    Option(
+        ("--max-event-size",),
+        "SURGE_MAX_EVENT_SIZE",
+        "largest accepted event in bytes (at most 3 MiB)",
+        512 * 1024,
+        int,
+    ),
+    Option(("--log-level",), "SURGE_LOG_LEVEL", "log level", "info"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="surge", description="Event-driven durable functions.")
+    parser.add_argument("--version", action="version", version=f"surge {surge.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser(
+        "dev", help="run a local server on SQLite", description="Run a local Surge server."
+    )
+    for option in DEV_OPTIONS:
+        option.add_to(dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from .serve import serve_dev
+    except ImportError as exc:  # pragma: no cover - depends on how surge was installed
+        print(f"surge: the server needs extra packages: pip install 'surge[server]' ({exc})")
+        return 1
+    return serve_dev(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

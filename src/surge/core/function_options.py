@@ -1,0 +1,188 @@
+"""Light checks of a function's flow-control options (concurrency, throttle, cancel...).
+
+The options stay in `FunctionConfig.raw` exactly as the SDK sent them; these checks only
+reject shapes the engine could not use, and hand every CEL expression they find to a checker.
+Each problem is raised as `ValueError(field, problem)` for `surge.core.functions` to wrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from surge.core.durations import parse_duration
+from surge.core.errors import InvalidInput
+
+__all__ = ["OptionProblem", "check_options"]
+
+ExpressionCheck = Callable[[str], object]
+
+_CONCURRENCY_SCOPES = frozenset({"fn", "env", "account"})
+_SINGLETON_MODES = frozenset({"skip", "cancel"})
+_MAX_CONCURRENCY_ITEMS = 2
+
+
+class OptionProblem(Exception):
+    """An unusable option; `field` is its path inside the function config."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(field, problem)
+        self.field = field
+        self.problem = problem
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _require_object(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise OptionProblem(field, "must be an object")
+    return value
+
+
+def _check_expr(value: Any, field: str, check: ExpressionCheck | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise OptionProblem(field, "must be a string expression")
+    if check is not None and value.strip():
+        try:
+            check(value)
+        except InvalidInput as exc:
+            raise OptionProblem(field, exc.message) from None
+
+
+def _check_int(value: Any, field: str, *, minimum: int, required: bool = True) -> None:
+    if value is None and not required:
+        return
+    if not _is_int(value) or value < minimum:
+        raise OptionProblem(field, f"must be an integer >= {minimum}")
+
+
+def _check_duration(value: Any, field: str, *, required: bool = True) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str):
+        raise OptionProblem(field, 'must be a duration string such as "30s"')
+    try:
+        parse_duration(value)
+    except InvalidInput as exc:
+        raise OptionProblem(field, exc.message) from None
+
+
+def _check_concurrency_item(item: Any, field: str, check: ExpressionCheck | None) -> None:
+    obj = _require_object(item, field)
+    _check_int(obj.get("limit"), f"{field}.limit", minimum=0)
+    _check_expr(obj.get("key"), f"{field}.key", check)
+    scope = obj.get("scope")
+    if scope is not None and scope not in _CONCURRENCY_SCOPES:
+        raise OptionProblem(f"{field}.scope", "must be one of fn, env, account")
+
+
+def _check_concurrency_list(value: Any, field: str, check: ExpressionCheck | None) -> None:
+    if not isinstance(value, list):
+        raise OptionProblem(field, "must be an array")
+    if len(value) > _MAX_CONCURRENCY_ITEMS:
+        raise OptionProblem(
+            field, f"at most {_MAX_CONCURRENCY_ITEMS} concurrency limits, got {len(value)}"
+        )
+    for i, item in enumerate(value):
+        _check_concurrency_item(item, f"{field}[{i}]", check)
+
+
+def _check_concurrency(value: Any, check: ExpressionCheck | None) -> None:
+    field = "concurrency"
+    if _is_int(value):
+        _check_int(value, field, minimum=0)
+    elif isinstance(value, list):
+        _check_concurrency_list(value, field, check)
+    elif isinstance(value, dict) and "limit" not in value and ({"fn", "step"} & value.keys()):
+        for part in ("fn", "step"):
+            if part in value:
+                _check_concurrency_list(value[part], f"{field}.{part}", check)
+    elif isinstance(value, dict):
+        _check_concurrency_item(value, field, check)
+    else:
+        raise OptionProblem(field, "must be an integer, an object or an array of objects")
+
+
+def _check_limited(value: Any, field: str, check: ExpressionCheck | None) -> None:
+    obj = _require_object(value, field)
+    _check_int(obj.get("limit"), f"{field}.limit", minimum=1)
+    _check_duration(obj.get("period"), f"{field}.period")
+    _check_int(obj.get("burst"), f"{field}.burst", minimum=0, required=False)
+    _check_expr(obj.get("key"), f"{field}.key", check)
+
+
+def _check_debounce(value: Any, check: ExpressionCheck | None) -> None:
+    obj = _require_object(value, "debounce")
+    _check_duration(obj.get("period"), "debounce.period")
+    _check_duration(obj.get("timeout"), "debounce.timeout", required=False)
+    _check_expr(obj.get("key"), "debounce.key", check)
+
+
+def _check_batch(value: Any, check: ExpressionCheck | None) -> None:
+    obj = _require_object(value, "batchEvents")
+    _check_int(obj.get("maxSize"), "batchEvents.maxSize", minimum=1)
+    _check_duration(obj.get("timeout"), "batchEvents.timeout")
+    _check_expr(obj.get("key"), "batchEvents.key", check)
+    _check_expr(obj.get("if"), "batchEvents.if", check)
+
+
+def _check_cancel(value: Any, check: ExpressionCheck | None) -> None:
+    if not isinstance(value, list):
+        raise OptionProblem("cancel", "must be an array")
+    for i, item in enumerate(value):
+        field = f"cancel[{i}]"
+        obj = _require_object(item, field)
+        event = obj.get("event")
+        if not isinstance(event, str) or not event:
+            raise OptionProblem(f"{field}.event", "must be a non-empty event name")
+        _check_expr(obj.get("if"), f"{field}.if", check)
+
+
+def _check_singleton(value: Any, check: ExpressionCheck | None) -> None:
+    obj = _require_object(value, "singleton")
+    mode = obj.get("mode")
+    if mode is not None and mode not in _SINGLETON_MODES:
+        raise OptionProblem("singleton.mode", "must be skip or cancel")
+    _check_expr(obj.get("key"), "singleton.key", check)
+
+
+def _check_misc(fn: dict[str, Any], check: ExpressionCheck | None) -> None:
+    if fn.get("priority") is not None:
+        priority = _require_object(fn["priority"], "priority")
+        _check_expr(priority.get("run"), "priority.run", check)
+    if fn.get("timeouts") is not None:
+        timeouts = _require_object(fn["timeouts"], "timeouts")
+        _check_duration(timeouts.get("start"), "timeouts.start", required=False)
+        _check_duration(timeouts.get("finish"), "timeouts.finish", required=False)
+    _check_expr(fn.get("idempotency"), "idempotency", check)
+
+
+def check_options(fn: dict[str, Any], check: ExpressionCheck | None) -> None:
+    """Check the flow-control options of one function config.
+
+    Args:
+        fn: The function object as sent by the SDK (keys as the SDKs spell them).
+        check: Compiles a CEL expression, raising `InvalidInput` if it is invalid; ``None``
+            skips expression checks.
+
+    Raises:
+        OptionProblem: The first unusable option found.
+    """
+    if fn.get("concurrency") is not None:
+        _check_concurrency(fn["concurrency"], check)
+    for name in ("throttle", "rateLimit"):
+        if fn.get(name) is not None:
+            _check_limited(fn[name], name, check)
+    if fn.get("debounce") is not None:
+        _check_debounce(fn["debounce"], check)
+    if fn.get("batchEvents") is not None:
+        _check_batch(fn["batchEvents"], check)
+    if fn.get("cancel") is not None:
+        _check_cancel(fn["cancel"], check)
+    if fn.get("singleton") is not None:
+        _check_singleton(fn["singleton"], check)
+    _check_misc(fn, check)

@@ -1,0 +1,364 @@
+"""Reading an app's answer to a call and deciding what happens next (PROTOCOL §2.2 to §2.7).
+
+`interpret` is pure: given the run, the call that was made and what came back, it returns
+the `Commit` to write. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from surge.core import codec
+from surge.core.durations import parse_duration, parse_time
+from surge.core.errors import InvalidInput
+from surge.core.functions import FunctionConfig
+from surge.core.ids import is_ulid
+from surge.core.opcodes import Op, Opcode, parse_ops
+from surge.storage import (
+    Commit,
+    HistoryEntry,
+    Memo,
+    NewWorkItem,
+    RunState,
+    RunStatus,
+    RunUpdate,
+    Then,
+    WorkItem,
+    WorkKind,
+)
+from surge.storage.records import DISCOVERY
+
+from .app_client import AppResponse, AppUnreachable
+from .finish import EntryFactory, error_value, finish_run
+from .retries import RetryPolicy, retry_after_ms
+
+MAX_SLEEP_MS = 366 * 24 * 3600 * 1000
+_MEMO_OPS = {Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED}
+_UNSUPPORTED = {
+    Opcode.WAIT_FOR_EVENT: "step.waitForEvent",
+    Opcode.INVOKE_FUNCTION: "step.invoke",
+    Opcode.AI_GATEWAY: "step.ai.infer",
+    Opcode.GATEWAY: "step.fetch",
+    Opcode.WAIT_FOR_SIGNAL: "step.waitForSignal",
+}
+_IGNORED = {Opcode.NONE, Opcode.DEFER_ADD, Opcode.DEFER_ABORT}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """The call that was made: which run, which work item, at what time."""
+
+    state: RunState
+    function: FunctionConfig
+    item: WorkItem
+    now: int
+    policy: RetryPolicy
+    entry_for: EntryFactory
+
+
+def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Commit:
+    """The commit that follows from the app's answer to `call`."""
+    if isinstance(answer, AppUnreachable):
+        return _function_error(call, error_value("AppUnreachable", str(answer)), None)
+    response = answer
+    if response.status == 201:
+        response = _unwrap_stream(response)
+    version = _version(response)
+    if 200 <= response.status < 300 and "x-inngest-sdk" not in response.headers:
+        message = f"the app answered HTTP {response.status} without an X-Inngest-Sdk header"
+        return _function_error(call, error_value("NotAnSDK", message + "; is it a proxy?"), None)
+    if response.status == 200:
+        try:
+            output = codec.loads(response.body) if response.body.strip() else None
+        except codec.JSONDecodeError:
+            message = f"the app answered 200 with a body that is not JSON: {_excerpt(response)}"
+            return _function_error(call, error_value("InvalidResponse", message), None)
+        return _complete(call, output, version)
+    if response.status == 206:
+        try:
+            ops = parse_ops(codec.loads(response.body))
+        except (codec.JSONDecodeError, InvalidInput) as exc:
+            message = f"the app answered 206 with unreadable opcodes ({exc}): {_excerpt(response)}"
+            return _function_error(call, error_value("InvalidResponse", message), None)
+        return _ops(call, ops, response, version)
+    return _function_error(call, _error_body(response), response)
+
+
+# -- outcomes ---------------------------------------------------------------------------------
+
+
+def _complete(call: Call, output: Any, version: int | None) -> Commit:
+    update, events = finish_run(
+        call.state,
+        status=RunStatus.COMPLETED,
+        now=call.now,
+        entry_for=call.entry_for,
+        output=output,
+    )
+    return Commit(
+        item=call.item,
+        run_update=_with_version(update, call, version),
+        events=events,
+        history=[_history(call, "completed")],
+    )
+
+
+def _fail(call: Call, error: Any, *, extra: _Plan | None = None) -> Commit:
+    update, events = finish_run(
+        call.state, status=RunStatus.FAILED, now=call.now, entry_for=call.entry_for, error=error
+    )
+    plan = extra or _Plan()
+    return Commit(
+        item=call.item,
+        memos=plan.memos,
+        run_update=update,
+        events=events,
+        history=[*plan.history, _history(call, "failed", error=error)],
+        link_events_to_run=plan.links,
+    )
+
+
+def _function_error(call: Call, error: Any, response: AppResponse | None) -> Commit:
+    """A call failed as a whole: retry the same work item, or fail the run for good."""
+    no_retry = response is not None and _no_retry(response)
+    attempt = call.item.attempt
+    if no_retry or attempt + 1 >= call.function.max_attempts:
+        return _fail(call, error)
+    due = _retry_due(call, response)
+    return Commit(
+        item=call.item,
+        retry_at=due,
+        history=[_history(call, "call_error", error=error, retry_at=due)],
+    )
+
+
+def _retry_due(call: Call, response: AppResponse | None) -> int:
+    header = response.headers.get("retry-after") if response is not None else None
+    asked = retry_after_ms(header, call.now)
+    return asked if asked is not None else call.now + call.policy.delay_ms(call.item.attempt)
+
+
+@dataclass
+class _Plan:
+    """What the ops of one 206 add up to, before it becomes a `Commit`."""
+
+    memos: list[Memo] = field(default_factory=list)
+    enqueue: list[NewWorkItem] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    then: Then = Then.NOTHING
+    complete: tuple[Any] | None = None
+    unsupported: str | None = None
+
+
+def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) -> Commit:
+    if len(ops) == 1 and ops[0].op is Opcode.STEP_ERROR:
+        return _step_error(call, ops[0], response)
+    plan = _Plan()
+    for op in ops:
+        _plan_op(call, op, plan)
+    if plan.unsupported is not None:
+        message = f"{plan.unsupported} is not supported by this Surge server yet"
+        return _fail(call, error_value("NotSupported", message), extra=plan)
+    if plan.complete is not None:
+        update, events = finish_run(
+            call.state,
+            status=RunStatus.COMPLETED,
+            now=call.now,
+            entry_for=call.entry_for,
+            output=plan.complete[0],
+        )
+        return Commit(
+            item=call.item,
+            memos=plan.memos,
+            run_update=_with_version(update, call, version),
+            events=events,
+            history=[*plan.history, _history(call, "completed")],
+            link_events_to_run=plan.links,
+        )
+    non_lazy = sum(op.op not in _IGNORED for op in ops)
+    force_plan = True if non_lazy > 1 else None
+    if force_plan is None and call.state.run.force_step_plan and (version or 0) >= 2:
+        force_plan = False if call.item.step_id == DISCOVERY else None
+    update = RunUpdate(request_version=version, force_step_plan=force_plan)
+    return Commit(
+        item=call.item,
+        memos=plan.memos,
+        run_update=update,
+        enqueue=plan.enqueue,
+        history=plan.history,
+        then=plan.then,
+        link_events_to_run=plan.links,
+    )
+
+
+def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
+    run_id = call.state.run.id
+    if op.op in _MEMO_OPS:
+        outcome = {"error": op.error} if op.op is Opcode.STEP_FAILED else {"data": op.data}
+        plan.memos.append(Memo(step_id=op.id, outcome=outcome, name=op.name, op=op.op.value))
+        plan.links.extend(_sent_event_ids(op))
+        kind = "step_failed" if op.op is Opcode.STEP_FAILED else "step_completed"
+        plan.history.append(_history(call, kind, step_id=op.id, name=op.name or op.display_name))
+        race = op.parallel_mode == "race"
+        plan.then = Then.DISCOVER if race or plan.then is Then.DISCOVER else Then.DISCOVER_IF_IDLE
+    elif op.op is Opcode.STEP_PLANNED:
+        plan.enqueue.append(
+            NewWorkItem(
+                kind=WorkKind.CALL,
+                due_at=call.now,
+                run_id=run_id,
+                step_id=op.id,
+                unique_key=f"{run_id}:{op.id}",
+            )
+        )
+        plan.history.append(_history(call, "step_planned", step_id=op.id, name=op.name))
+    elif op.op is Opcode.SLEEP:
+        due = _sleep_until(op, call.now)
+        plan.enqueue.append(
+            NewWorkItem(
+                kind=WorkKind.WAKE,
+                due_at=due,
+                run_id=run_id,
+                step_id=op.id,
+                unique_key=f"{run_id}:{op.id}",
+            )
+        )
+        plan.history.append(_history(call, "sleeping", step_id=op.id, until=due))
+    elif op.op in (Opcode.RUN_COMPLETE, Opcode.SYNC_RUN_COMPLETE):
+        plan.complete = (op.data,)
+    elif op.op is Opcode.DISCOVERY_REQUEST:
+        plan.then = Then.DISCOVER
+    elif op.op in _UNSUPPORTED:
+        plan.unsupported = _UNSUPPORTED[op.op]
+
+
+def _step_error(call: Call, op: Op, response: AppResponse) -> Commit:
+    """A step failed on this attempt: retry it alone, or memoize its error for good."""
+    attempt = call.item.attempt
+    if _no_retry(response) or attempt + 1 >= call.function.max_attempts:
+        memo = Memo(step_id=op.id, outcome={"error": op.error}, name=op.name, op="StepFailed")
+        return Commit(
+            item=call.item,
+            memos=[memo],
+            history=[_history(call, "step_failed", step_id=op.id, error=op.error)],
+            then=Then.DISCOVER_IF_IDLE,
+        )
+    due = _retry_due(call, response)
+    history = [_history(call, "step_error", step_id=op.id, error=op.error, retry_at=due)]
+    if call.item.step_id == op.id:
+        return Commit(item=call.item, retry_at=due, history=history)
+    # The step ran inside a discovery call; its retries target it directly from now on.
+    retry = NewWorkItem(
+        kind=WorkKind.CALL,
+        due_at=due,
+        run_id=call.state.run.id,
+        step_id=op.id,
+        attempt=attempt + 1,
+        unique_key=f"{call.state.run.id}:{op.id}",
+    )
+    return Commit(item=call.item, enqueue=[retry], history=history)
+
+
+# -- reading responses ------------------------------------------------------------------------
+
+
+def _no_retry(response: AppResponse) -> bool:
+    return response.headers.get("x-inngest-no-retry", "").strip().lower() == "true"
+
+
+def _version(response: AppResponse) -> int | None:
+    raw = response.headers.get("x-inngest-req-version")
+    try:
+        return int(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def _with_version(update: RunUpdate, call: Call, version: int | None) -> RunUpdate:
+    if version is None or version == call.state.run.request_version:
+        return update
+    return RunUpdate(
+        status=update.status,
+        ended_at=update.ended_at,
+        output=update.output,
+        error=update.error,
+        request_version=version,
+    )
+
+
+def _excerpt(response: AppResponse, limit: int = 300) -> str:
+    text = response.body[:limit].decode("utf-8", "replace")
+    return repr(text) + ("…" if len(response.body) > limit else "")
+
+
+def _error_body(response: AppResponse) -> Any:
+    """The error a failed call reports, or a description of what the app did instead."""
+    try:
+        body = codec.loads(response.body) if response.body.strip() else None
+    except codec.JSONDecodeError:
+        body = None
+    if isinstance(body, dict) and ("message" in body or "name" in body or "error" in body):
+        return body
+    what = f"the app answered HTTP {response.status}"
+    if "x-inngest-sdk" not in response.headers:
+        what += " without an X-Inngest-Sdk header"
+    return error_value("AppError", f"{what}: {_excerpt(response)}", status=response.status)
+
+
+def _unwrap_stream(response: AppResponse) -> AppResponse:
+    """A 201 streaming answer: keep-alive spaces, then `{"status", "headers", "body"}`."""
+    try:
+        wrapped = codec.loads(response.body.strip())
+    except codec.JSONDecodeError:
+        return AppResponse(status=502, headers=response.headers, body=response.body)
+    if not isinstance(wrapped, dict) or not isinstance(wrapped.get("status"), int):
+        return AppResponse(status=502, headers=response.headers, body=response.body)
+    inner = wrapped.get("body")
+    if isinstance(inner, str):
+        body = inner.encode()
+    else:
+        body = codec.dumps(inner)
+    headers = dict(response.headers)
+    for key, value in (wrapped.get("headers") or {}).items():
+        headers[str(key).lower()] = str(value)
+    return AppResponse(status=wrapped["status"], headers=headers, body=body)
+
+
+def _sleep_until(op: Op, now: int) -> int:
+    """When a `Sleep` op ends: `opts.duration`, else `name` (a date, or a duration)."""
+    target = (op.opts or {}).get("duration") or op.name
+    due: int | None = None
+    if isinstance(target, str):
+        if len(target) >= 10:
+            try:
+                due = parse_time(target)
+            except (InvalidInput, ValueError):
+                due = None
+        if due is None:
+            try:
+                due = now + int(parse_duration(target) * 1000)
+            except (InvalidInput, ValueError):
+                due = now
+    return min(max(due if due is not None else now, now), now + MAX_SLEEP_MS)
+
+
+def _sent_event_ids(op: Op) -> list[str]:
+    """Event ids a `step.sendEvent` step returned: TS `{ids: [...]}`, Python `[...]`."""
+    data = op.data
+    ids = data.get("ids") if isinstance(data, dict) else data
+    if isinstance(ids, list) and ids and all(isinstance(i, str) and is_ulid(i) for i in ids):
+        return ids
+    return []
+
+
+def _history(call: Call, kind: str, *, step_id: str | None = None, **detail: Any) -> HistoryEntry:
+    return HistoryEntry(
+        run_id=call.state.run.id,
+        at=call.now,
+        kind=kind,
+        step_id=step_id if step_id is not None else call.item.step_id,
+        attempt=call.item.attempt,
+        detail={k: v for k, v in detail.items() if v is not None},
+    )

@@ -1,0 +1,69 @@
+"""The HTTP application: every route of a Surge server node."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from surge.engine import Engine
+
+from . import events_api, rest_api, sync_api
+from .responses import error_response
+
+
+def create_app(
+    engine: Engine,
+    *,
+    event_keys: frozenset[str] = frozenset(),
+    start_opts: dict[str, Any] | None = None,
+) -> Starlette:
+    """The ASGI app of one server node; its lifespan starts and stops `engine`."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    routes = [
+        Route("/e/{key}", events_api.send_events, methods=["POST"]),
+        Route("/fn/register", sync_api.register, methods=["POST"]),
+        Route("/fn/remove", sync_api.remove, methods=["DELETE"]),
+        Route("/health", sync_api.health, methods=["GET"]),
+        Route("/dev", sync_api.dev_info, methods=["GET"]),
+        Route("/v1/events", rest_api.list_events, methods=["GET"]),
+        Route("/v1/events/{event_id}", rest_api.get_event, methods=["GET"]),
+        Route("/v1/events/{event_id}/runs", rest_api.event_runs, methods=["GET"]),
+        Route("/v1/runs", rest_api.list_runs, methods=["GET"]),
+        Route("/v1/runs/{run_id}", rest_api.get_run, methods=["GET"]),
+        Route("/v1/runs/{run_id}", rest_api.cancel_run, methods=["DELETE"]),
+        Route("/v1/runs/{run_id}/history", rest_api.run_history, methods=["GET"]),
+        Route("/v0/runs/{run_id}", rest_api.cancel_run, methods=["DELETE"]),
+        Route("/v0/runs/{run_id}/batch", rest_api.run_batch, methods=["GET"]),
+        Route("/v0/runs/{run_id}/actions", rest_api.run_actions, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _method_not_allowed},
+    )
+    app.state.engine = engine
+    app.state.event_keys = event_keys
+    app.state.start_opts = start_opts or {}
+    return app
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(f"no such endpoint: {request.method} {request.url.path}", 404)
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    return error_response(f"{request.method} is not allowed on {request.url.path}", 405)

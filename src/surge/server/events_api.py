@@ -1,0 +1,30 @@
+"""`POST /e/{key}`: the event API (PROTOCOL §3.1)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from surge.core.errors import InvalidInput
+from surge.engine import Engine
+from surge.engine.executor import now_ms
+
+from .responses import JSONResponse, error_response, invalid_input_response, read_body
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+async def send_events(request: Request) -> Response:
+    engine: Engine = request.app.state.engine
+    key = request.path_params["key"]
+    keys: frozenset[str] = request.app.state.event_keys
+    if not key or (keys and key not in keys):
+        return error_response("Event key not found", 401)
+    try:
+        body = await read_body(request, MAX_BODY_BYTES)
+        ids = await engine.ingestor.ingest(
+            body, seed=request.headers.get("x-inngest-event-id-seed"), now=now_ms()
+        )
+    except InvalidInput as exc:
+        return invalid_input_response(exc)
+    return JSONResponse({"ids": ids, "status": 200})

@@ -1,0 +1,95 @@
+"""App sync and server status: `/fn/register`, `/fn/remove`, `/dev`, `/health` (PROTOCOL §1, §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+import surge
+from surge.core import codec
+from surge.core.errors import InvalidInput
+from surge.engine import Engine
+from surge.engine.executor import now_ms
+
+from .responses import JSONResponse, error_response, invalid_input_response, read_body
+
+MAX_REGISTER_BYTES = 16 * 1024 * 1024
+
+
+async def register(request: Request) -> Response:
+    engine: Engine = request.app.state.engine
+    try:
+        body = await read_body(request, MAX_REGISTER_BYTES)
+        result = await engine.registry.register(body, request.headers, now=now_ms())
+    except InvalidInput as exc:
+        return invalid_input_response(exc)
+    return JSONResponse({"ok": True, "modified": result.modified, "app_id": result.app_id})
+
+
+async def remove(request: Request) -> Response:
+    """Remove an app by URL, given as `?url=` or in a JSON body `{"url": ...}`."""
+    engine: Engine = request.app.state.engine
+    url = request.query_params.get("url")
+    if url is None:
+        try:
+            body = codec.loads(await read_body(request, 64 * 1024) or b"{}")
+        except (codec.JSONDecodeError, InvalidInput):
+            body = None
+        url = body.get("url") if isinstance(body, dict) else None
+    if not isinstance(url, str) or not url:
+        return error_response('url is required, as ?url= or a JSON body {"url": ...}', 400)
+    if not await engine.registry.remove(url):
+        return error_response(f"no app is registered at {url}", 404)
+    return JSONResponse({"ok": True})
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": 200, "message": "OK"})
+
+
+async def dev_info(request: Request) -> Response:
+    """What the dev server knows: its options, apps and functions (`inngest dev`'s `/dev`)."""
+    engine: Engine = request.app.state.engine
+    apps = await engine.storage.list_apps()
+    functions = await engine.storage.list_functions()
+    return JSONResponse(
+        {
+            "version": surge.__version__,
+            "startOpts": request.app.state.start_opts,
+            "functions": [_function_info(f.id, f.name, f.config, f.url) for f in functions],
+            "handlers": [
+                {"url": app.url, "id": app.id, "sdk": app.sdk, "framework": app.framework}
+                for app in apps
+            ],
+            "apps": [
+                {"url": s.url, "error": s.error, "pinged_at": s.pinged_at}
+                for s in engine.pinger.statuses.values()
+            ],
+            "features": {},
+        }
+    )
+
+
+def _function_info(slug: str, name: str, config: dict[str, Any], url: str) -> dict[str, Any]:
+    steps = config.get("steps") or {}
+    return {
+        "id": slug,
+        "slug": slug,
+        "name": name,
+        "triggers": config.get("triggers") or [],
+        "steps": [
+            {
+                "id": step_id,
+                "name": step.get("name", step_id) if isinstance(step, dict) else step_id,
+                "uri": url,
+                **(
+                    {"retries": step["retries"]}
+                    if isinstance(step, dict) and "retries" in step
+                    else {}
+                ),
+            }
+            for step_id, step in (steps.items() if isinstance(steps, dict) else [])
+        ],
+    }
