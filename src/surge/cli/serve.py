@@ -21,6 +21,8 @@ def serve_dev(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # One line per app call would drown everything else.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if not 0 < args.max_event_size <= ABSOLUTE_MAX_EVENT_BYTES:
         print(f"surge: --max-event-size must be from 1 to {ABSOLUTE_MAX_EVENT_BYTES} bytes")
         return 2

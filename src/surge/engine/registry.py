@@ -86,7 +86,8 @@ class Registry:
         ]
         modified = await self._storage.sync_app(app, functions, crons)
         await self.load()
-        logger.info(
+        logger.log(
+            logging.INFO if modified else logging.DEBUG,
             "app synced",
             extra={"app_id": sync.app_id, "functions": len(functions), "modified": modified},
         )

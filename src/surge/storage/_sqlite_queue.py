@@ -170,10 +170,14 @@ def _discover(tx: Tx, commit: Commit, run_id: str) -> None:
     if commit.then is Then.DISCOVER_IF_IDLE:
         # Decided inside the transaction, after this commit's own deletes and inserts, so of
         # two parallel steps finishing together exactly the later one queues the discovery.
-        other = tx.conn.execute(
-            "SELECT 1 FROM work_items WHERE run_id = ? AND id <> ? LIMIT 1",
-            (run_id, commit.item.id),
-        ).fetchone()
+        # Only a retried item is still there to leave out: a deleted one's rowid may already
+        # belong to an item this commit enqueued.
+        sql = "SELECT 1 FROM work_items WHERE run_id = ?"
+        params: tuple[object, ...] = (run_id,)
+        if commit.retry_at is not None:
+            sql += " AND id <> ?"
+            params = (run_id, commit.item.id)
+        other = tx.conn.execute(sql + " LIMIT 1", params).fetchone()
         if other is not None:
             return
     if tx.conn.execute(INSERT_ITEM, discovery_row(run_id, now_ms())).rowcount:
