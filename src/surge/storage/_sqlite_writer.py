@@ -48,11 +48,10 @@ class Tx:
 @dataclass(slots=True)
 class _Pending:
     op: Callable[[Tx], Any]
-    loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
 
 
-_Outcome = tuple[_Pending, Any, BaseException | None]
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 _STOP = object()
 
 
@@ -106,6 +105,7 @@ class Writer:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Future[None] | None = None
         self._closed = True
 
     async def start(self) -> None:
@@ -113,6 +113,7 @@ class Writer:
         loop = asyncio.get_running_loop()
         self._loop = loop
         ready: asyncio.Future[None] = loop.create_future()
+        self._stopped = loop.create_future()
         self._thread = threading.Thread(
             target=self._main, args=(loop, ready), name="surge-sqlite-writer", daemon=True
         )
@@ -128,20 +129,19 @@ class Writer:
         """Run `op` in the writer thread, inside a transaction, and return its result."""
         if self._closed:
             raise StorageError("the SQLite storage is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(_Pending(op, loop, future))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Pending(op, future))
         result: T = await future
         return result
 
     async def stop(self) -> None:
         """Run what is queued, then stop the thread and close the connection."""
-        if self._closed or self._thread is None:
+        if self._closed or self._thread is None or self._stopped is None:
             return
         self._closed = True
         self._queue.put(_STOP)
-        thread = self._thread
-        await asyncio.get_running_loop().run_in_executor(None, thread.join)
+        await self._stopped
+        self._thread.join()  # it has already left its loop; this is only bookkeeping
 
     # -- the thread ----------------------------------------------------------------------------
 
@@ -153,14 +153,16 @@ class Writer:
         except Exception as exc:
             if conn is not None:
                 conn.close()
-            _deliver(loop, [(_Pending(_noop, loop, ready), None, translate(exc))])
+            _deliver(loop, [(ready, None, translate(exc))])
             return
-        _deliver(loop, [(_Pending(_noop, loop, ready), None, None)])
+        _deliver(loop, [(ready, None, None)])
         try:
             self._serve(conn)
         finally:
             conn.close()
             self._fail_leftovers()
+            if self._stopped is not None:
+                _deliver(loop, [(self._stopped, None, None)])
 
     def _serve(self, conn: sqlite3.Connection) -> None:
         while True:
@@ -177,14 +179,12 @@ class Writer:
 
     def _fail_leftovers(self) -> None:
         # An operation submitted while `stop` was being called may land behind the sentinel.
-        leftovers: list[_Outcome] = []
         with contextlib.suppress(queue.Empty):
             while True:
                 item = self._queue.get_nowait()
                 if item is not _STOP:
-                    leftovers.append((item, None, StorageError("the SQLite storage is closed")))
-        for pending, value, error in leftovers:
-            _deliver(pending.loop, [(pending, value, error)])
+                    error = StorageError("the SQLite storage is closed")
+                    _deliver(item.future.get_loop(), [(item.future, None, error)])
 
     def _run_batch(self, conn: sqlite3.Connection, ops: list[_Pending]) -> None:
         try:
@@ -197,14 +197,14 @@ class Writer:
                     conn.execute("ROLLBACK")
             error = translate(exc)
             logger.warning("sqlite batch failed", extra={"ops": len(ops), "error": str(error)})
-            outcomes, woke = [(p, None, error) for p in ops], False
+            outcomes, woke = [(p.future, None, error) for p in ops], False
         # Scheduled ahead of the results, so listeners have run by the time a caller resumes.
         if woke and self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._on_wake)
         by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for outcome in outcomes:
-            by_loop.setdefault(outcome[0].loop, []).append(outcome)
+            by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
         for loop, group in by_loop.items():
             _deliver(loop, group)
 
@@ -235,16 +235,12 @@ def _run_ops(conn: sqlite3.Connection, ops: list[_Pending]) -> tuple[list[_Outco
                 raise
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")
-            outcomes.append((pending, None, translate(exc)))
+            outcomes.append((pending.future, None, translate(exc)))
             continue
         conn.execute("RELEASE op")
         woke = woke or tx.woke
-        outcomes.append((pending, value, None))
+        outcomes.append((pending.future, value, None))
     return outcomes, woke
-
-
-def _noop(tx: Tx) -> None:
-    return None
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, outcomes: list[_Outcome]) -> None:
@@ -253,10 +249,10 @@ def _deliver(loop: asyncio.AbstractEventLoop, outcomes: list[_Outcome]) -> None:
 
 
 def _resolve(outcomes: list[_Outcome]) -> None:
-    for pending, value, error in outcomes:
-        if pending.future.done():  # the awaiting task was cancelled
+    for future, value, error in outcomes:
+        if future.done():  # the awaiting task was cancelled
             continue
         if error is None:
-            pending.future.set_result(value)
+            future.set_result(value)
         else:
-            pending.future.set_exception(error)
+            future.set_exception(error)
