@@ -79,6 +79,12 @@ DEV_OPTIONS = (
 )
 
 
+SERVER_PACKAGES = frozenset(
+    {"starlette", "uvicorn", "httptools", "uvloop", "croniter", "cel", "ulid"}
+)
+"""Top-level modules of the `server` extra: missing ones get an install hint."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="surge", description="Event-driven durable functions.")
     parser.add_argument("--version", action="version", version=f"surge {surge.__version__}")
@@ -95,8 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from .serve import serve_dev
-    except ImportError as exc:  # pragma: no cover - depends on how surge was installed
-        print(f"surge: the server needs extra packages: pip install 'surge[server]' ({exc})")
+    except ModuleNotFoundError as exc:
+        if exc.name not in SERVER_PACKAGES:
+            raise
+        print(f"surge: the server needs packages that are not installed ({exc.name}):")
+        print("    pip install 'surge[server]'")
         return 1
     return serve_dev(args)
 

@@ -1,0 +1,234 @@
+"""Apps written with the official Inngest SDKs run unchanged on ``surge dev``.
+
+One module, parametrized over the Python SDK (PyPI ``inngest==0.5.19``) and the TypeScript SDK
+(npm ``inngest@4.24.0``). Each parameter gets one real ``surge dev`` subprocess and one app
+subprocess (``tests/compat/py_app`` or ``tests/compat/ts_app``), synced by ``PUT``ting the
+app's serve URL exactly as the Inngest Dev Server does.
+
+The apps count every step execution per run, so "ran exactly once" is checked against what the
+user's code actually did, not against what the server says it did.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import AppProcess, SurgeServer
+
+pytestmark = pytest.mark.compat
+
+APP_FUNCTIONS = (
+    "signup-welcome",
+    "signup-crm",
+    "signup-broken",
+    "fanout-orchestrator",
+    "fanout-worker",
+    "order-placed",
+    "confirmed-email",
+    "confirmed-analytics",
+    "confirmed-shipping",
+    "flaky",
+    "doomed",
+    "doomed-failure",  # the onFailure handler, registered as its own function
+)
+CONSUMERS = ("confirmed-email", "confirmed-analytics", "confirmed-shipping")
+FANOUT_ITEMS = 300
+DEADLINE = 60.0
+FANOUT_DEADLINE = 180.0
+
+
+@dataclass
+class Stack:
+    server: SurgeServer
+    app: AppProcess
+
+    @property
+    def app_id(self) -> str:
+        return self.app.app_id
+
+    def ledger_runs(self) -> dict[str, dict[str, Any]]:
+        runs: dict[str, dict[str, Any]] = self.app.counts()["runs"]
+        return runs
+
+
+@pytest.fixture(scope="module", params=["py", "ts"])
+def stack(
+    request: pytest.FixtureRequest,
+    surge_server_module: Callable[..., SurgeServer],
+    app_process_module: Callable[..., AppProcess],
+) -> Iterator[Stack]:
+    server = surge_server_module()
+    app = app_process_module(request.param, server)
+    resp = app.sync()
+    # TS answers the PUT with the status the server put in its reply body; Python relays the
+    # server's body with 200 (PROTOCOL §1.4). Either way a failed sync carries an error.
+    assert resp.status_code == 200, f"PUT {app.serve_url} -> {resp.status_code}: {resp.text}"
+    assert not resp.json().get("error"), f"PUT {app.serve_url} -> {resp.text}"
+    yield Stack(server=server, app=app)
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def test_sync_registers_every_function(stack: Stack) -> None:
+    listed = stack.server.function_slugs()
+    expected = {f"{stack.app_id}-{fn}" for fn in APP_FUNCTIONS}
+    assert expected <= listed, f"GET /dev lacks {sorted(expected - listed)}; it lists {listed}"
+
+
+def test_static_fan_out_one_failure_does_not_disturb_the_others(stack: Stack) -> None:
+    user_id = f"user-{tag()}"
+    (event_id,) = stack.server.send({"name": "compat/user.signup", "data": {"user_id": user_id}})
+
+    runs = stack.server.wait_event_runs(event_id, 3, timeout=DEADLINE)
+
+    assert len(runs) == 3, f"one event, three functions, but runs: {runs}"
+    ledger = stack.ledger_runs()
+    by_fn = {}
+    for run in runs:
+        assert run["run_id"] in ledger, f"run {run} never executed a step in the app"
+        by_fn[ledger[run["run_id"]]["fn"]] = run
+    assert set(by_fn) == {"signup-welcome", "signup-crm", "signup-broken"}, by_fn
+
+    welcome, crm, broken = by_fn["signup-welcome"], by_fn["signup-crm"], by_fn["signup-broken"]
+    assert welcome["status"] == "Completed", welcome
+    assert welcome["output"] == {"body": f"Welcome, {user_id}!", "delivered": True}
+    assert crm["status"] == "Completed", crm
+    assert crm["output"] == {"contact": f"contact-{user_id}"}
+    assert broken["status"] == "Failed", broken
+
+    assert ledger[welcome["run_id"]]["steps"] == {"render-email": 1, "send-email": 1}
+    assert ledger[crm["run_id"]]["steps"] == {"upsert-contact": 1}
+    # NonRetriableError: the failing function is not retried (its step and its raise ran once).
+    assert ledger[broken["run_id"]]["steps"] == {"validate": 1, "raise": 1}
+
+
+@pytest.mark.timeout(300)
+def test_dynamic_fan_out_runs_every_item_once(stack: Stack) -> None:
+    (start_id,) = stack.server.send(
+        {"name": "compat/fanout.start", "data": {"count": FANOUT_ITEMS, "tag": tag()}}
+    )
+    (orchestrator,) = stack.server.wait_event_runs(start_id, 1, timeout=DEADLINE)
+    assert orchestrator["status"] == "Completed", orchestrator
+    output = orchestrator["output"]
+    assert output["count"] == FANOUT_ITEMS
+    item_event_ids: list[str] = output["event_ids"]
+    assert len(set(item_event_ids)) == FANOUT_ITEMS, f"step.send_event returned {output}"
+
+    worker_runs = stack.server.wait_many_event_runs(item_event_ids, timeout=FANOUT_DEADLINE)
+
+    ledger = stack.ledger_runs()
+    assert ledger[orchestrator["run_id"]]["steps"] == {"load-ids": 1}
+    items_done = set()
+    for event_id, runs in worker_runs.items():
+        assert len(runs) == 1, f"event {event_id} started {len(runs)} runs: {runs}"
+        (run,) = runs
+        assert run["status"] == "Completed", run
+        items_done.add(run["output"]["item_id"])
+        steps = ledger[run["run_id"]]["steps"]
+        assert (steps["fetch-item"], steps["process-item"]) == (1, 1), (run, steps)
+    assert items_done == {f"item-{i}" for i in range(FANOUT_ITEMS)}
+
+    # Each worker run knows which run sent its event.
+    for runs in worker_runs.values():
+        detail = stack.server.run(runs[0]["run_id"])
+        assert detail["parent_run_id"] == orchestrator["run_id"], (
+            f"GET /v1/runs/{runs[0]['run_id']} -> parent_run_id {detail.get('parent_run_id')!r},"
+            f" expected the orchestrator run {orchestrator['run_id']}: {detail}"
+        )
+
+
+def test_chained_fan_out_consumers_run_after_the_emitting_step(stack: Stack) -> None:
+    order_id = f"order-{tag()}"
+    (placed_id,) = stack.server.send(
+        {"name": "compat/order.placed", "data": {"order_id": order_id}}
+    )
+    (order_run,) = stack.server.wait_event_runs(placed_id, 1, timeout=DEADLINE)
+    assert order_run["status"] == "Completed", order_run
+    assert order_run["output"]["payment"] == f"charge-{order_id}"
+    (confirmed_id,) = order_run["output"]["event_ids"]
+
+    consumer_runs = stack.server.wait_event_runs(confirmed_id, 3, timeout=DEADLINE)
+
+    assert len(consumer_runs) == 3, consumer_runs
+    ledger = stack.ledger_runs()
+    emitter = ledger[order_run["run_id"]]
+    assert emitter["steps"] == {"reserve-stock": 1, "charge-card": 1}
+    consumers = {}
+    for run in consumer_runs:
+        assert run["status"] == "Completed", run
+        entry = ledger[run["run_id"]]
+        consumers[entry["fn"]] = run
+        assert entry["steps"] == {"handle": 1}, (run, entry)
+        # The confirmed event only exists once the emitting run got past its steps.
+        assert entry["first_seq"]["handle"] > emitter["first_seq"]["charge-card"], (entry, emitter)
+        assert run["output"] == {"handled": f"{entry['fn']}:{order_id}"}
+    assert set(consumers) == set(CONSUMERS)
+
+
+def test_flaky_step_is_retried_until_it_succeeds(stack: Stack) -> None:
+    (event_id,) = stack.server.send({"name": "compat/flaky.start", "data": {"tag": tag()}})
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    assert run["status"] == "Completed", run
+    assert run["output"] == {"succeeded_on_execution": 3}
+    assert stack.ledger_runs()[run["run_id"]]["steps"] == {"unreliable-call": 3}
+
+
+def test_on_failure_handler_runs_once_with_the_error(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    (event_id,) = stack.server.send({"name": "compat/doomed.start", "data": {"tag": tag()}})
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    assert run["status"] == "Failed", run
+    # retries=1: the failing step gets exactly two attempts.
+    assert stack.ledger_runs()[run["run_id"]]["steps"] == {"always-fails": 2}
+
+    def handler_calls() -> list[dict[str, Any]]:
+        failures: list[dict[str, Any]] = stack.app.counts()["failures"]
+        return [f for f in failures if f["failed_run_id"] == run["run_id"]]
+
+    first = wait_until(handler_calls, timeout=DEADLINE, what="the onFailure handler")[0]
+    handler_run = stack.server.wait_run(first["handler_run_id"], timeout=DEADLINE)
+    assert handler_run["status"] == "Completed", handler_run
+    # Once the handler's run has finished, nothing may call it again.
+    calls = handler_calls()
+    assert len(calls) == 1, f"onFailure ran {len(calls)} times: {calls}"
+    (call,) = calls
+    assert call["event_name"] == "inngest/function.failed"
+    assert call["function_id"] == f"{stack.app_id}-doomed"
+    assert "compat-doomed-failure" in (call["error_message"] or ""), call
+
+
+def test_server_syncs_an_app_given_with_u(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+    stack: Stack,
+) -> None:
+    """``surge dev -u URL`` pings the app itself: no manual PUT needed."""
+    server = surge_server(start=False)
+    app = app_process(stack.app.kind, server)
+    server.sdk_urls.append(app.serve_url)
+    server.start()
+    expected = {f"{app.app_id}-{fn}" for fn in APP_FUNCTIONS}
+
+    wait_until(
+        lambda: expected <= server.function_slugs(),
+        timeout=DEADLINE,
+        what=f"surge dev -u {app.serve_url} to sync the app",
+        detail=lambda: f"GET /dev lists {sorted(server.function_slugs())}",
+    )
+    (event_id,) = server.send({"name": "compat/flaky.start", "data": {}})
+    (run,) = server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+    assert run["status"] == "Completed", run

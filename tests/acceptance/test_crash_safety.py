@@ -1,0 +1,178 @@
+"""``kill -9`` in the middle of a fan-out loses no run and repeats no committed step.
+
+A real ``surge dev`` runs a 2,000-run dynamic fan-out of the official-Python-SDK app
+(``tests/compat/py_app``). While the worker runs are in full swing the server is SIGKILLed, then
+restarted on the same port and SQLite file. The app keeps running throughout and counts every
+step execution per run, so the test sees exactly what user code did on both sides of the crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import AppProcess, SurgeServer
+
+pytestmark = pytest.mark.compat
+
+WORK_ITEMS = 2000
+QUEUE_WORKERS = 100  # concurrent app calls the server makes (its default; passed explicitly)
+WORKER_KEYS = ("fetch-item", "process-item", "(returned)")
+RETURNED = "(returned)"
+STEP_SLEEP_MS = 20  # each worker step takes a little while, so calls are caught in flight
+# Each worker run makes three ledger entries (two steps, then the return). Kill once 5/6 of
+# them are in: whether the server works breadth-first (every run's first step, then every
+# second step...) or run by run, by then runs sit at every stage, from "a step result not yet
+# committed" to "handler returned", and about 1,000 entries' worth of work is still ahead.
+KILL_AFTER = WORK_ITEMS * len(WORKER_KEYS) * 5 // 6
+
+
+def worker_entries(counts: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """``{run_id: {ledger key: executions}}`` for the fan-out worker runs."""
+    return {
+        run_id: dict(run["steps"])
+        for run_id, run in counts["runs"].items()
+        if run["fn"] == "fanout-worker"
+    }
+
+
+def drained_counts(app: AppProcess, wait_until: Callable[..., Any]) -> dict[str, Any]:
+    """The app's ledger once calls that were in flight at the kill have finished in the app.
+
+    With the server dead no new call arrives; a call already inside a step finishes (its result
+    just has nowhere to go). The ledger is settled when three reads 0.5 s apart agree.
+    """
+    seen: list[int] = []
+
+    def settled() -> bool:
+        seen.append(app.summary()["total_executions"])
+        return len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]
+
+    wait_until(settled, timeout=30, interval=0.5, what="the app to finish in-flight calls")
+    return app.counts()
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_mid_fan_out_completes_every_run_and_repeats_only_uncommitted_work(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+) -> None:
+    server = surge_server(extra_args=["--queue-workers", str(QUEUE_WORKERS)])
+    app = app_process("py", server)
+    sync = app.sync()
+    assert sync.status_code == 200 and not sync.json().get("error"), sync.text
+
+    (start_id,) = server.send(
+        {
+            "name": "compat/fanout.start",
+            "data": {"count": WORK_ITEMS, "step_sleep_ms": STEP_SLEEP_MS},
+        }
+    )
+    # Kill only once the orchestrator has finished: its send step is then committed, so the
+    # set of 2,000 item events is fixed and the crash can only hit worker runs.
+    (orchestrator,) = server.wait_event_runs(start_id, 1, timeout=120)
+    assert orchestrator["status"] == "Completed", orchestrator
+    event_ids: list[str] = orchestrator["output"]["event_ids"]
+    assert len(set(event_ids)) == WORK_ITEMS
+
+    wait_until(
+        lambda: app.summary()["by_fn"].get("fanout-worker", 0) >= KILL_AFTER,
+        timeout=120,
+        interval=0.05,
+        what=f"{KILL_AFTER} worker step executions",
+    )
+    server.stop(kill=True)
+
+    before = worker_entries(drained_counts(app, wait_until))
+    finished_before = sum(1 for steps in before.values() if steps.get(RETURNED))
+    assert finished_before < WORK_ITEMS, (
+        "the whole fan-out finished before the kill, so the crash hit nothing: "
+        "raise WORK_ITEMS or STEP_SLEEP_MS"
+    )
+
+    server.start()
+    worker_runs = server.wait_many_event_runs(event_ids, timeout=240)
+    after_counts = app.counts()
+    after = worker_entries(after_counts)
+
+    # 1. Every work item ran to completion, in exactly one run.
+    items_done = set()
+    for event_id, runs in worker_runs.items():
+        assert len(runs) == 1, f"event {event_id} has {len(runs)} runs after the restart: {runs}"
+        (run,) = runs
+        assert run["status"] == "Completed", run
+        items_done.add(run["output"]["item_id"])
+    assert items_done == {f"item-{i}" for i in range(WORK_ITEMS)}
+    run_ids = {runs[0]["run_id"] for runs in worker_runs.values()}
+    assert set(after) == run_ids, (
+        f"the app executed steps for {len(set(after) - run_ids)} worker runs the server does "
+        f"not list for the item events (duplicated events or runs?)"
+    )
+    assert after_counts["runs"][orchestrator["run_id"]]["steps"] == {"load-ids": 1}
+
+    # 2. What may run again, and what may not.
+    #
+    # A step's result is safe once the server has committed it; a step executed by a call the
+    # server had not finished committing when it died may legitimately run again (the app did
+    # the work, but the server never durably learned so). Hence:
+    #
+    #  a) Before the kill nothing ran twice, and after the restart nothing ran twice: for
+    #     every (run, step), executions before <= 1 and executions after the restart <= 1.
+    #  b) A step whose result some later call already received as a memo was committed: the
+    #     server handed its output to user code, which built on it. If process-item had run
+    #     before the kill, fetch-item must have run exactly once overall; if the handler had
+    #     returned (both steps memoized), neither step may run again.
+    #  c) Every repeat is a call that was in flight at the kill. The server makes at most
+    #     QUEUE_WORKERS concurrent calls and commits a call's result before its worker takes
+    #     another, so at most QUEUE_WORKERS ledger entries can repeat in total.
+    repeats = 0
+    for run_id, steps in after.items():
+        earlier = before.get(run_id, {})
+        for key in WORKER_KEYS:
+            total, pre = steps.get(key, 0), earlier.get(key, 0)
+            assert total >= 1, f"run {run_id} completed without executing {key}: {steps}"
+            assert pre <= 1 and total - pre <= 1, (
+                f"run {run_id}: {key} ran {pre}x before the kill, {total - pre}x after: "
+                "a step ran twice without a crash in between"
+            )
+            repeats += total - 1
+        if earlier.get("process-item"):
+            assert steps["fetch-item"] == 1, (
+                f"run {run_id}: fetch-item re-ran although process-item had already received "
+                f"its result before the kill (before {earlier}, after {steps})"
+            )
+        if earlier.get(RETURNED):
+            assert steps["fetch-item"] == steps["process-item"] == 1, (
+                f"run {run_id}: a step re-ran although the handler had already returned with "
+                f"both results before the kill (before {earlier}, after {steps})"
+            )
+    assert repeats <= QUEUE_WORKERS, (
+        f"{repeats} step executions repeated after the restart; at most {QUEUE_WORKERS} calls "
+        f"can have been in flight at the kill ({finished_before} runs had returned before it)"
+    )
+
+
+def test_restart_keeps_finished_runs_and_synced_apps(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+) -> None:
+    """After a kill -9 and restart, earlier runs are still there and the app needs no re-sync."""
+    server = surge_server()
+    app = app_process("py", server)
+    assert app.sync().status_code == 200
+    (first_id,) = server.send({"name": "compat/flaky.start", "data": {}})
+    (first,) = server.wait_event_runs(first_id, 1)
+    assert first["status"] == "Completed", first
+
+    server.stop(kill=True)
+    server.start()
+
+    assert server.run(first["run_id"])["status"] == "Completed"
+    (second_id,) = server.send({"name": "compat/flaky.start", "data": {}})
+    (second,) = server.wait_event_runs(second_id, 1)
+    assert second["status"] == "Completed", second
+    assert app.counts()["runs"][second["run_id"]]["steps"] == {"unreliable-call": 3}

@@ -1,0 +1,297 @@
+// Compatibility app on the official Inngest TypeScript SDK (npm `inngest@4.24.0`).
+//
+// The acceptance tests run this file unchanged against `surge dev`, the way a user would run
+// their existing Inngest app. Nothing here knows about Surge: the SDK finds the server through
+// INNGEST_DEV (dev mode; its URL is the API and event origin).
+//
+// Every step body records its execution in an in-memory ledger keyed by run id and step id, so
+// a test can tell "ran exactly once" from "ran twice" (GET /counts, POST /reset). It mirrors
+// tests/compat/py_app/app.py function for function.
+//
+// Usage: `node app.mjs PORT` (or PORT in the environment); serves /api/inngest.
+
+import http from "node:http";
+import { Inngest, NonRetriableError } from "inngest";
+import { serve } from "inngest/node";
+
+const APP_ID = "compat-ts";
+const SEND_CHUNK = 5000; // the most events one POST /e/ may carry
+const FLAKY_FAILURES = 2; // the flaky step fails this many times per run, then succeeds
+const DOOMED_MARKER = "compat-doomed-failure";
+const RETURNED = "(returned)"; // ledger key for "the handler reached its return statement"
+
+// --- ledger ------------------------------------------------------------------------------------
+
+let runs = new Map();
+let failures = [];
+let seq = 0;
+
+function resetLedger() {
+  runs = new Map();
+  failures = [];
+  seq = 0;
+}
+
+/** Count one execution of `step` in `runId`; return how many there have been. */
+function counted(runId, fn, step) {
+  seq += 1;
+  let run = runs.get(runId);
+  if (!run) {
+    run = { fn, steps: {}, first_seq: {} };
+    runs.set(runId, run);
+  }
+  run.steps[step] = (run.steps[step] ?? 0) + 1;
+  if (!(step in run.first_seq)) run.first_seq[step] = seq;
+  return run.steps[step];
+}
+
+function snapshot() {
+  const out = {};
+  let total = 0;
+  for (const [runId, run] of runs) {
+    out[runId] = { fn: run.fn, steps: { ...run.steps }, first_seq: { ...run.first_seq } };
+    for (const n of Object.values(run.steps)) total += n;
+  }
+  return { runs: out, failures: [...failures], total_executions: total };
+}
+
+/** Execution totals per function: cheap enough to poll while thousands of runs go. */
+function summary() {
+  const byFn = {};
+  let total = 0;
+  for (const run of runs.values()) {
+    for (const n of Object.values(run.steps)) {
+      byFn[run.fn] = (byFn[run.fn] ?? 0) + n;
+      total += n;
+    }
+  }
+  return { total_executions: total, by_fn: byFn };
+}
+
+/** Optional per-step delay (data.step_sleep_ms), so a test can catch work in flight. */
+async function pause(event) {
+  const ms = Number(event.data?.step_sleep_ms ?? 0);
+  if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const inngest = new Inngest({ id: APP_ID });
+
+// --- (a) static fan-out: three functions on one event; one of them fails for good -------------
+
+const signupWelcome = inngest.createFunction(
+  { id: "signup-welcome", triggers: [{ event: "compat/user.signup" }] },
+  async ({ event, step, runId }) => {
+    const body = await step.run("render-email", () => {
+      counted(runId, "signup-welcome", "render-email");
+      return `Welcome, ${event.data.user_id}!`;
+    });
+    const receipt = await step.run("send-email", () => {
+      counted(runId, "signup-welcome", "send-email");
+      return { delivered: true };
+    });
+    return { body, ...receipt };
+  },
+);
+
+const signupCrm = inngest.createFunction(
+  { id: "signup-crm", triggers: [{ event: "compat/user.signup" }] },
+  async ({ event, step, runId }) => {
+    const contact = await step.run("upsert-contact", () => {
+      counted(runId, "signup-crm", "upsert-contact");
+      return `contact-${event.data.user_id}`;
+    });
+    return { contact };
+  },
+);
+
+const signupBroken = inngest.createFunction(
+  { id: "signup-broken", triggers: [{ event: "compat/user.signup" }] },
+  async ({ step, runId }) => {
+    await step.run("validate", () => {
+      counted(runId, "signup-broken", "validate");
+      return false;
+    });
+    counted(runId, "signup-broken", "raise");
+    throw new NonRetriableError("signup data is invalid");
+  },
+);
+
+// --- (b) dynamic fan-out ------------------------------------------------------------------------
+
+const fanoutOrchestrator = inngest.createFunction(
+  { id: "fanout-orchestrator", triggers: [{ event: "compat/fanout.start" }] },
+  async ({ event, step, runId }) => {
+    const count = Number(event.data.count ?? 0);
+    const ids = await step.run("load-ids", () => {
+      counted(runId, "fanout-orchestrator", "load-ids");
+      return Array.from({ length: count }, (_, i) => `item-${i}`);
+    });
+    const passthrough = {};
+    for (const key of ["tag", "step_sleep_ms"]) {
+      if (key in event.data) passthrough[key] = event.data[key];
+    }
+    const eventIds = [];
+    for (let start = 0, chunk = 0; start < ids.length; start += SEND_CHUNK, chunk += 1) {
+      const events = ids.slice(start, start + SEND_CHUNK).map((itemId) => ({
+        name: "compat/fanout.item",
+        data: { ...passthrough, item_id: itemId },
+      }));
+      const sent = await step.sendEvent(`send-items-${chunk}`, events);
+      eventIds.push(...sent.ids);
+    }
+    return { count: ids.length, event_ids: eventIds };
+  },
+);
+
+const fanoutWorker = inngest.createFunction(
+  { id: "fanout-worker", triggers: [{ event: "compat/fanout.item" }] },
+  async ({ event, step, runId }) => {
+    const itemId = String(event.data.item_id);
+    const item = await step.run("fetch-item", async () => {
+      counted(runId, "fanout-worker", "fetch-item");
+      await pause(event);
+      return { item_id: itemId, size: itemId.length };
+    });
+    const result = await step.run("process-item", async () => {
+      counted(runId, "fanout-worker", "process-item");
+      await pause(event);
+      return `processed:${item.item_id}:${item.size}`;
+    });
+    // Not a step: counts the calls that got past both steps (each replays them from memos).
+    counted(runId, "fanout-worker", RETURNED);
+    return { item_id: itemId, result };
+  },
+);
+
+// --- (c) chained fan-out: one function emits an event three others consume ----------------------
+
+const orderPlaced = inngest.createFunction(
+  { id: "order-placed", triggers: [{ event: "compat/order.placed" }] },
+  async ({ event, step, runId }) => {
+    const orderId = String(event.data.order_id);
+    const reservation = await step.run("reserve-stock", () => {
+      counted(runId, "order-placed", "reserve-stock");
+      return `reservation-${orderId}`;
+    });
+    const payment = await step.run("charge-card", () => {
+      counted(runId, "order-placed", "charge-card");
+      return `charge-${orderId}`;
+    });
+    const sent = await step.sendEvent("emit-confirmed", {
+      name: "compat/order.confirmed",
+      data: { order_id: orderId, tag: event.data.tag ?? null, payment },
+    });
+    return { reservation, payment, event_ids: sent.ids };
+  },
+);
+
+function makeConsumer(name) {
+  return inngest.createFunction(
+    { id: name, triggers: [{ event: "compat/order.confirmed" }] },
+    async ({ event, step, runId }) => {
+      const handled = await step.run("handle", () => {
+        counted(runId, name, "handle");
+        return `${name}:${event.data.order_id}`;
+      });
+      return { handled };
+    },
+  );
+}
+
+const orderConsumers = ["confirmed-email", "confirmed-analytics", "confirmed-shipping"].map(
+  makeConsumer,
+);
+
+// --- (d) flaky step: fails twice, then succeeds -------------------------------------------------
+
+const flaky = inngest.createFunction(
+  { id: "flaky", triggers: [{ event: "compat/flaky.start" }] },
+  async ({ step, runId }) => {
+    return await step.run("unreliable-call", () => {
+      const attempt = counted(runId, "flaky", "unreliable-call");
+      if (attempt <= FLAKY_FAILURES) {
+        throw new Error(`transient failure on execution ${attempt}`);
+      }
+      return { succeeded_on_execution: attempt };
+    });
+  },
+);
+
+// --- (e) onFailure handler ------------------------------------------------------------------------
+
+const doomed = inngest.createFunction(
+  {
+    id: "doomed",
+    retries: 1,
+    triggers: [{ event: "compat/doomed.start" }],
+    onFailure: async ({ event, error, runId }) => {
+      seq += 1;
+      failures.push({
+        handler_run_id: runId,
+        event_name: event.name,
+        function_id: event.data.function_id,
+        failed_run_id: event.data.run_id,
+        error_message: error?.message ?? null,
+        seq,
+      });
+    },
+  },
+  async ({ step, runId }) => {
+    await step.run("always-fails", () => {
+      const attempt = counted(runId, "doomed", "always-fails");
+      throw new Error(`${DOOMED_MARKER} (execution ${attempt})`);
+    });
+  },
+);
+
+const functions = [
+  signupWelcome,
+  signupCrm,
+  signupBroken,
+  fanoutOrchestrator,
+  fanoutWorker,
+  orderPlaced,
+  ...orderConsumers,
+  flaky,
+  doomed,
+];
+
+// --- HTTP -----------------------------------------------------------------------------------------
+
+const inngestHandler = serve({ client: inngest, functions });
+
+function sendJson(res, status, value) {
+  const body = JSON.stringify(value);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, "http://localhost");
+  const path = url.pathname;
+  if (path === "/api/inngest") return inngestHandler(req, res);
+  if (path === "/counts" && req.method === "GET") {
+    const wantSummary = ["1", "true"].includes(url.searchParams.get("summary") ?? "");
+    return sendJson(res, 200, wantSummary ? summary() : snapshot());
+  }
+  if (path === "/reset" && req.method === "POST") {
+    resetLedger();
+    return sendJson(res, 200, { ok: true });
+  }
+  return sendJson(res, 404, { error: "not found" });
+});
+
+const port = Number(process.argv[2] ?? process.env.PORT ?? 8302);
+server.listen(port, "127.0.0.1", () => {
+  console.log(`compat-ts listening on http://127.0.0.1:${port}/api/inngest`);
+});
+
+function shutdown() {
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on("SIGTERM", shutdown);
+process.on("SIGINT", shutdown);

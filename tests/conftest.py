@@ -1,0 +1,541 @@
+"""Shared fixtures: a real ``surge dev`` subprocess and the official-SDK compatibility apps.
+
+The acceptance layer drives Surge the way a user does: the ``surge`` CLI runs as a separate
+process on a temporary SQLite file, an app written with an official Inngest SDK runs as another
+process, and the test talks to both over HTTP on loopback.
+
+* ``surge_server(...)`` starts a server and returns a :class:`SurgeServer` (``.url``, ``.port``,
+  ``.db_path``, ``.stop(kill=...)``, ``.start()`` to restart on the same port and database).
+* ``app_process("py" | "ts", server)`` starts ``tests/compat/py_app`` or ``tests/compat/ts_app``
+  pointed at ``server`` and returns an :class:`AppProcess` (``.serve_url``, ``.sync()``,
+  ``.counts()``).
+
+Both are factories; ``surge_server_module`` / ``app_process_module`` are the same at module
+scope, for suites that share one server. Every process started is killed at teardown.
+``wait_until(check, timeout=..., what=...)`` polls with a deadline. Test modules import the
+classes here for type annotations only (under ``TYPE_CHECKING``): pytest may replace the
+``conftest`` module in ``sys.modules`` with another directory's conftest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COMPAT_DIR = REPO_ROOT / "tests" / "compat"
+PY_APP = COMPAT_DIR / "py_app" / "app.py"
+TS_APP_DIR = COMPAT_DIR / "ts_app"
+TS_APP = TS_APP_DIR / "app.mjs"
+
+FINAL_STATUSES = frozenset({"Completed", "Failed", "Cancelled"})
+SERVER_START_TIMEOUT = 20.0
+APP_START_TIMEOUT = 30.0
+LOG_TAIL_CHARS = 4000
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def poll_until(
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.1,
+    detail: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``check`` until it returns something other than None/False; fail after ``timeout``.
+
+    The failure message names ``what`` was awaited and, if given, ``detail()`` (e.g. the
+    last server answer), so a timeout says what the server was doing instead of just "timeout".
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            extra = f"\n{detail()}" if detail is not None else ""
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def _tail(path: Path) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "<no output>"
+    return text[-LOG_TAIL_CHARS:] or "<no output>"
+
+
+def _clean_env(**overrides: str) -> dict[str, str]:
+    """The environment for a child process, without stray Inngest/Surge settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("INNGEST_", "SURGE_"))
+    }
+    env.update(overrides)
+    return env
+
+
+class _Process:
+    """A child process whose output goes to a log file (pipes could fill and stall it)."""
+
+    def __init__(self, name: str, log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        with self.log_path.open("ab") as log:
+            log.write(f"\n=== start: {' '.join(argv)}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the process: SIGKILL at once if ``kill``, else SIGTERM then SIGKILL after 10 s."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        else:
+            proc.wait()
+
+    def log_tail(self) -> str:
+        return _tail(self.log_path)
+
+
+class SurgeServer(_Process):
+    """A ``surge dev`` subprocess on its own port and SQLite file."""
+
+    def __init__(
+        self,
+        *,
+        port: int,
+        db_path: Path,
+        log_path: Path,
+        sdk_urls: list[str],
+        extra_args: list[str],
+    ) -> None:
+        super().__init__(f"surge dev :{port}", log_path)
+        self.port = port
+        self.db_path = db_path
+        self.sdk_urls = sdk_urls
+        self.extra_args = extra_args
+        self.http = httpx.Client(base_url=self.url, timeout=30.0)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def argv(self) -> list[str]:
+        argv = [
+            _surge_executable(),
+            "dev",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db",
+            str(self.db_path),
+            "--no-discovery",
+            "--no-poll",
+            "--retry-interval",
+            "0.2",
+        ]
+        for url in self.sdk_urls:
+            argv += ["-u", url]
+        return argv + self.extra_args
+
+    def start(self) -> SurgeServer:
+        """Start (or restart, on the same port and database) and wait for ``GET /health``."""
+        if self.running:
+            raise RuntimeError(f"{self.name} is already running")
+        self._spawn(self.argv(), _clean_env(), REPO_ROOT)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if not self.running:
+                code = self.proc.returncode if self.proc else "?"
+                self.stop()
+                pytest.fail(
+                    f"{self.name} exited with status {code} before answering /health.\n"
+                    f"--- server output ---\n{self.log_tail()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if self.http.get("/health", timeout=2.0).status_code == 200:
+                    return self
+            if time.monotonic() > deadline:
+                self.stop(kill=True)
+                pytest.fail(
+                    f"{self.name} did not answer GET /health with 200 within "
+                    f"{SERVER_START_TIMEOUT:.0f}s.\n--- server output ---\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.stop(kill=True)
+        self.http.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP call; if the server cannot be reached, say whether it is still alive."""
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            state = (
+                "still running"
+                if self.running
+                else f"exited with status {self.proc.returncode if self.proc else '?'}"
+            )
+            pytest.fail(
+                f"{method} {path} on {self.name} failed: {exc!r}; the server process is "
+                f"{state}.\n--- server output ---\n{self.log_tail()}"
+            )
+
+    # --- the HTTP API a user (or the SDK) calls -------------------------------------------
+
+    def send(self, events: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
+        """``POST /e/{key}``; return the event ids the server assigned."""
+        resp = self.request("POST", "/e/test-key", json=events)
+        assert resp.status_code == 200, f"POST /e/test-key -> {resp.status_code}: {resp.text}"
+        body = resp.json()
+        assert body.get("status") == 200, f"POST /e/test-key body lacks status 200: {body}"
+        ids: list[str] = body["ids"]
+        expected = len(events) if isinstance(events, list) else 1
+        assert len(ids) == expected, f"POST /e/test-key returned {len(ids)} ids: {body}"
+        return ids
+
+    def event_runs(self, event_id: str) -> list[dict[str, Any]]:
+        resp = self.request("GET", f"/v1/events/{event_id}/runs")
+        assert resp.status_code == 200, (
+            f"GET /v1/events/{event_id}/runs -> {resp.status_code}: {resp.text}"
+        )
+        runs: list[dict[str, Any]] = resp.json()["data"]
+        return runs
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        resp = self.request("GET", f"/v1/runs/{run_id}")
+        assert resp.status_code == 200, f"GET /v1/runs/{run_id} -> {resp.status_code}: {resp.text}"
+        run: dict[str, Any] = resp.json()["data"]
+        return run
+
+    def wait_event_runs(
+        self, event_id: str, count: int, *, timeout: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """Wait until ``event_id`` has at least ``count`` runs, all finished; return them."""
+        last: list[list[dict[str, Any]]] = [[]]
+
+        def done() -> list[dict[str, Any]] | None:
+            runs = last[0] = self.event_runs(event_id)
+            finished = all(run.get("status") in FINAL_STATUSES for run in runs)
+            return runs if len(runs) >= count and finished else None
+
+        return poll_until(
+            done,
+            timeout=timeout,
+            interval=0.2,
+            what=f"{count} finished run(s) of event {event_id}",
+            detail=lambda: f"last GET /v1/events/{event_id}/runs data: {last[0]}",
+        )
+
+    def wait_many_event_runs(
+        self, event_ids: list[str], *, timeout: float, per_event: int = 1
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Like :meth:`wait_event_runs` for many events at once; polls only unfinished ones."""
+        done: dict[str, list[dict[str, Any]]] = {}
+        pending = list(event_ids)
+
+        def sweep() -> bool:
+            nonlocal pending
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                results = list(zip(pending, pool.map(self.event_runs, pending), strict=True))
+            still = []
+            for event_id, runs in results:
+                finished = all(run.get("status") in FINAL_STATUSES for run in runs)
+                if len(runs) >= per_event and finished:
+                    done[event_id] = runs
+                else:
+                    still.append(event_id)
+            pending = still
+            return not pending
+
+        def detail() -> str:
+            sample = pending[:3]
+            shown = {event_id: self.event_runs(event_id) for event_id in sample}
+            return f"{len(pending)} of {len(event_ids)} events unfinished; e.g. {shown}"
+
+        poll_until(
+            sweep,
+            timeout=timeout,
+            interval=0.5,
+            what=f"runs of {len(event_ids)} events to finish",
+            detail=detail,
+        )
+        return done
+
+    def wait_run(self, run_id: str, *, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until run ``run_id`` has finished; return it."""
+        last: list[dict[str, Any]] = [{}]
+
+        def done() -> dict[str, Any] | None:
+            run = last[0] = self.run(run_id)
+            return run if run.get("status") in FINAL_STATUSES else None
+
+        return poll_until(
+            done,
+            timeout=timeout,
+            interval=0.2,
+            what=f"run {run_id} to finish",
+            detail=lambda: f"last GET /v1/runs/{run_id} data: {last[0]}",
+        )
+
+    def function_slugs(self) -> set[str]:
+        """Function ids (``<app>-<fn>``) listed by ``GET /dev``."""
+        resp = self.request("GET", "/dev")
+        assert resp.status_code == 200, f"GET /dev -> {resp.status_code}: {resp.text}"
+        functions = resp.json().get("functions") or []
+        return {str(fn.get("slug") or fn.get("id")) for fn in functions}
+
+
+class AppProcess(_Process):
+    """One of the official-SDK compatibility apps (``py`` or ``ts``) as a subprocess."""
+
+    def __init__(self, *, kind: str, port: int, server_url: str, log_path: Path) -> None:
+        if kind not in ("py", "ts"):
+            raise ValueError(f"unknown app kind {kind!r}")
+        super().__init__(f"compat-{kind} app :{port}", log_path)
+        self.kind = kind
+        self.port = port
+        self.server_url = server_url
+        self.app_id = f"compat-{kind}"
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0)
+
+    @property
+    def serve_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/inngest"
+
+    def argv(self) -> tuple[list[str], Path]:
+        if self.kind == "py":
+            return [sys.executable, str(PY_APP), str(self.port)], PY_APP.parent
+        node = shutil.which("node")
+        if node is None:
+            pytest.fail("node is not installed: the TypeScript compatibility tests need Node.js")
+        if not (TS_APP_DIR / "node_modules" / "inngest").is_dir():
+            pytest.fail(
+                f"{TS_APP_DIR}/node_modules is missing: run `make install` "
+                "(it runs `npm ci` there) before the compatibility tests"
+            )
+        return [node, str(TS_APP), str(self.port)], TS_APP_DIR
+
+    def start(self) -> AppProcess:
+        """Start and wait until ``GET /api/inngest`` answers as an Inngest SDK."""
+        argv, cwd = self.argv()
+        # Dev mode, with the Surge server as API and event origin (PROTOCOL §4.2).
+        env = _clean_env(
+            INNGEST_DEV=self.server_url,
+            INNGEST_BASE_URL=self.server_url,
+            PYTHONUNBUFFERED="1",
+        )
+        self._spawn(argv, env, cwd)
+        deadline = time.monotonic() + APP_START_TIMEOUT
+        while True:
+            if not self.running:
+                self.stop()
+                pytest.fail(f"{self.name} exited during start.\n--- output ---\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                resp = self.http.get("/api/inngest", timeout=2.0)
+                if resp.status_code == 200 and "x-inngest-sdk" in resp.headers:
+                    return self
+            if time.monotonic() > deadline:
+                self.stop(kill=True)
+                pytest.fail(
+                    f"{self.name} did not serve /api/inngest within {APP_START_TIMEOUT:.0f}s."
+                    f"\n--- output ---\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.stop()
+        self.http.close()
+
+    def sync(self) -> httpx.Response:
+        """``PUT`` the serve URL, as the Dev Server or a user's curl does (PROTOCOL §1.2)."""
+        return self.http.put(
+            "/api/inngest",
+            json={"url": self.serve_url},
+            headers={"X-Inngest-Server-Kind": "dev"},
+        )
+
+    def counts(self) -> dict[str, Any]:
+        """The app's ledger: ``{"runs": {run_id: {"fn", "steps", "first_seq"}}, "failures"}``."""
+        resp = self.http.get("/counts")
+        resp.raise_for_status()
+        counts: dict[str, Any] = resp.json()
+        return counts
+
+    def summary(self) -> dict[str, Any]:
+        resp = self.http.get("/counts", params={"summary": "1"})
+        resp.raise_for_status()
+        summary: dict[str, Any] = resp.json()
+        return summary
+
+
+class Launcher:
+    """Starts servers and apps under one directory and stops all of them at teardown."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self._servers: list[SurgeServer] = []
+        self._apps: list[AppProcess] = []
+
+    def server(
+        self,
+        *,
+        port: int | None = None,
+        sdk_urls: list[str] | None = None,
+        extra_args: list[str] | None = None,
+        start: bool = True,
+    ) -> SurgeServer:
+        port = port or free_port()
+        server = SurgeServer(
+            port=port,
+            db_path=self.base_dir / f"surge-{port}.db",
+            log_path=self.base_dir / f"surge-{port}.log",
+            sdk_urls=sdk_urls or [],
+            extra_args=extra_args or [],
+        )
+        self._servers.append(server)
+        return server.start() if start else server
+
+    def app(self, kind: str, server: SurgeServer | str, *, port: int | None = None) -> AppProcess:
+        server_url = server if isinstance(server, str) else server.url
+        port = port or free_port()
+        app = AppProcess(
+            kind=kind,
+            port=port,
+            server_url=server_url,
+            log_path=self.base_dir / f"app-{kind}-{port}.log",
+        )
+        self._apps.append(app)
+        return app.start()
+
+    def close(self) -> None:
+        for app in self._apps:
+            app.close()
+        for server in self._servers:
+            server.close()
+
+    def dump_logs(self) -> str:
+        parts = [f"--- {p.name} ({p.log_path}) ---\n{p.log_tail()}" for p in self._everything()]
+        return "\n".join(parts)
+
+    def _everything(self) -> list[_Process]:
+        return [*self._servers, *self._apps]
+
+
+def _surge_executable() -> str:
+    beside_python = Path(sys.executable).with_name("surge")
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("surge")
+    if found is None:
+        pytest.fail("the `surge` command is not installed (run `make install`)")
+    return found
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """On failure, attach the output of every server and app the test used to the report."""
+    report = yield
+    if report.failed:
+        funcargs = getattr(item, "funcargs", {})
+        for name in ("launcher", "module_launcher"):
+            launcher = funcargs.get(name)
+            if isinstance(launcher, Launcher):
+                report.sections.append((f"surge processes ({name})", launcher.dump_logs()))
+    return report
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    launcher = Launcher(tmp_path)
+    try:
+        yield launcher
+    finally:
+        launcher.close()
+
+
+@pytest.fixture(scope="module")
+def module_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    launcher = Launcher(tmp_path_factory.mktemp("surge"))
+    try:
+        yield launcher
+    finally:
+        launcher.close()
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., Any]:
+    """:func:`poll_until`, for test modules (they should not import conftest)."""
+    return poll_until
+
+
+@pytest.fixture
+def surge_server(launcher: Launcher) -> Callable[..., SurgeServer]:
+    """Factory: ``surge_server(sdk_urls=[...], extra_args=[...], port=None)``."""
+    return launcher.server
+
+
+@pytest.fixture
+def app_process(launcher: Launcher) -> Callable[..., AppProcess]:
+    """Factory: ``app_process("py" | "ts", server)``."""
+    return launcher.app
+
+
+@pytest.fixture(scope="module")
+def surge_server_module(module_launcher: Launcher) -> Callable[..., SurgeServer]:
+    return module_launcher.server
+
+
+@pytest.fixture(scope="module")
+def app_process_module(module_launcher: Launcher) -> Callable[..., AppProcess]:
+    return module_launcher.app
