@@ -114,7 +114,7 @@ class Engine:
         function = self.registry.function(str(payload.get("function_id")))
         trigger = _cron_trigger(function.triggers if function else (), str(payload.get("cron")))
         if function is None or trigger is None:
-            await self.storage.commit(Commit(item=item))
+            await self.executor.commit(Commit(item=item))
             return
         fire_at = int(payload["fire_at"])
         now = now_ms()
@@ -127,7 +127,7 @@ class Engine:
             payload={**payload, "fire_at": following},
             unique_key=item.unique_key,
         )
-        await self.storage.commit(Commit(item=item, events=[entry], enqueue=[next_item]))
+        await self.executor.commit(Commit(item=item, events=[entry], enqueue=[next_item]))
 
 
 def _cron_trigger(triggers: object, cron: str) -> CronTrigger | None:

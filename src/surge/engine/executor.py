@@ -83,12 +83,12 @@ class Executor:
             policy=self._policy,
             entry_for=self._entry_for,
         )
-        await self._commit(interpret(call, answer))
+        await self.commit(interpret(call, answer))
 
     async def wake(self, item: WorkItem) -> None:
         """A sleep ended: memoize `null` for the step and resume the run."""
         memo = Memo(step_id=item.step_id, outcome=None, op="Sleep", at=now_ms())
-        await self._commit(Commit(item=item, memos=[memo], then=Then.DISCOVER_IF_IDLE))
+        await self.commit(Commit(item=item, memos=[memo], then=Then.DISCOVER_IF_IDLE))
 
     async def _fail_missing_function(self, state: RunState, item: WorkItem) -> None:
         message = f"function {state.run.function_id!r} is no longer registered by any app"
@@ -96,12 +96,13 @@ class Executor:
         update, events = finish_run(
             state, status=RunStatus.FAILED, now=now_ms(), entry_for=self._entry_for, error=error
         )
-        await self._commit(Commit(item=item, run_update=update, events=events))
+        await self.commit(Commit(item=item, run_update=update, events=events))
 
     async def _drop(self, item: WorkItem) -> None:
-        await self._commit(Commit(item=item))
+        await self.commit(Commit(item=item))
 
-    async def _commit(self, commit: Commit) -> None:
+    async def commit(self, commit: Commit) -> None:
+        """Write `commit`; a lost lease is logged, not raised (the item runs again)."""
         try:
             await self._storage.commit(commit)
         except StaleLease:

@@ -46,13 +46,17 @@ class Registry:
         return list(self._functions.values())
 
     async def load(self) -> None:
-        """Rebuild the in-memory index from storage (at start, and after every sync)."""
+        """Rebuild the in-memory index from storage (at start, and after every sync).
+
+        When two apps have registered the same function id, storage holds the one that
+        synced last; only that app's config is used for it.
+        """
+        owners = {record.id: record.app_id for record in await self._storage.list_functions()}
         configs: dict[str, FunctionConfig] = {}
-        apps = {app.id: app for app in await self._storage.list_apps()}
-        for app in apps.values():
-            sync = parse_register_config(app)
-            for function in sync.functions:
-                configs[function.id] = function
+        for app in await self._storage.list_apps():
+            for function in parse_register_config(app).functions:
+                if owners.get(function.id) == app.id:
+                    configs[function.id] = function
         self._functions = configs
         self._index = TriggerIndex(list(configs.values()))
 
