@@ -562,3 +562,20 @@ async def test_default_retries_give_five_attempts(
 
     [call] = sdk_app.calls("exe-defaults")
     assert call.ctx["max_attempts"] == 5
+
+
+async def test_app_slower_than_the_call_timeout_is_retried_then_fails_saying_so(
+    asgi_server_with: Any, sdk_app: ScriptedApp
+) -> None:
+    async def too_slow(received: Received) -> Reply:
+        await asyncio.sleep(1.0)
+        return sdk_app.ok("late")
+
+    async with asgi_server_with(engine={"call_timeout": 0.2}) as server:
+        run_id = await start(server, sdk_app, "slow", too_slow, retries=1)
+
+        run = await server.wait_run(run_id)
+
+    assert run["status"] == "Failed"
+    assert "timed out after 0.2 s" in run["error"]["message"]
+    assert len(sdk_app.calls("exe-slow")) == 2
