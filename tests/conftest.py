@@ -35,6 +35,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from surge.core.signing import signature
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPAT_DIR = REPO_ROOT / "tests" / "compat"
 PY_APP = COMPAT_DIR / "py_app" / "app.py"
@@ -156,33 +158,32 @@ class SurgeServer(_Process):
         log_path: Path,
         sdk_urls: list[str],
         extra_args: list[str],
+        signing_key: str | None = None,
+        event_key: str = "test-key",
     ) -> None:
-        super().__init__(f"surge dev :{port}", log_path)
+        command = "start" if signing_key else "dev"
+        super().__init__(f"surge {command} :{port}", log_path)
         self.port = port
         self.db_path = db_path
         self.sdk_urls = sdk_urls
         self.extra_args = extra_args
-        self.http = httpx.Client(base_url=self.url, timeout=30.0)
+        self.signing_key = signing_key
+        self.event_key = event_key
+        auth = {"Authorization": f"Bearer {signing_key}"} if signing_key else {}
+        self.http = httpx.Client(base_url=self.url, timeout=30.0, headers=auth)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def argv(self) -> list[str]:
-        argv = [
-            _surge_executable(),
-            "dev",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--db",
-            str(self.db_path),
-            "--no-discovery",
-            "--no-poll",
-            "--retry-interval",
-            "0.2",
-        ]
+        argv = [_surge_executable(), "start" if self.signing_key else "dev"]
+        argv += ["--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db_path)]
+        argv += ["--retry-interval", "0.2"]
+        if self.signing_key:
+            argv += ["--signing-key", self.signing_key, "--event-key", self.event_key]
+        else:
+            argv += ["--no-discovery", "--no-poll"]
         for url in self.sdk_urls:
             argv += ["-u", url]
         return argv + self.extra_args
@@ -235,13 +236,14 @@ class SurgeServer(_Process):
 
     def send(self, events: dict[str, Any] | list[dict[str, Any]]) -> list[str]:
         """``POST /e/{key}``; return the event ids the server assigned."""
-        resp = self.request("POST", "/e/test-key", json=events)
-        assert resp.status_code == 200, f"POST /e/test-key -> {resp.status_code}: {resp.text}"
+        path = f"/e/{self.event_key}"
+        resp = self.request("POST", path, json=events)
+        assert resp.status_code == 200, f"POST {path} -> {resp.status_code}: {resp.text}"
         body = resp.json()
-        assert body.get("status") == 200, f"POST /e/test-key body lacks status 200: {body}"
+        assert body.get("status") == 200, f"POST {path} body lacks status 200: {body}"
         ids: list[str] = body["ids"]
         expected = len(events) if isinstance(events, list) else 1
-        assert len(ids) == expected, f"POST /e/test-key returned {len(ids)} ids: {body}"
+        assert len(ids) == expected, f"POST {path} returned {len(ids)} ids: {body}"
         return ids
 
     def event_runs(self, event_id: str) -> list[dict[str, Any]]:
@@ -339,10 +341,21 @@ class SurgeServer(_Process):
 class AppProcess(_Process):
     """One of the official-SDK compatibility apps (``py`` or ``ts``) as a subprocess."""
 
-    def __init__(self, *, kind: str, port: int, server_url: str, log_path: Path) -> None:
+    def __init__(
+        self,
+        *,
+        kind: str,
+        port: int,
+        server_url: str,
+        log_path: Path,
+        signing_key: str | None = None,
+        event_key: str = "test-key",
+    ) -> None:
         if kind not in ("py", "ts"):
             raise ValueError(f"unknown app kind {kind!r}")
         super().__init__(f"compat-{kind} app :{port}", log_path)
+        self.signing_key = signing_key
+        self.event_key = event_key
         self.kind = kind
         self.port = port
         self.server_url = server_url
@@ -369,12 +382,23 @@ class AppProcess(_Process):
     def start(self) -> AppProcess:
         """Start and wait until ``GET /api/inngest`` answers as an Inngest SDK."""
         argv, cwd = self.argv()
-        # Dev mode, with the Surge server as API and event origin (PROTOCOL §4.2).
-        env = _clean_env(
-            INNGEST_DEV=self.server_url,
-            INNGEST_BASE_URL=self.server_url,
-            PYTHONUNBUFFERED="1",
-        )
+        # Dev mode, with the Surge server as API and event origin (PROTOCOL §4.2); with a
+        # signing key, production mode against `surge start`.
+        if self.signing_key:
+            env = _clean_env(
+                INNGEST_API_BASE_URL=self.server_url,
+                INNGEST_EVENT_API_BASE_URL=self.server_url,
+                INNGEST_SIGNING_KEY=self.signing_key,
+                INNGEST_EVENT_KEY=self.event_key,
+                INNGEST_SERVE_ORIGIN=f"http://127.0.0.1:{self.port}",
+                PYTHONUNBUFFERED="1",
+            )
+        else:
+            env = _clean_env(
+                INNGEST_DEV=self.server_url,
+                INNGEST_BASE_URL=self.server_url,
+                PYTHONUNBUFFERED="1",
+            )
         self._spawn(argv, env, cwd)
         deadline = time.monotonic() + APP_START_TIMEOUT
         while True:
@@ -382,7 +406,13 @@ class AppProcess(_Process):
                 self.stop()
                 pytest.fail(f"{self.name} exited during start.\n--- output ---\n{self.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                resp = self.http.get("/api/inngest", timeout=2.0)
+                # In production mode the SDKs answer only a signed introspection GET.
+                headers = (
+                    {"X-Inngest-Signature": signature(b"", self.signing_key)}
+                    if self.signing_key
+                    else {}
+                )
+                resp = self.http.get("/api/inngest", timeout=2.0, headers=headers)
                 if resp.status_code == 200 and "x-inngest-sdk" in resp.headers:
                     return self
             if time.monotonic() > deadline:
@@ -399,10 +429,9 @@ class AppProcess(_Process):
 
     def sync(self) -> httpx.Response:
         """``PUT`` the serve URL, as the Dev Server or a user's curl does (PROTOCOL §1.2)."""
+        kind = "cloud" if self.signing_key else "dev"
         return self.http.put(
-            "/api/inngest",
-            json={"url": self.serve_url},
-            headers={"X-Inngest-Server-Kind": "dev"},
+            "/api/inngest", json={"url": self.serve_url}, headers={"X-Inngest-Server-Kind": kind}
         )
 
     def counts(self) -> dict[str, Any]:
@@ -434,7 +463,9 @@ class Launcher:
         sdk_urls: list[str] | None = None,
         extra_args: list[str] | None = None,
         start: bool = True,
+        signing_key: str | None = None,
     ) -> SurgeServer:
+        """A `surge dev` server, or with `signing_key` a production `surge start` node."""
         port = port or free_port()
         server = SurgeServer(
             port=port,
@@ -442,11 +473,13 @@ class Launcher:
             log_path=self.base_dir / f"surge-{port}.log",
             sdk_urls=sdk_urls or [],
             extra_args=extra_args or [],
+            signing_key=signing_key,
         )
         self._servers.append(server)
         return server.start() if start else server
 
     def app(self, kind: str, server: SurgeServer | str, *, port: int | None = None) -> AppProcess:
+        """A compat app in dev mode, or in production mode when `server` has a signing key."""
         server_url = server if isinstance(server, str) else server.url
         port = port or free_port()
         app = AppProcess(
@@ -454,6 +487,7 @@ class Launcher:
             port=port,
             server_url=server_url,
             log_path=self.base_dir / f"app-{kind}-{port}.log",
+            signing_key=None if isinstance(server, str) else server.signing_key,
         )
         self._apps.append(app)
         return app.start()

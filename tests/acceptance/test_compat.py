@@ -1,9 +1,11 @@
-"""Apps written with the official Inngest SDKs run unchanged on ``surge dev``.
+"""Apps written with the official Inngest SDKs run unchanged on ``surge dev`` and ``surge start``.
 
 One module, parametrized over the Python SDK (PyPI ``inngest==0.5.19``) and the TypeScript SDK
-(npm ``inngest@4.24.0``). Each parameter gets one real ``surge dev`` subprocess and one app
-subprocess (``tests/compat/py_app`` or ``tests/compat/ts_app``), synced by ``PUT``ting the
-app's serve URL exactly as the Inngest Dev Server does.
+(npm ``inngest@4.24.0``), each in dev mode against ``surge dev`` and in production mode (signing
+key and event key set, every request signed) against ``surge start``. Each parameter gets one
+real server subprocess and one app subprocess (``tests/compat/py_app`` or
+``tests/compat/ts_app``), synced by ``PUT``ting the app's serve URL exactly as the Inngest Dev
+Server does.
 
 The apps count every step execution per run, so "ran exactly once" is checked against what the
 user's code actually did, not against what the server says it did.
@@ -41,6 +43,7 @@ CONSUMERS = ("confirmed-email", "confirmed-analytics", "confirmed-shipping")
 FANOUT_ITEMS = 300
 DEADLINE = 60.0
 FANOUT_DEADLINE = 180.0
+SIGNING_KEY = "signkey-test-" + "8f3c1a7e" * 8
 
 
 @dataclass
@@ -57,14 +60,15 @@ class Stack:
         return runs
 
 
-@pytest.fixture(scope="module", params=["py", "ts"])
+@pytest.fixture(scope="module", params=["py-dev", "ts-dev", "py-start", "ts-start"])
 def stack(
     request: pytest.FixtureRequest,
     surge_server_module: Callable[..., SurgeServer],
     app_process_module: Callable[..., AppProcess],
 ) -> Iterator[Stack]:
-    server = surge_server_module()
-    app = app_process_module(request.param, server)
+    kind, mode = request.param.split("-")
+    server = surge_server_module(signing_key=SIGNING_KEY if mode == "start" else None)
+    app = app_process_module(kind, server)
     resp = app.sync()
     # TS answers the PUT with the status the server put in its reply body; Python relays the
     # server's body with 200 (PROTOCOL §1.4). Either way a failed sync carries an error.

@@ -49,16 +49,10 @@ class Option:
         return self.flags[-1].lstrip("-").replace("-", "_")
 
 
-DEV_OPTIONS = (
+COMMON_OPTIONS = (
     Option(("-p", "--port"), "SURGE_PORT", "port to listen on", 8288, int),
-    Option(("--host",), "SURGE_HOST", "interface to listen on", "127.0.0.1"),
     Option(("-u", "--sdk-url"), "SURGE_SDK_URL", "app serve URL to sync", repeat=True),
-    Option(
-        ("--no-discovery",), "SURGE_NO_DISCOVERY", "do not scan local ports for apps", switch=True
-    ),
-    Option(("--no-poll",), "SURGE_NO_POLL", "only re-ping apps whose sync failed", switch=True),
     Option(("--poll-interval",), "SURGE_POLL_INTERVAL", "seconds between app pings", 5.0, float),
-    Option(("--db",), "SURGE_DB", "SQLite database file", ".surge/dev.db"),
     Option(
         ("--retry-interval",),
         "SURGE_RETRY_INTERVAL",
@@ -78,9 +72,31 @@ DEV_OPTIONS = (
     Option(("--log-level",), "SURGE_LOG_LEVEL", "log level", "info"),
 )
 
+DEV_OPTIONS = (
+    Option(("--host",), "SURGE_HOST", "interface to listen on", "127.0.0.1"),
+    Option(
+        ("--no-discovery",), "SURGE_NO_DISCOVERY", "do not scan local ports for apps", switch=True
+    ),
+    Option(("--no-poll",), "SURGE_NO_POLL", "only re-ping apps whose sync failed", switch=True),
+    Option(("--db",), "SURGE_DB", "SQLite file, or a postgresql:// URL", ".surge/dev.db"),
+)
+
+START_OPTIONS = (
+    Option(("--host",), "SURGE_HOST", "interface to listen on", "0.0.0.0"),
+    Option(("--postgres-uri",), "SURGE_POSTGRES_URI", "PostgreSQL database URL"),
+    Option(("--db",), "SURGE_DB", "SQLite file, for a single node without PostgreSQL"),
+    Option(("--signing-key",), "SURGE_SIGNING_KEY", "hex signing key shared with apps"),
+    Option(
+        ("--signing-key-fallback",),
+        "SURGE_SIGNING_KEY_FALLBACK",
+        "previous signing key, still accepted while keys rotate",
+    ),
+    Option(("--event-key",), "SURGE_EVENT_KEY", "key accepted by POST /e/{key}", repeat=True),
+)
+
 
 SERVER_PACKAGES = frozenset(
-    {"starlette", "uvicorn", "httptools", "uvloop", "croniter", "cel", "ulid"}
+    {"starlette", "uvicorn", "httptools", "uvloop", "croniter", "cel", "ulid", "psycopg"}
 )
 """Top-level modules of the `server` extra: missing ones get an install hint."""
 
@@ -90,24 +106,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"surge {surge.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     dev = commands.add_parser(
-        "dev", help="run a local server on SQLite", description="Run a local Surge server."
+        "dev",
+        help="run a local server: SQLite, no keys, app discovery",
+        description="Run a local Surge server: zero setup, data in .surge/dev.db.",
     )
-    for option in DEV_OPTIONS:
+    start = commands.add_parser(
+        "start",
+        help="run a production server node",
+        description="Run a production Surge node: signed traffic, event keys, PostgreSQL "
+        "(several nodes may share one database).",
+    )
+    for option in (*COMMON_OPTIONS, *DEV_OPTIONS):
         option.add_to(dev)
+    for option in (*COMMON_OPTIONS, *START_OPTIONS):
+        option.add_to(start)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from .serve import serve_dev
+        from .serve import serve
     except ModuleNotFoundError as exc:
         if exc.name not in SERVER_PACKAGES:
             raise
         print(f"surge: the server needs packages that are not installed ({exc.name}):")
         print("    pip install 'surge[server]'")
         return 1
-    return serve_dev(args)
+    return serve(args)
 
 
 if __name__ == "__main__":

@@ -8,39 +8,39 @@ import sys
 
 import uvicorn
 
+from surge.core.errors import InvalidInput
 from surge.core.events import ABSOLUTE_MAX_EVENT_BYTES
+from surge.core.signing import check_key
 from surge.engine import Engine, EngineConfig
 from surge.server import create_app
 from surge.storage import open_storage
 
 
-def serve_dev(args: argparse.Namespace) -> int:
-    """Run `surge dev` until interrupted."""
+def serve(args: argparse.Namespace) -> int:
+    """Run `surge dev` or `surge start` until interrupted; return the exit status."""
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # One line per app call would drown everything else.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    if not 0 < args.max_event_size <= ABSOLUTE_MAX_EVENT_BYTES:
-        print(f"surge: --max-event-size must be from 1 to {ABSOLUTE_MAX_EVENT_BYTES} bytes")
+    try:
+        config, database = _engine_config(args)
+    except InvalidInput as exc:
+        print(f"surge {args.command}: {exc.message}", file=sys.stderr)
         return 2
-    config = EngineConfig(
-        server_kind="dev",
-        queue_workers=args.queue_workers,
-        call_timeout=args.call_timeout,
-        retry_interval=args.retry_interval,
-        max_event_bytes=args.max_event_size,
-        sdk_urls=list(args.sdk_url or []),
-        discovery=not args.no_discovery,
-        poll=not args.no_poll,
-        poll_interval=args.poll_interval,
+    engine = Engine(open_storage(database), config)
+    event_keys = frozenset(getattr(args, "event_key", None) or [])
+    start_opts = {
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("command", "signing_key", "signing_key_fallback", "event_key")
+    }
+    app = create_app(engine, event_keys=event_keys, start_opts=start_opts)
+    print(
+        f"Surge {args.command} server: http://{args.host}:{args.port}  "
+        f"(database {_redact(database)})",
+        flush=True,
     )
-    engine = Engine(open_storage(args.db), config)
-    start_opts = {key: value for key, value in vars(args).items() if key != "command"}
-    app = create_app(engine, start_opts=start_opts)
-    print(f"Surge dev server: http://{args.host}:{args.port}  (database {args.db})", flush=True)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -55,3 +55,54 @@ def serve_dev(args: argparse.Namespace) -> int:
     )
     server.run()
     return 0
+
+
+def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
+    if not 0 < args.max_event_size <= ABSOLUTE_MAX_EVENT_BYTES:
+        raise InvalidInput(f"--max-event-size must be from 1 to {ABSOLUTE_MAX_EVENT_BYTES} bytes")
+    common = {
+        "queue_workers": args.queue_workers,
+        "call_timeout": args.call_timeout,
+        "retry_interval": args.retry_interval,
+        "max_event_bytes": args.max_event_size,
+        "sdk_urls": list(args.sdk_url or []),
+        "poll_interval": args.poll_interval,
+    }
+    if args.command == "dev":
+        # One process owns the database in dev mode, unless it is shared PostgreSQL.
+        shared = args.db.startswith(("postgres://", "postgresql://"))
+        config = EngineConfig(
+            server_kind="dev",
+            discovery=not args.no_discovery,
+            poll=not args.no_poll,
+            single_node=not shared,
+            **common,
+        )
+        return config, args.db
+    if not args.signing_key:
+        raise InvalidInput("--signing-key (or SURGE_SIGNING_KEY) is required")
+    check_key(args.signing_key, option="--signing-key")
+    if args.signing_key_fallback:
+        check_key(args.signing_key_fallback, option="--signing-key-fallback")
+    if bool(args.postgres_uri) == bool(args.db):
+        raise InvalidInput("give exactly one of --postgres-uri and --db")
+    config = EngineConfig(
+        server_kind="cloud",
+        discovery=False,
+        poll=True,
+        single_node=not args.postgres_uri,
+        signing_key=args.signing_key,
+        signing_key_fallback=args.signing_key_fallback,
+        **common,
+    )
+    return config, args.postgres_uri or args.db
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password, for logs."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from surge.core import codec
+from surge.core.signing import canonical_json, signature
 
 from .app_client import AppClient, AppUnreachable
 from .registry import Registry
@@ -67,7 +68,9 @@ class AppPinger:
         discovery: bool,
         poll: bool,
         interval: float,
+        signing_key: str | None = None,
     ) -> None:
+        self._signing_key = signing_key
         self._client = client
         self._registry = registry
         self._server_kind = server_kind
@@ -90,10 +93,11 @@ class AppPinger:
         status = self.statuses.setdefault(url, AppStatus(url=url))
         status.pinged_at = time.time_ns() // 1_000_000
         headers = {"content-type": "application/json", "x-inngest-server-kind": self._server_kind}
+        body = canonical_json({"url": url})
+        if self._signing_key:
+            headers["x-inngest-signature"] = signature(body, self._signing_key)
         try:
-            answer = await self._client.request(
-                "PUT", url, body=codec.dumps({"url": url}), headers=headers
-            )
+            answer = await self._client.request("PUT", url, body=body, headers=headers)
         except AppUnreachable as exc:
             status.error = f"unreachable: {exc}"
             return status

@@ -36,6 +36,14 @@ class EngineConfig:
     poll: bool = True
     poll_interval: float = 5.0
     single_node: bool = True
+    signing_key: str | None = None
+    """Signs every request to apps (production); `None` in dev mode."""
+    signing_key_fallback: str | None = None
+    """Also accepted from apps while keys rotate."""
+
+    @property
+    def signing_keys(self) -> list[str]:
+        return [k for k in (self.signing_key, self.signing_key_fallback) if k]
 
 
 class Engine:
@@ -53,6 +61,7 @@ class Engine:
             client=self.client,
             policy=RetryPolicy(interval=config.retry_interval),
             entry_for=self.ingestor.entry_for,
+            signing_key=config.signing_key,
         )
         self.scheduler = Scheduler(
             storage,
@@ -68,6 +77,7 @@ class Engine:
             discovery=config.discovery,
             poll=config.poll,
             interval=config.poll_interval,
+            signing_key=config.signing_key,
         )
 
     async def start(self) -> None:

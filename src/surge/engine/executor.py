@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from surge.core import codec
 from surge.core.errors import NotFound, StaleLease
 from surge.core.functions import FunctionConfig
+from surge.core.signing import canonical_json, signature
 from surge.storage import Commit, Memo, RunState, RunStatus, Storage, Then, WorkItem
 from surge.storage.records import DISCOVERY
 
@@ -41,7 +43,9 @@ class Executor:
         client: AppClient,
         policy: RetryPolicy,
         entry_for: EntryFactory,
+        signing_key: str | None = None,
     ) -> None:
+        self._signing_key = signing_key
         self._storage = storage
         self._registry = registry
         self._client = client
@@ -63,7 +67,8 @@ class Executor:
         if function is None:
             await self._fail_missing_function(state, item)
             return
-        body = build_request_body(state, function, item)
+        encode = canonical_json if self._signing_key else codec.dumps
+        body = build_request_body(state, function, item, encode=encode)
         url = step_url(function.url, item.step_id)
         headers = {
             "content-type": "application/json",
@@ -71,6 +76,8 @@ class Executor:
             "x-inngest-req-version": str(state.run.request_version),
             "x-inngest-step-id": item.step_id,
         }
+        if self._signing_key:
+            headers["x-inngest-signature"] = signature(body, self._signing_key)
         try:
             answer = await self._client.request("POST", url, body=body, headers=headers)
         except AppUnreachable as exc:
@@ -118,8 +125,18 @@ def _already_memoized(state: RunState, item: WorkItem) -> bool:
     return any(memo.step_id == item.step_id for memo in state.memos)
 
 
-def build_request_body(state: RunState, function: FunctionConfig, item: WorkItem) -> bytes:
-    """The JSON body of an execution request (PROTOCOL §2.1)."""
+def build_request_body(
+    state: RunState,
+    function: FunctionConfig,
+    item: WorkItem,
+    *,
+    encode: Callable[[Any], bytes] = codec.dumps,
+) -> bytes:
+    """The JSON body of an execution request (PROTOCOL §2.1).
+
+    Signed requests are encoded as canonical JSON (`encode=canonical_json`), since the SDKs
+    verify the signature over that form.
+    """
     run = state.run
     stack = [memo.step_id for memo in state.memos]
     body: dict[str, Any] = {
@@ -140,13 +157,13 @@ def build_request_body(state: RunState, function: FunctionConfig, item: WorkItem
         "version": run.request_version,
         "use_api": False,
     }
-    encoded = codec.dumps(body)
+    encoded = encode(body)
     if len(encoded) <= USE_API_THRESHOLD:
         return encoded
     body["events"] = []
     body["steps"] = {}
     body["use_api"] = body["ctx"]["use_api"] = True
-    return codec.dumps(body)
+    return encode(body)
 
 
 def step_url(function_url: str, step_id: str) -> str:

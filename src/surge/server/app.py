@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,6 +15,7 @@ from starlette.routing import Route
 from surge.engine import Engine
 
 from . import events_api, rest_api, sync_api
+from .auth import SigningKeyAuth
 from .responses import error_response
 
 
@@ -23,7 +25,11 @@ def create_app(
     event_keys: frozenset[str] = frozenset(),
     start_opts: dict[str, Any] | None = None,
 ) -> Starlette:
-    """The ASGI app of one server node; its lifespan starts and stops `engine`."""
+    """The ASGI app of one server node; its lifespan starts and stops `engine`.
+
+    With `event_keys`, `POST /e/{key}` accepts only those keys. With signing keys in the
+    engine's config, every other API call must carry one as `Authorization: Bearer`.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,6 +60,7 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
+        middleware=[Middleware(SigningKeyAuth, keys=engine.config.signing_keys)],
     )
     app.state.engine = engine
     app.state.event_keys = event_keys

@@ -85,7 +85,9 @@ class Ledger:
 
 
 ledger = Ledger()
-client = inngest.Inngest(app_id=APP_ID, is_production=False)
+# Dev mode when INNGEST_DEV is set (surge dev); otherwise production mode, with the signing
+# key, event key and origins from INNGEST_* variables (surge start).
+client = inngest.Inngest(app_id=APP_ID, is_production=not os.environ.get("INNGEST_DEV"))
 
 
 def counted(ctx: inngest.Context | inngest.ContextSync, fn: str, step: str) -> int:

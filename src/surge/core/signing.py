@@ -1,0 +1,111 @@
+"""Signing keys and request signatures, as the Inngest SDKs check them (PROTOCOL §4).
+
+- A server → app request carries `X-Inngest-Signature: t=<unix seconds>&s=<hex>`, where `s`
+  is HMAC-SHA256 over the JCS-canonical JSON of the body followed by `t`, keyed with the
+  signing key minus its `signkey-<env>-` prefix, taken as the UTF-8 bytes of the hex text.
+- An app → server API call carries `Authorization: Bearer <key>`, where the key may be plain
+  or hashed (sha256 over the hex-decoded key), with or without its prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from typing import Any
+
+import jcs
+
+from . import codec
+from .errors import InvalidInput
+
+_PREFIX = re.compile(r"^signkey-[A-Za-z0-9]+-")
+MAX_SIGNATURE_AGE_S = 300
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """`(prefix, hex)` of a signing key, e.g. `("signkey-prod-", "ab12…")`."""
+    match = _PREFIX.match(key)
+    prefix = match.group(0) if match else ""
+    return prefix, key[len(prefix) :]
+
+
+def check_key(key: str, *, option: str) -> str:
+    """Validate a signing key given to the server; return it unchanged."""
+    _, body = split_key(key)
+    if not body or len(body) % 2 or not re.fullmatch(r"[0-9a-fA-F]+", body):
+        raise InvalidInput(
+            f"{option} must be an even-length hex string, optionally prefixed with "
+            "'signkey-<env>-'",
+            field=option,
+        )
+    return key
+
+
+def hashed_key(key: str) -> str:
+    """The key as SDKs send it in `Authorization`: sha256 over its hex-decoded bytes."""
+    _, body = split_key(key)
+    return hashlib.sha256(bytes.fromhex(body)).hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 (JCS) canonical JSON: the bytes both SDKs sign and verify."""
+    encoded: bytes = jcs.canonicalize(value)
+    return encoded
+
+
+def signature(body: bytes, key: str, *, at: int | None = None) -> str:
+    """The `X-Inngest-Signature` value for `body` (already canonical JSON, or empty)."""
+    stamp = int(time.time()) if at is None else at
+    _, secret = split_key(key)
+    digest = hmac.new(secret.encode(), body + str(stamp).encode(), hashlib.sha256).hexdigest()
+    return f"t={stamp}&s={digest}"
+
+
+def verify_signature(
+    header: str | None, body: bytes, keys: list[str], *, now: int | None = None
+) -> bool:
+    """Whether `header` signs `body` with one of `keys`, within five minutes of `now`.
+
+    `body` is re-canonicalised first when it is JSON, as the SDKs do, so formatting does not
+    matter; an empty body signs as the empty string.
+    """
+    if not header:
+        return False
+    fields = dict(part.split("=", 1) for part in header.split("&") if "=" in part)
+    stamp, given = fields.get("t", ""), fields.get("s", "")
+    if not stamp.isdigit() or not given:
+        return False
+    current = int(time.time()) if now is None else now
+    if abs(current - int(stamp)) > MAX_SIGNATURE_AGE_S:
+        return False
+    message = _canonical_or_raw(body)
+    for key in keys:
+        expected = signature(message, key, at=int(stamp)).split("&s=", 1)[1]
+        if hmac.compare_digest(expected, given):
+            return True
+    return False
+
+
+def bearer_matches(header: str | None, keys: list[str]) -> bool:
+    """Whether an `Authorization: Bearer …` header names one of `keys` (plain or hashed)."""
+    if not header or not header.lower().startswith("bearer "):
+        return False
+    token = header[7:].strip()
+    _, token_body = split_key(token)
+    for key in keys:
+        _, plain = split_key(key)
+        for accepted in (plain, hashed_key(key)):
+            if hmac.compare_digest(token_body.lower(), accepted.lower()):
+                return True
+    return False
+
+
+def _canonical_or_raw(body: bytes) -> bytes:
+    if not body.strip():
+        return b""
+    try:
+        return canonical_json(codec.loads(body))
+    except codec.JSONDecodeError:
+        return body
