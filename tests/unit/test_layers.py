@@ -67,7 +67,38 @@ def test_public_exports_are_pinned() -> None:
     import surge.server
     import surge.storage
 
-    assert surge.__all__ == ["__version__"]
+    assert surge.__all__ == [
+        "Batch",
+        "Cancel",
+        "Concurrency",
+        "Config",
+        "Context",
+        "Debounce",
+        "Event",
+        "EventDataInvalid",
+        "EventSendError",
+        "EventType",
+        "Function",
+        "NonRetriableError",
+        "OutputNotSerializable",
+        "Priority",
+        "RateLimit",
+        "RetryAfterError",
+        "Singleton",
+        "Step",
+        "StepError",
+        "Surge",
+        "SurgeError",
+        "SyncContext",
+        "SyncStep",
+        "Throttle",
+        "Timeouts",
+        "TriggerCron",
+        "TriggerEvent",
+        "__version__",
+        "asgi_app",
+        "serve_asgi",
+    ]
     assert surge.engine.__all__ == ["Engine", "EngineConfig"]
     assert surge.server.__all__ == ["create_app"]
     assert surge.storage.__all__ == sorted(surge.storage.__all__)

@@ -11,8 +11,10 @@ Every error Surge raises derives from `SurgeError`::
         ├── StorageUnavailable    transient: retried at the storage boundary
         └── StaleLease            a work item's lease passed to another worker
 
-Control-flow signals raised by user code inside functions (`NonRetriableError`,
-`RetryAfterError`) belong to the SDK and are not faults.
+Errors user code meets inside a function run live in `surge.core.run_errors`: the
+control-flow signals (`RunSignal`: `NonRetriableError`, `RetryAfterError`), which are not
+faults, apart from the faults `StepError`, `EventSendError`, `OutputNotSerializable` and
+`EventDataInvalid`.
 """
 
 from __future__ import annotations
