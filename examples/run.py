@@ -44,7 +44,7 @@ def wait_for_sync(deadline: float = 30.0) -> None:
 
 def main() -> None:
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "INNGEST_DEV": SURGE}
+    env = {**os.environ, "SURGE_DEV": SURGE}
     app = subprocess.Popen(
         [
             sys.executable,

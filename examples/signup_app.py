@@ -1,42 +1,32 @@
-"""Example app: the fan-out patterns of Inngest's guides, on the official `inngest` SDK.
+"""Example app: the fan-out patterns of Inngest's guides, written with the Surge SDK.
 
-- Static fan-out: four independent functions react to `app/user.signup`.
+- Static fan-out: four independent functions react to `app/user.signup`, each with its own
+  retries; a failure in one does not touch the others.
 - Dynamic fan-out: a weekly cron loads users and sends one `app/weekly-digest.send` event per
-  user; each event starts its own run of `send-weekly-digest`.
+  user; each event starts its own run of `send-weekly-digest` (at most 50 at a time).
 
-Run it with `make dev`, which also starts Surge and sends a first signup event.
+`make dev` runs it together with Surge and sends a first signup event.
 """
 
 from __future__ import annotations
 
-import logging
-import os
+import surge
 
-import fastapi
-import inngest
-import inngest.fast_api
-
-client = inngest.Inngest(app_id="signup-flow", is_production=False, logger=logging.getLogger())
+client = surge.Surge(app_id="signup-flow")
 
 
-@client.create_function(
-    fn_id="send-welcome-email", trigger=inngest.TriggerEvent(event="app/user.signup")
-)
-async def send_welcome_email(ctx: inngest.Context) -> dict[str, str]:
-    email = str(ctx.event.data.get("email"))
-
+@client.create_function(fn_id="send-welcome-email", trigger="app/user.signup")
+async def send_welcome_email(ctx: surge.Context) -> dict[str, str]:
     async def send() -> str:
-        return f"welcome email sent to {email}"
+        return f"welcome email sent to {ctx.event.data['email']}"
 
     return {"result": await ctx.step.run("send-email", send)}
 
 
-@client.create_function(
-    fn_id="start-stripe-trial", trigger=inngest.TriggerEvent(event="app/user.signup"), retries=5
-)
-async def start_stripe_trial(ctx: inngest.Context) -> dict[str, str]:
+@client.create_function(fn_id="start-stripe-trial", trigger="app/user.signup", retries=5)
+async def start_stripe_trial(ctx: surge.Context) -> dict[str, str]:
     async def create_customer() -> str:
-        return f"cus_{ctx.event.data.get('user_id')}"
+        return f"cus_{ctx.event.data['user_id']}"
 
     async def create_subscription(customer: str) -> str:
         return f"sub_for_{customer}"
@@ -46,55 +36,49 @@ async def start_stripe_trial(ctx: inngest.Context) -> dict[str, str]:
     return {"customer": customer, "subscription": subscription}
 
 
-@client.create_function(fn_id="add-to-crm", trigger=inngest.TriggerEvent(event="app/user.signup"))
-def add_to_crm(ctx: inngest.ContextSync) -> None:
-    ctx.step.run("create-contact", lambda: {"email": ctx.event.data.get("email")})
+@client.create_function(fn_id="add-to-crm", trigger="app/user.signup")
+def add_to_crm(ctx: surge.SyncContext) -> dict[str, str]:
+    return ctx.step.run("create-contact", lambda: {"email": ctx.event.data["email"]})
+
+
+@client.create_function(fn_id="notify-team-slack", trigger="app/user.signup", retries=1)
+def notify_team_slack(ctx: surge.SyncContext) -> str:
+    return ctx.step.run("post-to-slack", lambda: f"New signup: {ctx.event.data['email']}")
 
 
 @client.create_function(
-    fn_id="notify-team-slack", trigger=inngest.TriggerEvent(event="app/user.signup"), retries=1
+    fn_id="weekly-digest-orchestrator", trigger=surge.TriggerCron(cron="0 9 * * MON")
 )
-def notify_team_slack(ctx: inngest.ContextSync) -> None:
-    ctx.step.run("post-to-slack", lambda: f"New signup: {ctx.event.data.get('email')}")
-
-
-@client.create_function(
-    fn_id="weekly-digest-orchestrator", trigger=inngest.TriggerCron(cron="0 9 * * MON")
-)
-async def weekly_digest_orchestrator(ctx: inngest.Context) -> dict[str, int]:
+async def weekly_digest_orchestrator(ctx: surge.Context) -> dict[str, int]:
     async def fetch_recipients() -> list[dict[str, str]]:
         return [{"id": f"user-{i}", "email": f"user-{i}@example.com"} for i in range(25)]
 
     users = await ctx.step.run("fetch-digest-recipients", fetch_recipients)
     await ctx.step.send_event(
         "fan-out-weekly-digests",
-        [inngest.Event(name="app/weekly-digest.send", data=user) for user in users],
+        [surge.Event(name="app/weekly-digest.send", data=user) for user in users],
     )
     return {"dispatched": len(users)}
 
 
 @client.create_function(
-    fn_id="send-weekly-digest",
-    trigger=inngest.TriggerEvent(event="app/weekly-digest.send"),
-    concurrency=[inngest.Concurrency(limit=50)],
+    fn_id="send-weekly-digest", trigger="app/weekly-digest.send", concurrency=50
 )
-async def send_weekly_digest(ctx: inngest.Context) -> dict[str, str]:
-    user_id = str(ctx.event.data.get("id"))
+async def send_weekly_digest(ctx: surge.Context) -> dict[str, str]:
+    user_id = str(ctx.event.data["id"])
 
     async def build_content() -> str:
         return f"<h1>Your week, {user_id}</h1>"
 
     async def send_email(html: str) -> str:
-        return f"sent {len(html)} bytes to {ctx.event.data.get('email')}"
+        return f"sent {len(html)} bytes to {ctx.event.data['email']}"
 
     html = await ctx.step.run("build-digest-content", build_content)
     await ctx.step.run("send-digest-email", send_email, html)
     return {"user_id": user_id, "status": "sent"}
 
 
-app = fastapi.FastAPI()
-inngest.fast_api.serve(
-    app,
+app = surge.asgi_app(
     client,
     [
         send_welcome_email,
@@ -104,5 +88,4 @@ inngest.fast_api.serve(
         weekly_digest_orchestrator,
         send_weekly_digest,
     ],
-    serve_origin=os.environ.get("APP_ORIGIN", "http://127.0.0.1:8000"),
 )
