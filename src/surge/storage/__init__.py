@@ -54,7 +54,9 @@ def open_storage(url: str) -> Storage:
     `postgresql://` select PostgreSQL.
     """
     if url.startswith(("postgres://", "postgresql://")):
-        raise NotImplementedError("the PostgreSQL backend is not built yet")
+        from .postgres import PostgresStorage
+
+        return PostgresStorage(url)
     from .sqlite import SQLiteStorage
 
     return SQLiteStorage(url.removeprefix("sqlite://"))

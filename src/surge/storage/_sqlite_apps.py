@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ._sqlite_queue import enqueue
-from ._sqlite_rows import (
+from ._rows import (
     APP_COLUMNS,
     FUNCTION_COLUMNS,
     app_from_row,
@@ -13,6 +12,7 @@ from ._sqlite_rows import (
     function_from_row,
     function_to_row,
 )
+from ._sqlite_queue import enqueue
 from ._sqlite_writer import Tx
 from .records import AppRecord, FunctionRecord, NewWorkItem
 

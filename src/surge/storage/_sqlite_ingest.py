@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from surge.core import codec
 
-from ._sqlite_rows import (
+from ._rows import (
     EVENT_COLUMNS,
     INSERT_ITEM,
     Row,

@@ -8,8 +8,7 @@ import sqlite3
 from surge.core import codec
 from surge.core.errors import StaleLease
 
-from ._sqlite_ingest import ingest_entries
-from ._sqlite_rows import (
+from ._rows import (
     INSERT_HISTORY,
     INSERT_ITEM,
     ITEM_COLUMNS,
@@ -22,6 +21,7 @@ from ._sqlite_rows import (
     marks,
     now_ms,
 )
+from ._sqlite_ingest import ingest_entries
 from ._sqlite_writer import Tx
 from .records import Commit, Memo, NewWorkItem, RunUpdate, Then, WorkItem
 

@@ -7,7 +7,7 @@ import sqlite3
 from surge.core import codec
 from surge.core.errors import NotFound
 
-from ._sqlite_rows import (
+from ._rows import (
     EVENT_COLUMNS,
     HISTORY_COLUMNS,
     INSERT_HISTORY,

@@ -1,4 +1,4 @@
-"""Row ⇄ record conversion for the SQLite backend, and the column lists that go with it."""
+"""Row ⇄ record conversion shared by the SQLite and PostgreSQL backends, and their column lists."""
 
 from __future__ import annotations
 

@@ -1,0 +1,194 @@
+"""Connections to PostgreSQL: a small pool, and the one place transient errors are retried.
+
+Every storage operation is a coroutine taking a `PgTx`; `Database.run` lends it a pooled
+connection inside a transaction and, when the database drops the connection, fails over or
+aborts the transaction for a serialization failure or a deadlock, runs the whole operation
+again on a fresh connection after a short backoff. Other driver errors become `StorageError`.
+Nothing outside the `_pg_*` modules sees a psycopg exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from surge.core.errors import StorageError, StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ATTEMPTS = 8
+"""Tries of one operation before it fails with `StorageUnavailable` (4.5 s of backoff)."""
+_FIRST_BACKOFF_S = 0.05
+_MAX_BACKOFF_S = 1.5
+
+NOTIFY_CHANNEL = "surge_work"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether running the operation again may succeed.
+
+    psycopg files lost connections, admin shutdowns, failovers, serialization failures and
+    deadlocks (SQLSTATE classes 08, 40, 57, 53) under `OperationalError`.
+    """
+    return isinstance(exc, psycopg.OperationalError)
+
+
+def translate(exc: psycopg.Error) -> StorageError:
+    """`exc` as a member of the `StorageError` family."""
+    cls = StorageUnavailable if is_transient(exc) else StorageError
+    error = cls(f"postgres: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+async def connect(conninfo: str) -> AsyncConnection[TupleRow]:
+    """A new autocommit connection; transactions are opened explicitly."""
+    return await AsyncConnection.connect(conninfo, autocommit=True, application_name="surge")
+
+
+class PgTx:
+    """What an operation receives: a connection, inside a transaction unless asked otherwise."""
+
+    __slots__ = ("conn", "node_id", "woke")
+
+    def __init__(self, conn: AsyncConnection[TupleRow], node_id: str) -> None:
+        self.conn = conn
+        self.node_id = node_id  # the payload of this node's NOTIFYs, which its listener skips
+        self.woke = False
+
+    def wake(self) -> None:
+        """Wake this node's listeners once the operation has committed.
+
+        In a transaction, other nodes are notified too; an operation run outside one (a single
+        statement such as ``surge_commit``) sends its own ``NOTIFY``.
+        """
+        self.woke = True
+
+
+Operation = Callable[[PgTx], Awaitable[T]]
+
+
+class Database:
+    """A pool of up to `size` connections running operations in transactions, with retries.
+
+    Args:
+        conninfo: A libpq URL or key/value string.
+        size: The most connections open at once.
+        node_id: Sent with every ``NOTIFY`` so this node's listener can ignore its own.
+        on_wake: Called on the event loop after a transaction that asked for a wake commits.
+    """
+
+    def __init__(
+        self, conninfo: str, *, size: int, node_id: str, on_wake: Callable[[], None]
+    ) -> None:
+        self._conninfo = conninfo
+        self._node_id = node_id
+        self._on_wake = on_wake
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[AsyncConnection[TupleRow]] = []
+        self._inflight = 0
+        self._drained: asyncio.Event | None = None
+        self._closed = False
+
+    async def run(self, op: Operation[T], *, transaction: bool = True, snapshot: bool = False) -> T:
+        """Run `op`, retrying transient failures.
+
+        Args:
+            op: The operation.
+            transaction: Run `op` in a transaction; without one, each statement commits alone.
+            snapshot: Run `op` in a read-only repeatable-read transaction: one snapshot.
+
+        Raises:
+            StorageUnavailable: The database stayed unreachable through every attempt.
+            StorageError: The database refused the operation, or the storage is closed.
+        """
+        if self._closed:
+            raise StorageError("the PostgreSQL storage is closed")
+        self._inflight += 1
+        try:
+            return await self._retrying(op, transaction, snapshot)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0 and self._drained is not None:
+                self._drained.set()
+
+    async def close(self) -> None:
+        """Refuse new operations, let running ones finish, then close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._inflight:
+            self._drained = asyncio.Event()
+            await self._drained.wait()
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+
+    async def _retrying(self, op: Operation[T], transaction: bool, snapshot: bool) -> T:
+        delay = _FIRST_BACKOFF_S
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._once(op, transaction, snapshot)
+            except psycopg.Error as exc:
+                if not is_transient(exc) or attempt == ATTEMPTS:
+                    raise translate(exc) from exc
+                logger.warning(
+                    "postgres operation failed; retrying",
+                    extra={"attempt": attempt, "error": str(exc).strip()},
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _MAX_BACKOFF_S)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(self, op: Operation[T], transaction: bool, snapshot: bool) -> T:
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else await connect(self._conninfo)
+            tx = PgTx(conn, self._node_id)
+            try:
+                if transaction or snapshot:
+                    value = await self._in_transaction(tx, op, snapshot)
+                else:
+                    value = await op(tx)
+            finally:
+                await self._put_back(conn)
+        if tx.woke:
+            self._on_wake()
+        return value
+
+    async def _in_transaction(self, tx: PgTx, op: Operation[T], snapshot: bool) -> T:
+        # Pipeline mode: statements are sent without waiting for each answer, so a transaction
+        # costs one round trip per result the operation actually reads, plus one for COMMIT.
+        conn = tx.conn
+        async with conn.pipeline(), conn.transaction():
+            if snapshot:
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            value = await op(tx)
+            if tx.woke:
+                # Delivered to every listener when (and only if) the transaction commits.
+                await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, self._node_id))
+        return value
+
+    async def _put_back(self, conn: AsyncConnection[TupleRow]) -> None:
+        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if not conn.broken and idle:
+            self._idle.append(conn)
+            return
+        # A connection that broke or was left inside a transaction is not worth repairing; one
+        # that broke most likely saw the server restart, which broke the idle ones as well.
+        doomed = [conn]
+        if conn.broken:
+            doomed += self._idle
+            self._idle = []
+        for each in doomed:
+            with contextlib.suppress(psycopg.Error):
+                await each.close()

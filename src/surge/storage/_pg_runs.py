@@ -1,0 +1,154 @@
+"""Reading events and runs on PostgreSQL, and cancelling a run."""
+
+from __future__ import annotations
+
+from surge.core import codec
+from surge.core.errors import NotFound
+
+from ._pg_pool import PgTx
+from ._pg_rows import insert_history
+from ._rows import (
+    EVENT_COLUMNS,
+    HISTORY_COLUMNS,
+    RUN_COLUMNS,
+    RUN_FROM,
+    event_from_row,
+    history_from_row,
+    memo_from_row,
+    run_from_row,
+)
+from .records import EventRecord, HistoryEntry, RunRecord, RunState, RunStatus
+
+_EVENT_BY_ID = f"SELECT {EVENT_COLUMNS} FROM events WHERE internal_id = %s"
+_EVENT_BY_USER_ID = (
+    f"SELECT {EVENT_COLUMNS} FROM events WHERE id = %s"
+    " ORDER BY received_at DESC, internal_id DESC LIMIT 1"
+)
+_RUN = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = %s"
+_RUN_EVENTS = (
+    "SELECT e.internal_id, e.payload FROM run_events re"
+    " JOIN events e ON e.internal_id = re.event_id WHERE re.run_id = %s"
+)
+_MEMOS = "SELECT step_id, outcome, name, op, at FROM memos WHERE run_id = %s ORDER BY seq"
+
+
+async def get_event(tx: PgTx, key: str) -> EventRecord:
+    """The event with internal id `key`, else the latest with user id `key`."""
+    conn = tx.conn
+    row = await (await conn.execute(_EVENT_BY_ID, (key,))).fetchone()
+    if row is None:
+        row = await (await conn.execute(_EVENT_BY_USER_ID, (key,))).fetchone()
+    if row is None:
+        raise NotFound(f"no event {key!r}")
+    return event_from_row(row)
+
+
+async def list_events(
+    tx: PgTx,
+    *,
+    name: str | None,
+    received_after: int | None,
+    received_before: int | None,
+    limit: int,
+    cursor: str | None,
+) -> list[EventRecord]:
+    """Events newest first; `received_after` is inclusive and `received_before` exclusive."""
+    where: list[str] = []
+    params: list[object] = []
+    for clause, value in (
+        ("name = %s", name),
+        ("received_at >= %s", received_after),
+        ("received_at < %s", received_before),
+        ("internal_id < %s", cursor),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    sql = f"SELECT {EVENT_COLUMNS} FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY internal_id DESC LIMIT %s"
+    rows = await (await tx.conn.execute(sql, (*params, limit))).fetchall()
+    return [event_from_row(row) for row in rows]
+
+
+async def get_run(tx: PgTx, run_id: str, *, lock: bool = False) -> RunRecord:
+    """The run `run_id`, with its parent filled in. Raises `NotFound`."""
+    sql = _RUN + " FOR UPDATE OF r" if lock else _RUN
+    row = await (await tx.conn.execute(sql, (run_id,))).fetchone()
+    if row is None:
+        raise NotFound(f"no run {run_id!r}")
+    return run_from_row(row)
+
+
+async def list_runs(
+    tx: PgTx,
+    *,
+    event_id: str | None,
+    function_id: str | None,
+    parent_run_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> list[RunRecord]:
+    """Runs newest first (run ids are ULIDs, so id order is start order)."""
+    sql = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM}"
+    where: list[str] = []
+    params: list[object] = []
+    if event_id is not None:
+        sql += " JOIN run_events re ON re.run_id = r.id AND re.event_id = %s"
+        params.append(event_id)
+    for clause, value in (
+        ("r.function_id = %s", function_id),
+        ("e.source_run_id = %s", parent_run_id),
+        ("r.id < %s", cursor),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY r.id DESC LIMIT %s"
+    rows = await (await tx.conn.execute(sql, (*params, limit))).fetchall()
+    return [run_from_row(row) for row in rows]
+
+
+async def load_run_state(tx: PgTx, run_id: str) -> RunState:
+    """The run, its events' payloads in `event_ids` order, and its memos in stack order.
+
+    Run inside a repeatable-read transaction, the three reads see one snapshot; pipelined, they
+    cost one round trip.
+    """
+    conn = tx.conn
+    run_cursor = await conn.execute(_RUN, (run_id,))
+    events_cursor = await conn.execute(_RUN_EVENTS, (run_id,))
+    memos_cursor = await conn.execute(_MEMOS, (run_id,))
+    row = await run_cursor.fetchone()
+    payloads: dict[str, str] = dict(await events_cursor.fetchall())
+    memo_rows = await memos_cursor.fetchall()
+    if row is None:
+        raise NotFound(f"no run {run_id!r}")
+    run = run_from_row(row)
+    events = [codec.loads(payloads[i]) for i in run.event_ids if i in payloads]
+    return RunState(run=run, events=events, memos=[memo_from_row(m) for m in memo_rows])
+
+
+async def cancel_run(tx: PgTx, run_id: str, at: int) -> RunRecord:
+    """Cancel a running run and drop its queued work; an ended run is left as it is."""
+    run = await get_run(tx, run_id, lock=True)
+    if run.status.is_final:
+        return run
+    conn = tx.conn
+    await conn.execute(
+        "UPDATE runs SET status = %s, ended_at = %s WHERE id = %s",
+        (RunStatus.CANCELLED.value, at, run_id),
+    )
+    await conn.execute("DELETE FROM work_items WHERE run_id = %s", (run_id,))
+    await insert_history(tx, [HistoryEntry(run_id=run_id, at=at, kind="cancelled")])
+    return await get_run(tx, run_id)
+
+
+async def run_history(tx: PgTx, run_id: str) -> list[HistoryEntry]:
+    """The run's history in insertion order."""
+    sql = f"SELECT {HISTORY_COLUMNS} FROM history WHERE run_id = %s ORDER BY id"
+    rows = await (await tx.conn.execute(sql, (run_id,))).fetchall()
+    return [history_from_row(row) for row in rows]

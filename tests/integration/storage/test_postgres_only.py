@@ -1,0 +1,223 @@
+"""What only the PostgreSQL backend promises: several nodes sharing one database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import psycopg
+import pytest
+from storage_kit import Kit, now
+
+from surge.core.errors import StorageUnavailable
+from surge.storage import Commit, Memo, Storage, Then, WorkItem, open_storage
+from surge.storage._pg_queue import _COMMIT, _commit_params
+from surge.storage.migrations import load_migrations
+from surge.storage.postgres import PostgresStorage
+
+pytestmark = pytest.mark.postgres
+
+OpenNode = Callable[[], Awaitable[PostgresStorage]]
+
+
+@pytest.fixture
+async def open_node(postgres_url: str) -> AsyncIterator[OpenNode]:
+    """Opens one more storage ("node") on the test's database; closes them all."""
+    opened: list[PostgresStorage] = []
+
+    async def open_one() -> PostgresStorage:
+        storage = PostgresStorage(postgres_url)
+        await storage.open()
+        opened.append(storage)
+        return storage
+
+    yield open_one
+    for storage in opened:
+        await storage.close()
+
+
+def _wake_counter(store: Storage) -> tuple[list[int], asyncio.Event]:
+    calls: list[int] = []
+    woken = asyncio.Event()
+
+    def listener() -> None:
+        calls.append(1)
+        woken.set()
+
+    store.add_wake_listener(listener)
+    return calls, woken
+
+
+def _terminate_other_sessions(postgres_url: str) -> int:
+    """Kill every other connection to the test's database, as a server restart would."""
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return len(rows)
+
+
+async def test_open_storage_picks_postgres_by_scheme(postgres_url: str) -> None:
+    for url in (postgres_url, postgres_url.replace("postgresql://", "postgres://", 1)):
+        storage = open_storage(url)
+        assert isinstance(storage, PostgresStorage)
+        await storage.open()
+        assert await storage.list_apps() == []
+        await storage.close()
+
+
+async def test_a_commit_on_one_node_wakes_the_other(open_node: OpenNode) -> None:
+    a, b = await open_node(), await open_node()
+    a_calls, _ = _wake_counter(a)
+    b_calls, b_woken = _wake_counter(b)
+
+    await Kit(a).start_run()
+
+    await asyncio.wait_for(b_woken.wait(), timeout=1.0)
+    await asyncio.sleep(0.2)  # A's own notification must not wake A a second time
+    assert a_calls == [1]
+    assert b_calls == [1]
+
+
+async def test_nothing_wakes_the_other_node_without_new_work(open_node: OpenNode) -> None:
+    a, b = await open_node(), await open_node()
+    kit = Kit(a)
+    await kit.start_run()
+    b_calls, _ = _wake_counter(b)
+    await asyncio.sleep(0.2)
+    b_calls.clear()
+
+    [item] = await kit.lease_all()
+    await a.list_runs()
+    await kit.finish(item, "a")  # no enqueue, no discovery
+
+    await asyncio.sleep(0.3)
+    assert b_calls == []
+
+
+async def test_two_nodes_leasing_at_once_never_share_an_item(open_node: OpenNode) -> None:
+    a, b = await open_node(), await open_node()
+    kit = Kit(a)
+    await a.ingest([kit.entry() for _ in range(600)])
+
+    async def drain(store: Storage) -> list[WorkItem]:
+        got: list[WorkItem] = []
+        while batch := await store.lease_due(now=now(), limit=7, lease_ms=60_000):
+            got.extend(batch)
+        return got
+
+    results = await asyncio.gather(*(drain(store) for store in (a, b, a, b)))
+
+    ids = [item.id for batch in results for item in batch]
+    assert len(ids) == 600
+    assert len(set(ids)) == 600
+    assert all(results), "every leaser got a share"
+
+
+async def test_parallel_steps_committed_on_two_nodes_discover_once(open_node: OpenNode) -> None:
+    a, b = await open_node(), await open_node()
+    kit = Kit(a)
+    run_ids = [await kit.start_run() for _ in range(40)]
+    discoveries = {i.run_id: i for i in await kit.lease_all()}
+    await asyncio.gather(
+        *(
+            a.commit(
+                Commit(item=discoveries[r], enqueue=[kit.step(r, "left"), kit.step(r, "right")])
+            )
+            for r in run_ids
+        )
+    )
+    steps = {(i.run_id, i.step_id): i for i in await kit.lease_all()}
+
+    def finish(store: Storage, run_id: str, step: str) -> Awaitable[None]:
+        memo = Memo(step_id=step, outcome={"data": step})
+        item = steps[(run_id, step)]
+        return store.commit(Commit(item=item, memos=[memo], then=Then.DISCOVER_IF_IDLE))
+
+    await asyncio.gather(
+        *(finish(a, r, "left") for r in run_ids), *(finish(b, r, "right") for r in run_ids)
+    )
+
+    after = await kit.lease_all()
+    assert sorted((i.run_id or "", i.step_id) for i in after) == sorted(
+        (r, "step") for r in run_ids
+    )
+    for run_id in run_ids:
+        memos = await kit.memo_ids(run_id)
+        assert sorted(memos) == ["left", "right"]
+
+
+async def test_a_step_committing_while_another_is_mid_commit_waits_for_it(
+    open_node: OpenNode, postgres_url: str
+) -> None:
+    """The race `Then.DISCOVER_IF_IDLE` must survive, made certain instead of likely.
+
+    Node A's commit of the left step is held open inside its transaction (as a slow node's
+    would be) while node B commits the right step. B must wait for A; otherwise each sees the
+    other's item still queued and neither queues the discovery: the run would be stuck.
+    """
+    a, b = await open_node(), await open_node()
+    kit = Kit(a)
+    run_id = await kit.start_run()
+    discovery = await kit.lease_one(run_id)
+    await a.commit(
+        Commit(item=discovery, enqueue=[kit.step(run_id, "left"), kit.step(run_id, "right")])
+    )
+    steps = {i.step_id: i for i in await kit.lease_all()}
+
+    def step_commit(step: str) -> Commit:
+        memo = Memo(step_id=step, outcome={"data": step})
+        return Commit(item=steps[step], memos=[memo], then=Then.DISCOVER_IF_IDLE)
+
+    with psycopg.connect(postgres_url) as slow:  # a transaction, left open until commit()
+        slow.execute(_COMMIT, _commit_params(step_commit("left"), "slow-node"))
+        right = asyncio.create_task(b.commit(step_commit("right")))
+        await asyncio.sleep(0.3)
+        assert not right.done(), "B committed while A's commit of the same run was in flight"
+        slow.commit()
+    await asyncio.wait_for(right, timeout=5)
+
+    assert [(i.run_id, i.step_id) for i in await kit.lease_all()] == [(run_id, "step")]
+    assert await kit.memo_ids(run_id) == ["left", "right"]
+
+
+async def test_nodes_starting_at_once_migrate_once(postgres_url: str) -> None:
+    nodes = [PostgresStorage(postgres_url) for _ in range(4)]
+
+    await asyncio.gather(*(node.open() for node in nodes))
+
+    with psycopg.connect(postgres_url) as check:
+        versions = check.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+    assert [v for (v,) in versions] == [m.version for m in load_migrations("postgres")]
+    run_id = await Kit(nodes[0]).start_run()
+    assert (await nodes[3].get_run(run_id)).id == run_id
+    for node in nodes:
+        await node.close()
+
+
+async def test_operations_survive_dropped_connections(
+    open_node: OpenNode, postgres_url: str
+) -> None:
+    a, b = await open_node(), await open_node()
+    kit = Kit(a)
+    run_id = await kit.start_run()
+    await b.list_runs()  # both nodes hold pooled connections now
+    b_calls, b_woken = _wake_counter(b)
+
+    assert _terminate_other_sessions(postgres_url) >= 4  # pools and listeners
+
+    item = await kit.lease_one(run_id)
+    await kit.finish(item, "a", then=Then.DISCOVER)
+    assert await kit.memo_ids(run_id) == ["a"]
+    # B's listener reconnects and wakes; B's own pool reconnects on its next call.
+    await asyncio.wait_for(b_woken.wait(), timeout=5.0)
+    assert b_calls
+    assert [i.step_id for i in await b.lease_due(now=now(), limit=10, lease_ms=1000)] == ["step"]
+
+
+async def test_unreachable_server_is_reported_as_unavailable() -> None:
+    storage = PostgresStorage("postgresql://postgres@127.0.0.1:1/surge?connect_timeout=2")
+
+    with pytest.raises(StorageUnavailable):
+        await storage.open()
