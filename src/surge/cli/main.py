@@ -92,6 +92,13 @@ START_OPTIONS = (
         "previous signing key, still accepted while keys rotate",
     ),
     Option(("--event-key",), "SURGE_EVENT_KEY", "key accepted by POST /e/{key}", repeat=True),
+    Option(
+        ("--lease-timeout",),
+        "SURGE_LEASE_TIMEOUT",
+        "seconds before a dead node's work passes to another node",
+        30.0,
+        float,
+    ),
 )
 
 

@@ -70,7 +70,7 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
     }
     if args.command == "dev":
         # One process owns the database in dev mode, unless it is shared PostgreSQL.
-        shared = args.db.startswith(("postgres://", "postgresql://"))
+        shared = _is_postgres(args.db)
         config = EngineConfig(
             server_kind="dev",
             discovery=not args.no_discovery,
@@ -86,16 +86,22 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
         check_key(args.signing_key_fallback, option="--signing-key-fallback")
     if bool(args.postgres_uri) == bool(args.db):
         raise InvalidInput("give exactly one of --postgres-uri and --db")
+    database = args.postgres_uri or args.db
     config = EngineConfig(
         server_kind="cloud",
         discovery=False,
         poll=True,
-        single_node=not args.postgres_uri,
+        single_node=not _is_postgres(database),
         signing_key=args.signing_key,
         signing_key_fallback=args.signing_key_fallback,
+        lease_timeout=args.lease_timeout,
         **common,
     )
-    return config, args.postgres_uri or args.db
+    return config, database
+
+
+def _is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://"))
 
 
 def _redact(url: str) -> str:

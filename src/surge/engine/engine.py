@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -21,6 +22,9 @@ from .scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
+APP_WATCH_INTERVAL_S = 1.0
+"""How often a node of a cluster checks whether another node synced an app."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class EngineConfig:
@@ -29,6 +33,9 @@ class EngineConfig:
     server_kind: str = "dev"
     queue_workers: int = 100
     call_timeout: float = 300.0
+    lease_timeout: float = 30.0
+    """Seconds after which a dead node's work passes to another node (leases are renewed
+    while calls run, so calls may take longer than this)."""
     retry_interval: float | None = None
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     sdk_urls: list[str] = field(default_factory=list)
@@ -50,6 +57,7 @@ class Engine:
     """One server node's engine. `start()` it inside a running event loop."""
 
     def __init__(self, storage: Storage, config: EngineConfig) -> None:
+        self._watch: asyncio.Task[None] | None = None
         self.storage = storage
         self.config = config
         self.registry = Registry(storage, server_kind=config.server_kind)
@@ -67,7 +75,7 @@ class Engine:
             storage,
             self.handle,
             workers=config.queue_workers,
-            lease_ms=int((config.call_timeout + 30) * 1000),
+            lease_ms=int(config.lease_timeout * 1000),
         )
         self.pinger = AppPinger(
             self.client,
@@ -86,12 +94,30 @@ class Engine:
         await self.registry.load()
         self.scheduler.start()
         self.pinger.start()
+        if not self.config.single_node:
+            self._watch = asyncio.create_task(self._watch_apps(), name="surge-app-watch")
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
         await self.pinger.stop()
         await self.scheduler.stop()
         await self.client.close()
         await self.storage.close()
+
+    async def _watch_apps(self) -> None:
+        """Reload the registry when another node syncs or removes an app."""
+        seen = await self.storage.apps_fingerprint()
+        while True:
+            await asyncio.sleep(APP_WATCH_INTERVAL_S)
+            try:
+                current = await self.storage.apps_fingerprint()
+                if current != seen:
+                    await self.registry.load()
+                    seen = current
+            except Exception:
+                logger.exception("could not check for app syncs on other nodes")
 
     async def handle(self, item: WorkItem) -> None:
         """Run one leased work item."""

@@ -65,6 +65,10 @@ class Executor:
             return
         function = self._registry.function(state.run.function_id)
         if function is None:
+            # Perhaps synced through another node a moment ago.
+            await self._registry.load()
+            function = self._registry.function(state.run.function_id)
+        if function is None:
             await self._fail_missing_function(state, item)
             return
         encode = canonical_json if self._signing_key else codec.dumps

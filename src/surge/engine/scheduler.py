@@ -22,11 +22,13 @@ class Scheduler:
 
     It sleeps until the earliest due item or until storage reports new work
     (`Storage.add_wake_listener`), so a new item starts within milliseconds; there is no
-    polling tick.
+    polling tick. Leases are short (`lease_ms`) and renewed every third of that while an item
+    is in flight, so a node that dies loses its work to the others within one lease, however
+    long its calls take.
     """
 
     def __init__(
-        self, storage: Storage, handler: Handler, *, workers: int = 100, lease_ms: int = 330_000
+        self, storage: Storage, handler: Handler, *, workers: int = 100, lease_ms: int = 30_000
     ) -> None:
         self._storage = storage
         self._handler = handler
@@ -34,9 +36,10 @@ class Scheduler:
         self._lease_ms = lease_ms
         self._wake = asyncio.Event()
         self._slot_free = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: dict[asyncio.Task[None], WorkItem] = {}
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
         storage.add_wake_listener(self.wake)
 
     def wake(self) -> None:
@@ -45,9 +48,14 @@ class Scheduler:
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="surge-scheduler")
+        self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="surge-leases")
 
     async def stop(self, *, grace: float = 10.0) -> None:
-        """Stop leasing; wait up to `grace` seconds for in-flight items, then cancel them."""
+        """Stop leasing; let in-flight items finish for `grace` seconds, then hand them back.
+
+        Handed-back items are due again at once, for any node: nothing waits for a lease to
+        lapse after a graceful shutdown.
+        """
         self._stopping = True
         self._wake.set()
         self._slot_free.set()
@@ -55,9 +63,16 @@ class Scheduler:
             await self._loop_task
         if self._inflight:
             _, pending = await asyncio.wait(self._inflight, timeout=grace)
+            unfinished = [self._inflight[task] for task in pending]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+            if unfinished:
+                await self._storage.release(unfinished, now=time.time_ns() // 1_000_000)
+                logger.info("handed back unfinished work", extra={"items": len(unfinished)})
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            await asyncio.gather(self._heartbeat_task, return_exceptions=True)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -78,7 +93,7 @@ class Scheduler:
         items = await self._storage.lease_due(now=now, limit=free, lease_ms=self._lease_ms)
         for item in items:
             task = asyncio.create_task(self._handle(item))
-            self._inflight.add(task)
+            self._inflight[task] = item
             task.add_done_callback(self._done)
         if len(items) == free or self._stopping:
             return
@@ -102,5 +117,18 @@ class Scheduler:
             )
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
+        self._inflight.pop(task, None)
         self._slot_free.set()
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of in-flight items every third of a lease."""
+        while True:
+            await asyncio.sleep(self._lease_ms / 3000)
+            items = list(self._inflight.values())
+            if not items:
+                continue
+            until = time.time_ns() // 1_000_000 + self._lease_ms
+            try:
+                await self._storage.extend_leases(items, until=until)
+            except Exception:
+                logger.exception("could not renew leases; other nodes may take the work over")

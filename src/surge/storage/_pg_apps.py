@@ -7,6 +7,8 @@ spares the URL uniqueness check a race.
 
 from __future__ import annotations
 
+import hashlib
+
 from ._pg_pool import PgTx
 from ._pg_rows import columns, insert_items
 from ._rows import (
@@ -94,3 +96,10 @@ async def _delete_app(tx: PgTx, app_id: str) -> None:
     await tx.conn.execute(f"DELETE FROM work_items WHERE {_APP_CRON}", (app_id,))
     # functions go with it (ON DELETE CASCADE)
     await tx.conn.execute("DELETE FROM apps WHERE id = %s", (app_id,))
+
+
+async def fingerprint(tx: PgTx) -> str:
+    """Changes with every app sync that changed something, and every removal."""
+    cursor = await tx.conn.execute("SELECT id, checksum FROM apps ORDER BY id")
+    rows = [tuple(row) for row in await cursor.fetchall()]
+    return hashlib.sha1(repr(rows).encode()).hexdigest()

@@ -80,6 +80,26 @@ async def recover_leases(tx: PgTx, *, single_node: bool) -> None:
         tx.wake()
 
 
+async def extend_leases(tx: PgTx, items: list[WorkItem], until: int) -> None:
+    """Push still-held leases to `until`."""
+    async with tx.conn.cursor() as cursor:
+        await cursor.executemany(
+            "UPDATE work_items SET due_at = %s WHERE id = %s AND lease_token = %s",
+            [(until, item.id, item.lease_token) for item in items],
+        )
+
+
+async def release(tx: PgTx, items: list[WorkItem], now: int) -> None:
+    """Make still-held items due at `now` with no lease, and wake every node."""
+    async with tx.conn.cursor() as cursor:
+        await cursor.executemany(
+            "UPDATE work_items SET due_at = %s, lease_token = NULL"
+            " WHERE id = %s AND lease_token = %s",
+            [(now, item.id, item.lease_token) for item in items],
+        )
+    tx.wake()
+
+
 def commit_in_one_statement(commit: Commit) -> bool:
     """Whether `apply_commit` needs no transaction around it (the common case)."""
     return not commit.events and not commit.link_events_to_run

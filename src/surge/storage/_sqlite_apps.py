@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 
 from ._rows import (
@@ -88,3 +89,9 @@ def _delete_app(conn: sqlite3.Connection, app_id: str) -> None:
     )
     # functions go with it (ON DELETE CASCADE)
     conn.execute("DELETE FROM apps WHERE id = ?", (app_id,))
+
+
+def fingerprint(conn: sqlite3.Connection) -> str:
+    """Changes with every app sync that changed something, and every removal."""
+    rows = conn.execute("SELECT id, checksum FROM apps ORDER BY id").fetchall()
+    return hashlib.sha1(repr(rows).encode()).hexdigest()

@@ -74,6 +74,23 @@ def recover_leases(tx: Tx, *, single_node: bool) -> None:
         tx.wake()
 
 
+def extend_leases(tx: Tx, items: list[WorkItem], until: int) -> None:
+    """Push still-held leases to `until`."""
+    tx.conn.executemany(
+        "UPDATE work_items SET due_at = ? WHERE id = ? AND lease_token = ?",
+        [(until, item.id, item.lease_token) for item in items],
+    )
+
+
+def release(tx: Tx, items: list[WorkItem], now: int) -> None:
+    """Make still-held items due at `now` with no lease."""
+    tx.conn.executemany(
+        "UPDATE work_items SET due_at = ?, lease_token = NULL WHERE id = ? AND lease_token = ?",
+        [(now, item.id, item.lease_token) for item in items],
+    )
+    tx.wake()
+
+
 def apply_commit(tx: Tx, commit: Commit) -> None:
     """Apply `commit` in the order its docstring gives; raises `StaleLease` first if stale."""
     conn = tx.conn

@@ -90,6 +90,13 @@ class Storage(abc.ABC):
         """Every synced app, ordered by id."""
 
     @abc.abstractmethod
+    async def apps_fingerprint(self) -> str:
+        """A short value that changes whenever an app is synced with changes, or removed.
+
+        Nodes compare it to notice syncs made through another node.
+        """
+
+    @abc.abstractmethod
     async def list_functions(self) -> list[FunctionRecord]:
         """Every function of every app, ordered by id."""
 
@@ -174,6 +181,20 @@ class Storage(abc.ABC):
         Raises `StaleLease`, changing nothing, when the item's lease token no longer matches.
         A memo whose step is already memoized for the run is skipped, so a step committed
         once is never committed again.
+        """
+
+    @abc.abstractmethod
+    async def extend_leases(self, items: list[WorkItem], *, until: int) -> None:
+        """Push the lease of each item still held with its token to `until` (a heartbeat).
+
+        Items whose lease was lost are left alone; a later commit of theirs raises `StaleLease`.
+        """
+
+    @abc.abstractmethod
+    async def release(self, items: list[WorkItem], *, now: int) -> None:
+        """Hand back leased items unfinished: due again at `now`, for any node to lease.
+
+        Items whose lease was lost are left alone.
         """
 
     @abc.abstractmethod

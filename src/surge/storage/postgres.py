@@ -189,6 +189,18 @@ class PostgresStorage(Storage):
             transaction=not work.commit_in_one_statement(commit),
         )
 
+    async def extend_leases(self, items: list[WorkItem], *, until: int) -> None:
+        """See `Storage.extend_leases`."""
+        await self._db.run(lambda tx: work.extend_leases(tx, items, until))
+
+    async def release(self, items: list[WorkItem], *, now: int) -> None:
+        """See `Storage.release`."""
+        await self._db.run(lambda tx: work.release(tx, items, now))
+
+    async def apps_fingerprint(self) -> str:
+        """See `Storage.apps_fingerprint`."""
+        return await self._db.run(apps.fingerprint, transaction=False)
+
     async def enqueue(self, items: list[NewWorkItem]) -> None:
         """See `Storage.enqueue`."""
         if items:

@@ -171,6 +171,18 @@ class SQLiteStorage(Storage):
         """See `Storage.commit`."""
         await self._writer.submit(lambda tx: work.apply_commit(tx, commit))
 
+    async def extend_leases(self, items: list[WorkItem], *, until: int) -> None:
+        """See `Storage.extend_leases`."""
+        await self._writer.submit(lambda tx: work.extend_leases(tx, items, until))
+
+    async def release(self, items: list[WorkItem], *, now: int) -> None:
+        """See `Storage.release`."""
+        await self._writer.submit(lambda tx: work.release(tx, items, now))
+
+    async def apps_fingerprint(self) -> str:
+        """See `Storage.apps_fingerprint`."""
+        return await self._writer.submit(lambda tx: apps.fingerprint(tx.conn))
+
     async def enqueue(self, items: list[NewWorkItem]) -> None:
         """See `Storage.enqueue`."""
         if items:

@@ -1,0 +1,116 @@
+"""Several `surge start` nodes on one PostgreSQL database share the work and survive kill -9.
+
+Three nodes run a dynamic fan-out of two-step runs (the official Python SDK app in production
+mode, counting every step execution) while the test kills a node with SIGKILL and restarts it,
+three times. Every run must complete, once per item; a node's unfinished calls pass to the
+others within the lease timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import AppProcess, SurgeServer
+
+pytestmark = [pytest.mark.compat, pytest.mark.postgres]
+
+POSTGRES_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
+SIGNING_KEY = "signkey-test-" + "3c" * 32
+WORK_ITEMS = 2000
+QUEUE_WORKERS = 100
+LEASE_TIMEOUT_S = 3
+KILLS = 3
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    """A new PostgreSQL database shared by the nodes, dropped afterwards."""
+    server_url = os.environ.get("SURGE_TEST_POSTGRES_URI", POSTGRES_URI)
+    name = f"surge_cluster_{secrets.token_hex(6)}"
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def worker_steps(app: AppProcess) -> dict[str, dict[str, int]]:
+    return {
+        run_id: dict(run["steps"])
+        for run_id, run in app.counts()["runs"].items()
+        if run["fn"] == "fanout-worker"
+    }
+
+
+@pytest.mark.timeout(420)
+def test_three_nodes_finish_a_fan_out_while_nodes_are_killed_and_restarted(
+    database_url: str,
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+) -> None:
+    node_args = [
+        "--db", database_url, "--lease-timeout", str(LEASE_TIMEOUT_S),
+        "--queue-workers", str(QUEUE_WORKERS),
+    ]  # fmt: skip
+    nodes = [surge_server(signing_key=SIGNING_KEY, extra_args=node_args) for _ in range(3)]
+    entry = nodes[0]  # the app registers and sends events here; it is never killed
+    app = app_process("py", entry)
+    sync = app.sync()
+    assert sync.status_code == 200 and not sync.json().get("error"), sync.text
+    # App syncs are seen by every node (they poll the registry's fingerprint).
+    for node in nodes:
+        wait_until(
+            lambda node=node: f"{app.app_id}-fanout-worker" in node.function_slugs(),
+            timeout=15,
+            what=f"{node.name} to see the synced app",
+        )
+
+    (start_id,) = entry.send(
+        {
+            "name": "compat/fanout.start",
+            "data": {"count": WORK_ITEMS, "tag": uuid.uuid4().hex, "step_sleep_ms": 20},
+        }
+    )
+    (orchestrator,) = entry.wait_event_runs(start_id, 1, timeout=120)
+    assert orchestrator["status"] == "Completed", orchestrator
+    item_event_ids: list[str] = orchestrator["output"]["event_ids"]
+
+    chaos = random.Random(7)
+    for _ in range(KILLS):
+        time.sleep(chaos.uniform(0.3, 1.0))
+        victim = chaos.choice(nodes[1:])
+        victim.stop(kill=True)
+        time.sleep(chaos.uniform(0.2, 0.8))
+        victim.start()
+    # Each worker run makes three ledger entries (two steps and its return); the kills must
+    # have landed while work was still going, or this test proves nothing.
+    executed = app.summary()["by_fn"].get("fanout-worker", 0)
+    assert executed < WORK_ITEMS * 3, "the fan-out finished before the last kill"
+
+    done = entry.wait_many_event_runs(item_event_ids, timeout=300)
+
+    statuses = [runs[0]["status"] for runs in done.values() if len(runs) == 1]
+    assert len(statuses) == WORK_ITEMS, "each item event must start exactly one run"
+    assert set(statuses) == {"Completed"}
+    steps = worker_steps(app)
+    assert len(steps) == WORK_ITEMS
+    counts = [(s.get("fetch-item", 0), s.get("process-item", 0)) for s in steps.values()]
+    assert all(fetch >= 1 and process >= 1 for fetch, process in counts)
+    # A step runs again only if its node died after the app ran it and before its result
+    # was committed: at most the calls in flight on a killed node, per kill.
+    repeats = sum(fetch - 1 + process - 1 for fetch, process in counts)
+    assert repeats <= KILLS * QUEUE_WORKERS, f"{repeats} repeated step executions"
