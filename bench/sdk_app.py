@@ -16,75 +16,17 @@ Usage: ``python bench/sdk_app.py --port P --server http://127.0.0.1:S``
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import time
 from typing import Any
 
 import fastapi
 import inngest
 import inngest.fast_api
 import uvicorn
+from app_stats import Stats
 from fastapi.responses import ORJSONResponse
 
 SEND_CHUNK = 5000
-
-
-class Stats:
-    def __init__(self) -> None:
-        self.calls = 0
-        self.calls_by_fn: dict[str, int] = {}
-        self.worker_final = 0
-        self.first_call: dict[str, tuple[float, str | None]] = {}
-        self.final_by_event: dict[str, tuple[float, float]] = {}
-        self.waiters: list[tuple[Any, asyncio.Future[Any]]] = []
-
-    def record(self, fn: str, ctx: inngest.Context) -> None:
-        self.calls += 1
-        self.calls_by_fn[fn] = self.calls_by_fn.get(fn, 0) + 1
-        if ctx.run_id not in self.first_call:
-            self.first_call[ctx.run_id] = (time.time(), ctx.event.id or None)
-
-    def final(self, ctx: inngest.Context) -> None:
-        self.worker_final += 1
-        if ctx.event.id:
-            self.final_by_event[ctx.event.id] = (self.first_call[ctx.run_id][0], time.time())
-        still = []
-        for check, fut in self.waiters:
-            if not fut.done():
-                result = check()
-                if result is None:
-                    still.append((check, fut))
-                else:
-                    fut.set_result(result)
-        self.waiters = still
-
-    async def wait(self, final: int | None, event_id: str | None, timeout: float) -> Any:
-        def check() -> Any:
-            if event_id is not None:
-                return self.final_by_event.get(event_id)
-            return self.worker_final if self.worker_final >= (final or 0) else None
-
-        result = check()
-        if result is not None:
-            return result
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.waiters.append((check, fut))
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            return None
-
-    def snapshot(self, full: bool) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "calls": self.calls,
-            "calls_by_fn": self.calls_by_fn,
-            "worker_final": self.worker_final,
-            "runs": len(self.first_call),
-        }
-        if full:
-            out["first_call"] = self.first_call
-        return out
 
 
 def build(server: str) -> fastapi.FastAPI:
@@ -101,7 +43,7 @@ def build(server: str) -> fastapi.FastAPI:
         fn_id="orchestrator", trigger=inngest.TriggerEvent(event="bench/start"), retries=3
     )
     async def orchestrator(ctx: inngest.Context) -> dict[str, Any]:
-        stats.record("bench-orchestrator", ctx)
+        stats.record("bench-orchestrator", ctx.run_id, ctx.event.id)
 
         async def load() -> int:
             return int(ctx.event.data.get("n", 0))  # type: ignore[arg-type]
@@ -125,7 +67,7 @@ def build(server: str) -> fastapi.FastAPI:
         fn_id="worker", trigger=inngest.TriggerEvent(event="bench/item"), retries=3
     )
     async def worker(ctx: inngest.Context) -> dict[str, Any]:
-        stats.record("bench-worker", ctx)
+        stats.record("bench-worker", ctx.run_id, ctx.event.id)
 
         async def a() -> int:
             return 1
@@ -135,7 +77,7 @@ def build(server: str) -> fastapi.FastAPI:
 
         await ctx.step.run("a", a)
         await ctx.step.run("b", b)
-        stats.final(ctx)
+        stats.final(ctx.run_id, ctx.event.id)
         return {"ok": True}
 
     app = fastapi.FastAPI()

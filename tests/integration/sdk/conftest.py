@@ -4,7 +4,8 @@
 `surge.Surge` client pointed at it, calls ``build(client, ledger)`` for the functions, serves
 them from a uvicorn thread and syncs the app with a ``PUT`` as the dev server does. The
 `Ledger` counts every step body's executions per run, so "ran exactly once" is checked
-against what the user's code did.
+against what the user's code did. ``app_stack(make)`` does the same for a client and ASGI
+app that ``make(server)`` builds (the docs examples, configured by the environment).
 """
 
 from __future__ import annotations
@@ -113,6 +114,17 @@ def _serve(app: Any) -> tuple[uvicorn.Server, threading.Thread, int]:
     return server, thread, port
 
 
+def _start(
+    server: SurgeServer, client: surge.Surge, ledger: Ledger, app: Any, stacks: list[Stack]
+) -> Stack:
+    uv, thread, port = _serve(app)
+    stack = Stack(server, client, ledger, f"http://127.0.0.1:{port}/api/inngest", uv, thread)
+    stacks.append(stack)
+    reply = stack.sync()
+    assert reply.status_code == 200, reply.text
+    return stack
+
+
 @pytest.fixture(scope="module")
 def sdk_stack(
     surge_server_module: Callable[..., SurgeServer],
@@ -126,12 +138,30 @@ def sdk_stack(
         )
         ledger = Ledger()
         functions = build(client, ledger)
-        uv, thread, port = _serve(surge.asgi_app(client, functions))
-        stack = Stack(server, client, ledger, f"http://127.0.0.1:{port}/api/inngest", uv, thread)
-        stacks.append(stack)
-        reply = stack.sync()
-        assert reply.status_code == 200, reply.text
-        return stack
+        return _start(server, client, ledger, surge.asgi_app(client, functions), stacks)
+
+    try:
+        yield start
+    finally:
+        for stack in stacks:
+            stack.close()
+
+
+Make = Callable[["SurgeServer"], tuple[surge.Surge, Any]]
+
+
+@pytest.fixture(scope="module")
+def app_stack(
+    surge_server_module: Callable[..., SurgeServer],
+) -> Iterator[Callable[[Make], Stack]]:
+    """Like ``sdk_stack`` for an app built elsewhere: ``make(server)`` answers its client and
+    ASGI app (each call gets its own ``surge dev``)."""
+    stacks: list[Stack] = []
+
+    def start(make: Make) -> Stack:
+        server = surge_server_module()
+        client, app = make(server)
+        return _start(server, client, Ledger(), app, stacks)
 
     try:
         yield start
