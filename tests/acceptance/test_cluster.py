@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import secrets
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -114,3 +115,41 @@ def test_three_nodes_finish_a_fan_out_while_nodes_are_killed_and_restarted(
     # was committed: at most the calls in flight on a killed node, per kill.
     repeats = sum(fetch - 1 + process - 1 for fetch, process in counts)
     assert repeats <= KILLS * QUEUE_WORKERS, f"{repeats} repeated step executions"
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_hands_unfinished_calls_to_another_node_at_once(
+    database_url: str,
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+) -> None:
+    # A lease far longer than the test: the work can only move on if it is handed back.
+    node_args = ["--db", database_url, "--lease-timeout", "600"]
+    leaving = surge_server(signing_key=SIGNING_KEY, extra_args=node_args)
+    app = app_process("py", leaving)
+    sync = app.sync()
+    assert sync.status_code == 200 and not sync.json().get("error"), sync.text
+    (start_id,) = leaving.send(
+        {
+            "name": "compat/fanout.start",
+            # Each worker step takes longer than the node's 10 s shutdown grace period.
+            "data": {"count": 3, "tag": uuid.uuid4().hex, "step_sleep_ms": 15_000},
+        }
+    )
+    wait_until(
+        lambda: app.summary()["by_fn"].get("fanout-worker", 0) >= 3,
+        timeout=60,
+        what="the three worker runs to be inside their first step",
+    )
+    staying = surge_server(signing_key=SIGNING_KEY, extra_args=node_args)
+    assert leaving.proc is not None
+    leaving.proc.send_signal(signal.SIGTERM)
+    # Uvicorn shuts down cleanly, then re-raises the signal it caught.
+    assert leaving.proc.wait(timeout=60) in (0, -signal.SIGTERM), leaving.log_tail()
+
+    (orchestrator,) = staying.wait_event_runs(start_id, 1, timeout=60)
+    done = staying.wait_many_event_runs(orchestrator["output"]["event_ids"], timeout=120)
+
+    assert {runs[0]["status"] for runs in done.values()} == {"Completed"}
+    assert "handed back unfinished work" in leaving.log_tail()
