@@ -14,6 +14,7 @@ from ._rows import (
     RUN_FROM,
     event_from_row,
     history_from_row,
+    list_runs_query,
     memo_from_row,
     run_from_row,
 )
@@ -90,25 +91,16 @@ async def list_runs(
     limit: int,
     cursor: str | None,
 ) -> list[RunRecord]:
-    """Runs newest first (run ids are ULIDs, so id order is start order)."""
-    sql = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM}"
-    where: list[str] = []
-    params: list[object] = []
-    if event_id is not None:
-        sql += " JOIN run_events re ON re.run_id = r.id AND re.event_id = %s"
-        params.append(event_id)
-    for clause, value in (
-        ("r.function_id = %s", function_id),
-        ("e.source_run_id = %s", parent_run_id),
-        ("r.id < %s", cursor),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY r.id DESC LIMIT %s"
-    rows = await (await tx.conn.execute(sql, (*params, limit))).fetchall()
+    """Runs newest first (see `list_runs_query`)."""
+    sql, params = list_runs_query(
+        "%s",
+        event_id=event_id,
+        function_id=function_id,
+        parent_run_id=parent_run_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = await (await tx.conn.execute(sql, params)).fetchall()
     return [run_from_row(row) for row in rows]
 
 

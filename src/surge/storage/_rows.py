@@ -219,3 +219,35 @@ def function_from_row(row: Row) -> FunctionRecord:
 def function_to_row(fn: FunctionRecord) -> Row:
     """The values for ``INSERT INTO functions (FUNCTION_COLUMNS)``."""
     return (fn.id, fn.app_id, fn.name, codec.dumps_str(fn.config), fn.url)
+
+
+def list_runs_query(
+    mark: str,
+    *,
+    event_id: str | None,
+    function_id: str | None,
+    parent_run_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[str, tuple[object, ...]]:
+    """The SQL and parameters of `Storage.list_runs`, with `mark` as the placeholder.
+
+    Runs come newest first: run ids are ULIDs, so id order is start order.
+    """
+    sql = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM}"
+    where: list[str] = []
+    params: list[object] = []
+    if event_id is not None:
+        sql += f" JOIN run_events re ON re.run_id = r.id AND re.event_id = {mark}"
+        params.append(event_id)
+    for clause, value in (
+        (f"r.function_id = {mark}", function_id),
+        (f"e.source_run_id = {mark}", parent_run_id),
+        (f"r.id < {mark}", cursor),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + f" ORDER BY r.id DESC LIMIT {mark}", (*params, limit)

@@ -17,6 +17,7 @@ from ._rows import (
     event_from_row,
     history_from_row,
     history_to_row,
+    list_runs_query,
     marks,
     memo_from_row,
     run_from_row,
@@ -86,25 +87,16 @@ def list_runs(
     limit: int,
     cursor: str | None,
 ) -> list[RunRecord]:
-    """Runs newest first (run ids are ULIDs, so id order is start order)."""
-    sql = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM}"
-    where: list[str] = []
-    params: list[object] = []
-    if event_id is not None:
-        sql += " JOIN run_events re ON re.run_id = r.id AND re.event_id = ?"
-        params.append(event_id)
-    for clause, value in (
-        ("r.function_id = ?", function_id),
-        ("e.source_run_id = ?", parent_run_id),
-        ("r.id < ?", cursor),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY r.id DESC LIMIT ?"
-    return [run_from_row(row) for row in conn.execute(sql, (*params, limit))]
+    """Runs newest first (see `list_runs_query`)."""
+    sql, params = list_runs_query(
+        "?",
+        event_id=event_id,
+        function_id=function_id,
+        parent_run_id=parent_run_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return [run_from_row(row) for row in conn.execute(sql, params)]
 
 
 def load_run_state(conn: sqlite3.Connection, run_id: str) -> RunState:
