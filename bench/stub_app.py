@@ -20,7 +20,12 @@ Side endpoints for the benchmark driver (not part of the protocol):
 * ``GET /wait?event_id=X&timeout=S``: long-poll until the worker run of event ``X`` got its
   final call; answers its first-call time.
 
-Usage: ``python bench/stub_app.py --port P --server http://127.0.0.1:S``
+In production mode (``surge start``) give ``--signing-key`` (sent as ``Authorization: Bearer``
+on ``/fn/register``) and ``--event-key`` (used in ``POST /e/{key}``); the server's request
+signatures are not checked. With several ``--server`` URLs (nodes sharing one database) the app
+registers with the first and spreads its event chunks over all of them in turn.
+
+Usage: ``python bench/stub_app.py --port P --server http://127.0.0.1:S [--server ...]``
 """
 
 from __future__ import annotations
@@ -129,9 +134,14 @@ def _settle(check: Any, fut: asyncio.Future[Any]) -> bool:
 
 
 class StubApp:
-    def __init__(self, port: int, server: str) -> None:
+    def __init__(
+        self, port: int, servers: list[str], signing_key: str | None, event_key: str
+    ) -> None:
         self.port = port
-        self.server = server.rstrip("/")
+        self.servers = [server.rstrip("/") for server in servers]
+        self.server = self.servers[0]
+        self.auth = {"authorization": f"Bearer {signing_key}"} if signing_key else {}
+        self.event_key = event_key
         self.url = f"http://127.0.0.1:{port}/api/inngest"
         self.stats = Stats()
         self.client = httpx.AsyncClient(timeout=120.0)
@@ -176,7 +186,7 @@ class StubApp:
         resp = await self.client.post(
             f"{self.server}/fn/register",
             content=orjson.dumps(payload),
-            headers={"content-type": "application/json", "x-inngest-sdk": "stub:v0"},
+            headers={"content-type": "application/json", "x-inngest-sdk": "stub:v0", **self.auth},
         )
         return http_response(200, resp.content)
 
@@ -204,10 +214,11 @@ class StubApp:
         return http_response(400, b'{"code":"function_not_found","message":"unknown fnId"}')
 
     async def send_items(self, n: int) -> list[str]:
-        """POST ``n`` events to the server, ``SEND_CHUNK`` per request, as the SDK does."""
+        """POST ``n`` events, ``SEND_CHUNK`` per request as the SDK does, to each server in turn."""
         self.stats.send_calls += 1
         ids: list[str] = []
-        for start in range(0, n, SEND_CHUNK):
+        for chunk, start in enumerate(range(0, n, SEND_CHUNK)):
+            server = self.servers[chunk % len(self.servers)]
             now = int(time.time() * 1000)
             events = [
                 {"name": "bench/item", "data": {"i": i}, "ts": now}
@@ -215,7 +226,7 @@ class StubApp:
             ]
             seed = f"{now},{base64.b64encode(os.urandom(10)).decode()}"
             resp = await self.client.post(
-                f"{self.server}/e/bench",
+                f"{server}/e/{self.event_key}",
                 content=orjson.dumps(events),
                 headers={"content-type": "application/json", "x-inngest-event-id-seed": seed},
             )
@@ -291,9 +302,13 @@ class HttpProtocol(asyncio.Protocol):
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--server", required=True, help="Surge base URL")
+    parser.add_argument(
+        "--server", required=True, action="append", help="Surge base URL (repeatable)"
+    )
+    parser.add_argument("--signing-key", help="send it as the bearer token (surge start)")
+    parser.add_argument("--event-key", default="bench", help="key in POST /e/{key}")
     args = parser.parse_args()
-    app = StubApp(args.port, args.server)
+    app = StubApp(args.port, args.server, args.signing_key, args.event_key)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: HttpProtocol(app), "127.0.0.1", args.port, reuse_address=True, backlog=1024

@@ -84,7 +84,7 @@ def test_fan_out_survives_a_postgres_restart(
     (start_id,) = node.send(
         {
             "name": "compat/fanout.start",
-            "data": {"count": WORK_ITEMS, "tag": uuid.uuid4().hex, "step_sleep_ms": 20},
+            "data": {"count": WORK_ITEMS, "tag": uuid.uuid4().hex, "step_sleep_ms": 500},
         }
     )
     (orchestrator,) = node.wait_event_runs(start_id, 1, timeout=120)

@@ -91,11 +91,13 @@ class Engine:
     async def start(self) -> None:
         await self.storage.open()
         await self.storage.recover(single_node=self.config.single_node)
+        # Read before loading: a sync that lands in between changes it, so it is not missed.
+        seen = None if self.config.single_node else await self.storage.apps_fingerprint()
         await self.registry.load()
         self.scheduler.start()
         self.pinger.start()
-        if not self.config.single_node:
-            self._watch = asyncio.create_task(self._watch_apps(), name="surge-app-watch")
+        if seen is not None:
+            self._watch = asyncio.create_task(self._watch_apps(seen), name="surge-app-watch")
 
     async def stop(self) -> None:
         if self._watch is not None:
@@ -106,9 +108,8 @@ class Engine:
         await self.client.close()
         await self.storage.close()
 
-    async def _watch_apps(self) -> None:
-        """Reload the registry when another node syncs or removes an app."""
-        seen = await self.storage.apps_fingerprint()
+    async def _watch_apps(self, seen: str) -> None:
+        """Reload the registry when another node syncs or removes an app (after `seen`)."""
         while True:
             await asyncio.sleep(APP_WATCH_INTERVAL_S)
             try:

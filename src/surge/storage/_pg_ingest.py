@@ -47,6 +47,13 @@ _LATEST = (
 )
 
 
+def inserts_only(entry: IngestEntry) -> bool:
+    """Whether storing `entry` is a plain insert: it starts no runs and is not deduplicated by
+    a user-given id (an internal event such as ``inngest/function.finished``)."""
+    event = entry.event
+    return not entry.runs and (event.id == event.internal_id or entry.dedupe_window_ms <= 0)
+
+
 @dataclass
 class _Pending:
     """One entry judged new: its event row and the runs to start if the insert lands."""

@@ -31,6 +31,8 @@ _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.5
 
 NOTIFY_CHANNEL = "surge_work"
+NOTIFY_INTERVAL_S = 0.005
+"""Shortest time between two of a node's ``NOTIFY``s while it keeps queueing work."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -58,19 +60,14 @@ async def connect(conninfo: str) -> AsyncConnection[TupleRow]:
 class PgTx:
     """What an operation receives: a connection, inside a transaction unless asked otherwise."""
 
-    __slots__ = ("conn", "node_id", "woke")
+    __slots__ = ("conn", "woke")
 
-    def __init__(self, conn: AsyncConnection[TupleRow], node_id: str) -> None:
+    def __init__(self, conn: AsyncConnection[TupleRow]) -> None:
         self.conn = conn
-        self.node_id = node_id  # the payload of this node's NOTIFYs, which its listener skips
         self.woke = False
 
     def wake(self) -> None:
-        """Wake this node's listeners once the operation has committed.
-
-        In a transaction, other nodes are notified too; an operation run outside one (a single
-        statement such as ``surge_commit``) sends its own ``NOTIFY``.
-        """
+        """Wake this node's listeners, then the other nodes, once the operation has committed."""
         self.woke = True
 
 
@@ -98,14 +95,15 @@ class Database:
         self._inflight = 0
         self._drained: asyncio.Event | None = None
         self._closed = False
+        self._notifier: asyncio.Task[None] | None = None
+        self._notify_again = False
 
-    async def run(self, op: Operation[T], *, transaction: bool = True, snapshot: bool = False) -> T:
+    async def run(self, op: Operation[T], *, transaction: bool = True) -> T:
         """Run `op`, retrying transient failures.
 
         Args:
             op: The operation.
             transaction: Run `op` in a transaction; without one, each statement commits alone.
-            snapshot: Run `op` in a read-only repeatable-read transaction: one snapshot.
 
         Raises:
             StorageUnavailable: The database stayed unreachable through every attempt.
@@ -115,7 +113,7 @@ class Database:
             raise StorageError("the PostgreSQL storage is closed")
         self._inflight += 1
         try:
-            return await self._retrying(op, transaction, snapshot)
+            return await self._retrying(op, transaction)
         finally:
             self._inflight -= 1
             if self._inflight == 0 and self._drained is not None:
@@ -129,16 +127,18 @@ class Database:
         if self._inflight:
             self._drained = asyncio.Event()
             await self._drained.wait()
+        if self._notifier is not None:
+            await self._notifier  # the last operations' wake-ups still reach the other nodes
         idle, self._idle = self._idle, []
         for conn in idle:
             with contextlib.suppress(psycopg.Error):
                 await conn.close()
 
-    async def _retrying(self, op: Operation[T], transaction: bool, snapshot: bool) -> T:
+    async def _retrying(self, op: Operation[T], transaction: bool) -> T:
         delay = _FIRST_BACKOFF_S
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return await self._once(op, transaction, snapshot)
+                return await self._once(op, transaction)
             except psycopg.Error as exc:
                 if not is_transient(exc) or attempt == ATTEMPTS:
                     raise translate(exc) from exc
@@ -150,33 +150,61 @@ class Database:
             delay = min(delay * 2, _MAX_BACKOFF_S)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _once(self, op: Operation[T], transaction: bool, snapshot: bool) -> T:
+    async def _once(self, op: Operation[T], transaction: bool) -> T:
         async with self._slots:
             conn = self._idle.pop() if self._idle else await connect(self._conninfo)
-            tx = PgTx(conn, self._node_id)
+            tx = PgTx(conn)
             try:
-                if transaction or snapshot:
-                    value = await self._in_transaction(tx, op, snapshot)
+                if transaction:
+                    value = await self._in_transaction(tx, op)
                 else:
                     value = await op(tx)
             finally:
                 await self._put_back(conn)
         if tx.woke:
             self._on_wake()
+            self._notify_others()
         return value
 
-    async def _in_transaction(self, tx: PgTx, op: Operation[T], snapshot: bool) -> T:
+    def _notify_others(self) -> None:
+        """Send the other nodes a ``NOTIFY``, coalescing the wake-ups asked for meanwhile.
+
+        PostgreSQL serializes the commits of all transactions that notify (they take one
+        database-wide lock until the commit is flushed), so a ``NOTIFY`` in every step's commit
+        would make those commits queue behind each other. Instead a node sends its own, after
+        the work it announces has committed: the first at once, then, while wake-ups keep
+        coming, one per `NOTIFY_INTERVAL_S` for all of them. A busy node needs no wake-up to
+        take more work; only an idle one waits for it, and then at most that interval.
+        """
+        if self._notifier is not None:
+            self._notify_again = True
+            return
+        self._notifier = asyncio.create_task(self._send_notifies(), name="surge-pg-notify")
+
+    async def _send_notifies(self) -> None:
+        async def notify(tx: PgTx) -> None:
+            await tx.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, self._node_id))
+
+        try:
+            again = True
+            while again:
+                self._notify_again = False
+                await self._retrying(notify, transaction=False)
+                await asyncio.sleep(NOTIFY_INTERVAL_S)
+                again = self._notify_again
+        except StorageError as exc:
+            # The listeners reconnect and wake their nodes after an outage, and the others
+            # find the work by their safety poll: a lost wake-up only delays.
+            logger.warning("could not notify other nodes", extra={"error": str(exc)})
+        finally:
+            self._notifier = None
+
+    async def _in_transaction(self, tx: PgTx, op: Operation[T]) -> T:
         # Pipeline mode: statements are sent without waiting for each answer, so a transaction
         # costs one round trip per result the operation actually reads, plus one for COMMIT.
         conn = tx.conn
         async with conn.pipeline(), conn.transaction():
-            if snapshot:
-                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            value = await op(tx)
-            if tx.woke:
-                # Delivered to every listener when (and only if) the transaction commits.
-                await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, self._node_id))
-        return value
+            return await op(tx)
 
     async def _put_back(self, conn: AsyncConnection[TupleRow]) -> None:
         idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE

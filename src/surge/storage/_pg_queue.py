@@ -16,10 +16,18 @@ import secrets
 from surge.core import codec
 from surge.core.errors import StaleLease
 
-from ._pg_ingest import ingest_entries
+from ._pg_ingest import ingest_entries, inserts_only
 from ._pg_pool import PgTx
-from ._pg_rows import columns, insert_items
-from ._rows import history_to_row, item_from_row, item_to_row, json_or_null, now_ms
+from ._pg_rows import columns, insert_items, pg_array
+from ._rows import (
+    EVENT_COLUMNS,
+    event_to_row,
+    history_to_row,
+    item_from_row,
+    item_to_row,
+    json_or_null,
+    now_ms,
+)
 from .records import Commit, NewWorkItem, RunUpdate, Then, WorkItem
 
 # Pushing due_at to the lease expiry hides the item until then and makes it due again after.
@@ -42,6 +50,16 @@ _COMMIT = (
     " %s::text[], %s::text[], %s::text[], %s::int[], %s::int[], %s::bigint[], %s::text[],"
     " %s::text[],"
     " %s::text, %s::bigint, %s::text)"
+)
+# A commit whose events are plain inserts (see `inserts_only`), still in one statement: the
+# events are inserted only if the commit went through (it returned 1 or 2).
+_COMMIT_AND_EVENTS = (
+    f"WITH c AS ({_COMMIT} AS outcome),"
+    f" e AS (INSERT INTO events ({EVENT_COLUMNS})"
+    " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[],"
+    " %s::bigint[], %s::text[]) WHERE (SELECT outcome FROM c) <> 0"
+    " ON CONFLICT (internal_id) DO NOTHING)"
+    " SELECT outcome FROM c"
 )
 
 
@@ -101,15 +119,20 @@ async def release(tx: PgTx, items: list[WorkItem], now: int) -> None:
 
 
 def commit_in_one_statement(commit: Commit) -> bool:
-    """Whether `apply_commit` needs no transaction around it (the common case)."""
-    return not commit.events and not commit.link_events_to_run
+    """Whether `apply_commit` needs no transaction around it (the common case).
+
+    So it is when the step sent no events, or only events that are plain inserts, such as the
+    ``inngest/function.finished`` event of a run's last call.
+    """
+    return not commit.link_events_to_run and all(inserts_only(e) for e in commit.events)
 
 
 async def apply_commit(tx: PgTx, commit: Commit) -> None:
     """Apply `commit` in the order its docstring gives; raises `StaleLease` first if stale.
 
     The work is done by the ``surge_commit`` function (see the schema), in one statement;
-    events the step sent are then ingested in the same transaction.
+    events the step sent are then ingested in the same transaction, or by the same statement
+    when `commit_in_one_statement`.
     """
     run_id = commit.item.run_id
     for present, what in (
@@ -120,14 +143,20 @@ async def apply_commit(tx: PgTx, commit: Commit) -> None:
     ):
         if present and run_id is None:
             raise ValueError(f"a commit with {what} needs a work item that belongs to a run")
-    cursor = await tx.conn.execute(_COMMIT, _commit_params(commit, tx.node_id))
+    one_statement = commit.events and commit_in_one_statement(commit)
+    if one_statement:
+        rows = [event_to_row(entry.event) for entry in commit.events]
+        params = (*_commit_params(commit), *columns(rows, 7))
+        cursor = await tx.conn.execute(_COMMIT_AND_EVENTS, params)
+    else:
+        cursor = await tx.conn.execute(_COMMIT, _commit_params(commit))
     row = await cursor.fetchone()
     outcome = 0 if row is None else row[0]
     if outcome == 0:
         raise StaleLease(f"work item {commit.item.id} is no longer leased with this token")
     if outcome == 2:
         tx.wake()
-    if commit.events:
+    if commit.events and not one_statement:
         await ingest_entries(tx, commit.events)
     if commit.link_events_to_run:
         await tx.conn.execute(
@@ -136,7 +165,7 @@ async def apply_commit(tx: PgTx, commit: Commit) -> None:
         )
 
 
-def _commit_params(commit: Commit, node_id: str) -> tuple[object, ...]:
+def _commit_params(commit: Commit) -> tuple[object, ...]:
     item = commit.item
     memos = commit.memos
     update = commit.run_update or RunUpdate()
@@ -149,11 +178,11 @@ def _commit_params(commit: Commit, node_id: str) -> tuple[object, ...]:
         item.lease_token,
         item.run_id,
         commit.retry_at,
-        [m.step_id for m in memos],
-        [m.name for m in memos],
-        [m.op for m in memos],
-        [codec.dumps_str(m.outcome) for m in memos],
-        [m.at for m in memos],
+        pg_array(m.step_id for m in memos),
+        pg_array(m.name for m in memos),
+        pg_array(m.op for m in memos),
+        pg_array(codec.dumps_str(m.outcome) for m in memos),
+        pg_array(m.at for m in memos),
         commit.run_update is not None,
         None if update.status is None else update.status.value,
         update.ended_at,
@@ -167,5 +196,5 @@ def _commit_params(commit: Commit, node_id: str) -> tuple[object, ...]:
         *items,
         commit.then.value,
         now_ms(),
-        node_id,
+        None,  # no NOTIFY from inside the commit: the pool sends coalesced ones (`_pg_pool`)
     )

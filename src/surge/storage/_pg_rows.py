@@ -7,7 +7,7 @@ cost one statement and one round trip.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ._pg_pool import PgTx
 from ._rows import Row, history_to_row, item_to_row
@@ -27,11 +27,30 @@ INSERT_HISTORY = (
 )
 
 
-def columns(rows: Sequence[Row], width: int) -> list[list[object]]:
-    """`rows` turned into one list per column, the parameters of an ``unnest`` insert."""
+def pg_array(values: Iterable[object]) -> str:
+    """`values` (text, integers or `None`) as a PostgreSQL array literal, e.g. ``{"a",NULL,2}``.
+
+    Sent as text and cast in the SQL (``%s::text[]``): writing the literal here costs a fraction
+    of what the driver's generic list adaptation does, which a commit pays two dozen times.
+    """
+    return "{" + ",".join(map(_element, values)) + "}"
+
+
+def _element(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a text or integer array")
+
+
+def columns(rows: Sequence[Row], width: int) -> list[str]:
+    """`rows` turned into one array literal per column, the parameters of an ``unnest`` insert."""
     if not rows:
-        return [[] for _ in range(width)]
-    return [list(column) for column in zip(*rows, strict=True)]
+        return ["{}"] * width
+    return [pg_array(column) for column in zip(*rows, strict=True)]
 
 
 async def insert_items(tx: PgTx, items: Sequence[NewWorkItem]) -> None:

@@ -15,10 +15,9 @@ from ._rows import (
     event_from_row,
     history_from_row,
     list_runs_query,
-    memo_from_row,
     run_from_row,
 )
-from .records import EventRecord, HistoryEntry, RunRecord, RunState, RunStatus
+from .records import EventRecord, HistoryEntry, Memo, RunRecord, RunState, RunStatus
 
 _EVENT_BY_ID = f"SELECT {EVENT_COLUMNS} FROM events WHERE internal_id = %s"
 _EVENT_BY_USER_ID = (
@@ -26,11 +25,19 @@ _EVENT_BY_USER_ID = (
     " ORDER BY received_at DESC, internal_id DESC LIMIT 1"
 )
 _RUN = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = %s"
-_RUN_EVENTS = (
-    "SELECT e.internal_id, e.payload FROM run_events re"
-    " JOIN events e ON e.internal_id = re.event_id WHERE re.run_id = %s"
+# A run's state in one statement, so in one snapshot and one round trip without a transaction:
+# the run's row, then its events (by primary key from the run's `event_ids`: ``IN (subquery)``
+# would be planned as a scan of every event) and memos as JSON arrays. Stored payloads and
+# outcomes are JSON text already; cast to `json` they are embedded verbatim, and one parse reads
+# them all.
+_RUN_STATE = (
+    f"SELECT {RUN_COLUMNS},"
+    " (SELECT json_agg(json_build_array(ev.internal_id, ev.payload::json))::text FROM events ev"
+    " WHERE ev.internal_id = ANY(ARRAY(SELECT json_array_elements_text(r.event_ids::json)))),"
+    " (SELECT json_agg(json_build_array(m.step_id, m.outcome::json, m.name, m.op, m.at)"
+    " ORDER BY m.seq)::text FROM memos m WHERE m.run_id = r.id)"
+    f" FROM {RUN_FROM} WHERE r.id = %s"
 )
-_MEMOS = "SELECT step_id, outcome, name, op, at FROM memos WHERE run_id = %s ORDER BY seq"
 
 
 async def get_event(tx: PgTx, key: str) -> EventRecord:
@@ -107,21 +114,22 @@ async def list_runs(
 async def load_run_state(tx: PgTx, run_id: str) -> RunState:
     """The run, its events' payloads in `event_ids` order, and its memos in stack order.
 
-    Run inside a repeatable-read transaction, the three reads see one snapshot; pipelined, they
-    cost one round trip.
+    One statement: it reads one snapshot even outside a transaction.
     """
-    conn = tx.conn
-    run_cursor = await conn.execute(_RUN, (run_id,))
-    events_cursor = await conn.execute(_RUN_EVENTS, (run_id,))
-    memos_cursor = await conn.execute(_MEMOS, (run_id,))
-    row = await run_cursor.fetchone()
-    payloads: dict[str, str] = dict(await events_cursor.fetchall())
-    memo_rows = await memos_cursor.fetchall()
+    row = await (await tx.conn.execute(_RUN_STATE, (run_id,))).fetchone()
     if row is None:
         raise NotFound(f"no run {run_id!r}")
     run = run_from_row(row)
-    events = [codec.loads(payloads[i]) for i in run.event_ids if i in payloads]
-    return RunState(run=run, events=events, memos=[memo_from_row(m) for m in memo_rows])
+    payloads = dict(codec.loads(row[-2])) if row[-2] is not None else {}
+    memos = codec.loads(row[-1]) if row[-1] is not None else []
+    return RunState(
+        run=run,
+        events=[payloads[i] for i in run.event_ids if i in payloads],
+        memos=[
+            Memo(step_id=step_id, outcome=outcome, name=name, op=op, at=at)
+            for step_id, outcome, name, op, at in memos
+        ],
+    )
 
 
 async def cancel_run(tx: PgTx, run_id: str, at: int) -> RunRecord:

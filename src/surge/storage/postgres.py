@@ -159,7 +159,7 @@ class PostgresStorage(Storage):
 
     async def load_run_state(self, run_id: str) -> RunState:
         """See `Storage.load_run_state`."""
-        return await self._db.run(lambda tx: runs.load_run_state(tx, run_id), snapshot=True)
+        return await self._db.run(lambda tx: runs.load_run_state(tx, run_id), transaction=False)
 
     async def cancel_run(self, run_id: str, *, at: int) -> RunRecord:
         """See `Storage.cancel_run`; the history gets a ``"cancelled"`` entry."""

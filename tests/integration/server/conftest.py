@@ -16,15 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import os
+import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 import orjson
+import psycopg
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -215,6 +218,11 @@ async def wait_for(
 
 
 def make_engine(tmp_path: Path, **overrides: Any) -> Engine:
+    return engine_on(str(tmp_path / "surge.db"), **overrides)
+
+
+def engine_on(database: str, **overrides: Any) -> Engine:
+    """An engine with the tests' defaults on `database` (a SQLite path or PostgreSQL URL)."""
     options: dict[str, Any] = {
         "retry_interval": 0.05,
         "discovery": False,
@@ -222,7 +230,7 @@ def make_engine(tmp_path: Path, **overrides: Any) -> Engine:
         "call_timeout": 10.0,
         **overrides,
     }
-    return Engine(open_storage(str(tmp_path / "surge.db")), EngineConfig(**options))
+    return Engine(open_storage(database), EngineConfig(**options))
 
 
 @contextlib.asynccontextmanager
@@ -259,6 +267,33 @@ def asgi_server_with(
         *, engine: dict[str, Any] | None = None, **app_options: Any
     ) -> contextlib.AbstractAsyncContextManager[Harness]:
         return asgi_harness(make_engine(tmp_path, **(engine or {})), **app_options)
+
+    return build
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new PostgreSQL database (on ``SURGE_TEST_POSTGRES_URI``'s server), dropped after."""
+    server = os.environ.get(
+        "SURGE_TEST_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    name = f"surge_test_{secrets.token_hex(6)}"
+    with psycopg.connect(server, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(server, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def asgi_node() -> Callable[[str], contextlib.AbstractAsyncContextManager[Harness]]:
+    """Factory: ``async with asgi_node(url) as harness``: one server node of several sharing
+    the PostgreSQL database at `url`."""
+
+    def build(url: str) -> contextlib.AbstractAsyncContextManager[Harness]:
+        return asgi_harness(engine_on(url, single_node=False))
 
     return build
 

@@ -171,7 +171,7 @@ async def test_a_step_committing_while_another_is_mid_commit_waits_for_it(
         return Commit(item=steps[step], memos=[memo], then=Then.DISCOVER_IF_IDLE)
 
     with psycopg.connect(postgres_url) as slow:  # a transaction, left open until commit()
-        slow.execute(_COMMIT, _commit_params(step_commit("left"), "slow-node"))
+        slow.execute(_COMMIT, _commit_params(step_commit("left")))
         right = asyncio.create_task(b.commit(step_commit("right")))
         await asyncio.sleep(0.3)
         assert not right.done(), "B committed while A's commit of the same run was in flight"

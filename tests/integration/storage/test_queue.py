@@ -114,6 +114,51 @@ async def test_stale_lease_commit_raises_and_changes_nothing(store: Storage, kit
     assert await kit.memo_ids(run_id) == ["a"]
 
 
+AWKWARD = ["", "NULL", 'say "hi"', "back\\slash", "{x,y}", " pad ", "é😀\n\t", '\\"']
+
+
+async def test_awkward_text_survives_a_commit(store: Storage, kit: Kit) -> None:
+    run_id = await kit.start_run()
+    item = await kit.lease_one(run_id)
+    finished = kit.event(name="test/finished", data={"s": AWKWARD})
+    memos = [
+        Memo(step_id=f"s{i}{text}", outcome={"data": text}, name=text, op="StepRun")
+        for i, text in enumerate(AWKWARD)
+    ]
+    history = [HistoryEntry(run_id=run_id, at=now(), kind="step", detail={"all": AWKWARD})]
+
+    await store.commit(
+        Commit(
+            item=item,
+            memos=memos,
+            run_update=RunUpdate(status=RunStatus.COMPLETED, ended_at=now(), output=AWKWARD),
+            events=[kit.entry(finished, runs=0)],  # a plain insert, as a run's finished event
+            history=history,
+        )
+    )
+
+    state = await store.load_run_state(run_id)
+    assert state.memos == [
+        Memo(step_id=m.step_id, outcome=m.outcome, name=m.name, op=m.op) for m in memos
+    ]
+    assert state.run.output == AWKWARD
+    assert (await store.get_event(finished.internal_id)).payload["data"] == {"s": AWKWARD}
+    assert [h.detail for h in await store.run_history(run_id)][-1] == {"all": AWKWARD}
+
+
+async def test_a_stale_commit_stores_none_of_its_events(store: Storage, kit: Kit) -> None:
+    await kit.start_run()
+    t = now()
+    [old] = await store.lease_due(now=t, limit=10, lease_ms=1000)
+    await store.lease_due(now=t + 1000, limit=10, lease_ms=60_000)  # another node took it
+    finished = kit.event(name="test/finished")
+
+    with pytest.raises(StaleLease):
+        await store.commit(Commit(item=old, events=[kit.entry(finished, runs=0)]))
+
+    assert [e.name for e in await store.list_events()] == ["test/event"]
+
+
 async def test_committed_item_cannot_be_committed_twice(store: Storage, kit: Kit) -> None:
     run_id = await kit.start_run()
     item = await kit.lease_one(run_id)
