@@ -14,6 +14,7 @@ from ._rows import (
     RUN_FROM,
     event_from_row,
     history_from_row,
+    list_events_query,
     list_runs_query,
     run_from_row,
 )
@@ -60,23 +61,16 @@ async def list_events(
     limit: int,
     cursor: str | None,
 ) -> list[EventRecord]:
-    """Events newest first; `received_after` is inclusive and `received_before` exclusive."""
-    where: list[str] = []
-    params: list[object] = []
-    for clause, value in (
-        ("name = %s", name),
-        ("received_at >= %s", received_after),
-        ("received_at < %s", received_before),
-        ("internal_id < %s", cursor),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    sql = f"SELECT {EVENT_COLUMNS} FROM events"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY internal_id DESC LIMIT %s"
-    rows = await (await tx.conn.execute(sql, (*params, limit))).fetchall()
+    """Events newest first (see `list_events_query`)."""
+    sql, params = list_events_query(
+        "%s",
+        name=name,
+        received_after=received_after,
+        received_before=received_before,
+        limit=limit,
+        cursor=cursor,
+    )
+    rows = await (await tx.conn.execute(sql, params)).fetchall()
     return [event_from_row(row) for row in rows]
 
 

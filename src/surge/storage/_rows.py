@@ -235,19 +235,48 @@ def list_runs_query(
     Runs come newest first: run ids are ULIDs, so id order is start order.
     """
     sql = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM}"
-    where: list[str] = []
     params: list[object] = []
     if event_id is not None:
         sql += f" JOIN run_events re ON re.run_id = r.id AND re.event_id = {mark}"
         params.append(event_id)
-    for clause, value in (
+    sql += _where(
+        params,
         (f"r.function_id = {mark}", function_id),
         (f"e.source_run_id = {mark}", parent_run_id),
         (f"r.id < {mark}", cursor),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    )
     return sql + f" ORDER BY r.id DESC LIMIT {mark}", (*params, limit)
+
+
+def list_events_query(
+    mark: str,
+    *,
+    name: str | None,
+    received_after: int | None,
+    received_before: int | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[str, tuple[object, ...]]:
+    """The SQL and parameters of `Storage.list_events`, with `mark` as the placeholder.
+
+    Events come newest first; `received_after` is inclusive and `received_before` exclusive.
+    """
+    params: list[object] = []
+    sql = f"SELECT {EVENT_COLUMNS} FROM events" + _where(
+        params,
+        (f"name = {mark}", name),
+        (f"received_at >= {mark}", received_after),
+        (f"received_at < {mark}", received_before),
+        (f"internal_id < {mark}", cursor),
+    )
+    return sql + f" ORDER BY internal_id DESC LIMIT {mark}", (*params, limit)
+
+
+def _where(params: list[object], *filters: tuple[str, object | None]) -> str:
+    """A WHERE clause of the filters whose value is set; their values go onto `params`."""
+    clauses = []
+    for clause, value in filters:
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return " WHERE " + " AND ".join(clauses) if clauses else ""

@@ -17,6 +17,7 @@ from ._rows import (
     event_from_row,
     history_from_row,
     history_to_row,
+    list_events_query,
     list_runs_query,
     marks,
     memo_from_row,
@@ -51,23 +52,16 @@ def list_events(
     limit: int,
     cursor: str | None,
 ) -> list[EventRecord]:
-    """Events newest first; `received_after` is inclusive and `received_before` exclusive."""
-    where: list[str] = []
-    params: list[object] = []
-    for clause, value in (
-        ("name = ?", name),
-        ("received_at >= ?", received_after),
-        ("received_at < ?", received_before),
-        ("internal_id < ?", cursor),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
-    sql = f"SELECT {EVENT_COLUMNS} FROM events"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY internal_id DESC LIMIT ?"
-    return [event_from_row(row) for row in conn.execute(sql, (*params, limit))]
+    """Events newest first (see `list_events_query`)."""
+    sql, params = list_events_query(
+        "?",
+        name=name,
+        received_after=received_after,
+        received_before=received_before,
+        limit=limit,
+        cursor=cursor,
+    )
+    return [event_from_row(row) for row in conn.execute(sql, params)]
 
 
 def get_run(conn: sqlite3.Connection, run_id: str) -> RunRecord:
