@@ -382,8 +382,8 @@ class AppProcess(_Process):
     def start(self) -> AppProcess:
         """Start and wait until ``GET /api/inngest`` answers as an Inngest SDK."""
         argv, cwd = self.argv()
-        # Dev mode, with the Surge server as API and event origin (PROTOCOL §4.2); with a
-        # signing key, production mode against `surge start`.
+        # Dev mode, with the Surge server as API and event origin (`docs/protocol.md`, "Signing
+        # and keys"); with a signing key, production mode against `surge start`.
         if self.signing_key:
             env = _clean_env(
                 INNGEST_API_BASE_URL=self.server_url,
@@ -428,7 +428,8 @@ class AppProcess(_Process):
         self.http.close()
 
     def sync(self) -> httpx.Response:
-        """``PUT`` the serve URL, as the Dev Server or a user's curl does (PROTOCOL §1.2)."""
+        """``PUT`` the serve URL, as the Dev Server or a user's curl does (`docs/protocol.md`,
+        "Sync")."""
         kind = "cloud" if self.signing_key else "dev"
         return self.http.put(
             "/api/inngest", json={"url": self.serve_url}, headers={"X-Inngest-Server-Kind": kind}

@@ -14,68 +14,9 @@
 
 from __future__ import annotations
 
-from surge.sdk import (
-    Batch,
-    Cancel,
-    Concurrency,
-    Config,
-    Context,
-    Debounce,
-    Event,
-    EventDataInvalid,
-    EventSendError,
-    EventType,
-    Function,
-    NonRetriableError,
-    OutputNotSerializable,
-    Priority,
-    RateLimit,
-    RetryAfterError,
-    Singleton,
-    Step,
-    StepError,
-    Surge,
-    SurgeError,
-    SyncContext,
-    SyncStep,
-    Throttle,
-    Timeouts,
-    TriggerCron,
-    TriggerEvent,
-    asgi_app,
-    serve_asgi,
-)
-from surge.sdk._version import VERSION as __version__
+from surge.core.version import VERSION
+from surge.sdk import *  # noqa: F403  (the SDK is the package's public API)
+from surge.sdk import __all__ as _sdk_names
 
-__all__ = [
-    "Batch",
-    "Cancel",
-    "Concurrency",
-    "Config",
-    "Context",
-    "Debounce",
-    "Event",
-    "EventDataInvalid",
-    "EventSendError",
-    "EventType",
-    "Function",
-    "NonRetriableError",
-    "OutputNotSerializable",
-    "Priority",
-    "RateLimit",
-    "RetryAfterError",
-    "Singleton",
-    "Step",
-    "StepError",
-    "Surge",
-    "SurgeError",
-    "SyncContext",
-    "SyncStep",
-    "Throttle",
-    "Timeouts",
-    "TriggerCron",
-    "TriggerEvent",
-    "__version__",
-    "asgi_app",
-    "serve_asgi",
-]
+__version__ = VERSION
+__all__ = sorted([*_sdk_names, "__version__"])

@@ -32,6 +32,7 @@ WORK_ITEMS = 2000
 QUEUE_WORKERS = 100
 LEASE_TIMEOUT_S = 3
 KILLS = 3
+SYNC_ROUNDS = 50
 
 
 @pytest.fixture
@@ -156,3 +157,34 @@ def test_sigterm_hands_unfinished_calls_to_another_node_at_once(
 
     assert {runs[0]["status"] for runs in done.values()} == {"Completed"}
     assert "handed back unfinished work" in leaving.log_tail()
+
+
+@pytest.mark.timeout(300)
+def test_an_event_sent_right_after_a_sync_through_another_node_starts_its_run(
+    database_url: str,
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+) -> None:
+    """Three nodes; the app syncs through the first; each event goes to another at once.
+
+    Each round removes the app and syncs it again, so every event races a sync that changed
+    which functions exist. Its run must be stored with it, whichever node took it.
+    """
+    nodes = [
+        surge_server(signing_key=SIGNING_KEY, extra_args=["--db", database_url]) for _ in range(3)
+    ]
+    app = app_process("py", nodes[0])
+    worker = f"{app.app_id}-fanout-worker"
+    for n in range(SYNC_ROUNDS):
+        removed = nodes[0].request("DELETE", "/fn/remove", params={"url": app.serve_url})
+        assert removed.status_code == (404 if n == 0 else 200), removed.text
+        sync = app.sync()
+        assert sync.status_code == 200 and not sync.json().get("error"), sync.text
+        node = nodes[1 + n % 2]
+
+        (event_id,) = node.send({"name": "compat/fanout.item", "data": {"item_id": f"r{n}"}})
+
+        runs = node.event_runs(event_id)
+        assert [run["function_id"] for run in runs] == [worker], f"round {n} on {node.name}"
+        # Finished before the next round removes the app it runs on.
+        assert node.wait_run(runs[0]["run_id"])["status"] == "Completed"

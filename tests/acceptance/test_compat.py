@@ -71,7 +71,8 @@ def stack(
     app = app_process_module(kind, server)
     resp = app.sync()
     # TS answers the PUT with the status the server put in its reply body; Python relays the
-    # server's body with 200 (PROTOCOL §1.4). Either way a failed sync carries an error.
+    # server's body with 200 (`docs/protocol.md`, "Sync"). Either way a failed sync carries an
+    # error.
     assert resp.status_code == 200, f"PUT {app.serve_url} -> {resp.status_code}: {resp.text}"
     assert not resp.json().get("error"), f"PUT {app.serve_url} -> {resp.text}"
     yield Stack(server=server, app=app)

@@ -1,10 +1,11 @@
-"""The SDK installs and works without the server's dependencies (issue 3's CI check).
+"""What each install of the wheel can do: the SDK alone, and the server without PostgreSQL.
 
 The repo is built into a wheel, installed into a fresh virtual environment with only its
 base dependencies from PyPI (no extras), and that environment imports `surge` and runs a
 two-step function in process with `surge.testing`, no server. The server's dependencies
 (starlette, uvicorn, croniter, cel...) must not be there, and `import surge` must not try
-to load them.
+to load them. With the `server` extra but not `postgres`, `surge start --postgres-uri` says
+in one line what to install.
 """
 
 from __future__ import annotations
@@ -96,17 +97,31 @@ def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProces
     return result
 
 
-@pytest.mark.timeout(240)
-def test_wheel_installs_with_base_dependencies_only_and_runs_a_function(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    pip = [sys.executable, "-m", "pip"]
-    _run([*pip, "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist), str(REPO_ROOT)])
-    (wheel,) = dist.glob("surge-*.whl")
+PIP = [sys.executable, "-m", "pip"]
 
-    env_dir = tmp_path / "venv"
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
+    _run([*PIP, "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist), str(REPO_ROOT)])
+    (built,) = dist.glob("surge-*.whl")
+    return built
+
+
+def _venv_with(env_dir: Path, requirement: str) -> Path:
+    """A fresh virtual environment with `requirement` installed; its python."""
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    _run([*pip, "--python", str(python), "install", "--quiet", str(wheel)])
+    _run([*PIP, "--python", str(python), "install", "--quiet", requirement])
+    return python
+
+
+@pytest.mark.timeout(240)
+def test_wheel_installs_with_base_dependencies_only_and_runs_a_function(
+    wheel: Path, tmp_path: Path
+) -> None:
+    env_dir = tmp_path / "venv"
+    python = _venv_with(env_dir, str(wheel))
 
     script = tmp_path / "check.py"
     script.write_text(CHECK)
@@ -122,3 +137,29 @@ def test_wheel_installs_with_base_dependencies_only_and_runs_a_function(tmp_path
     assert report["loaded"] == []
     assert set(report["distributions"]) <= BASE_DISTRIBUTIONS, report["distributions"]
     assert {"surge", "httpx", "jcs", "orjson", "typing-extensions"} <= set(report["distributions"])
+
+
+@pytest.mark.timeout(300)
+def test_the_server_without_the_postgres_extra_says_what_to_install(
+    wheel: Path, tmp_path: Path
+) -> None:
+    python = _venv_with(tmp_path / "venv", f"{wheel}[server]")
+    surge = str(python.with_name("surge"))
+    key = "signkey-test-" + "ab" * 32
+
+    started = subprocess.run(
+        [surge, "start", "--signing-key", key, "--postgres-uri", "postgresql://u@127.0.0.1:1/db"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    helped = _run([surge, "start", "--help"], cwd=tmp_path).stdout
+
+    assert started.returncode == 2, started.stderr
+    [line] = started.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith("surge start: PostgreSQL needs the psycopg driver"), line
+    assert line.endswith("pip install 'surge[postgres]'"), line
+    assert "pip install 'surge[postgres]'" in helped
+    assert "SQLite" in helped

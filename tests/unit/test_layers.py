@@ -23,18 +23,48 @@ ALLOWED = {
 }
 
 
-def _imported_layers(path: pathlib.Path) -> set[str]:
-    layers = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names: list[str] = []
+def _imported_modules(source: str, package: tuple[str, ...]) -> set[str]:
+    """Every module `source` imports, relative imports resolved against `package`."""
+    modules = set()
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        elif isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
-            names = ["surge." + node.module]
-        layers.update(n.split(".")[1] for n in names if n.startswith("surge.") and "." in n)
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                base = [node.module or ""]
+            else:
+                base = list(package[: len(package) - node.level + 1])
+                base += [node.module] if node.module else []
+            modules.add(".".join(base))
+    return modules
+
+
+def _imported_layers(path: pathlib.Path, source: str | None = None) -> set[str]:
+    package = path.relative_to(SRC.parent).with_suffix("").parts[:-1]
+    layers = set()
+    for module in _imported_modules(source or path.read_text(), package):
+        parts = module.split(".")
+        if parts[0] != "surge":
+            continue
+        # The package root is the SDK: `import surge` loads it whole.
+        layers.add(parts[1] if len(parts) > 1 and parts[1] in ALLOWED else "sdk")
     return layers
+
+
+def test_relative_imports_are_resolved_against_their_package() -> None:
+    rules = SRC / "storage" / "rules" / "events.py"
+
+    assert _imported_layers(rules, "from ..statements import fetch\n") == {"storage"}
+    assert _imported_layers(rules, "from . import queue\n") == {"storage"}
+    assert _imported_layers(rules, "from ...core import codec\n") == {"core"}
+
+
+def test_a_bare_import_surge_counts_as_the_sdk() -> None:
+    server = SRC / "server" / "app.py"
+
+    assert _imported_layers(server, "import surge\n") == {"sdk"}
+    assert _imported_layers(server, "from surge import Surge\n") == {"sdk"}
+    assert _imported_layers(server, "from surge.engine import Engine\n") == {"engine"}
 
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))

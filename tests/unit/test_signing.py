@@ -1,4 +1,5 @@
-"""Signatures and bearer keys as the official SDKs compute them (PROTOCOL §4)."""
+"""Signatures and bearer keys as the official SDKs compute them (`docs/protocol.md`, "Signing
+and keys")."""
 
 from __future__ import annotations
 

@@ -78,13 +78,26 @@ DEV_OPTIONS = (
         ("--no-discovery",), "SURGE_NO_DISCOVERY", "do not scan local ports for apps", switch=True
     ),
     Option(("--no-poll",), "SURGE_NO_POLL", "only re-ping apps whose sync failed", switch=True),
-    Option(("--db",), "SURGE_DB", "SQLite file, or a postgresql:// URL", ".surge/dev.db"),
+    Option(
+        ("--db",),
+        "SURGE_DB",
+        "SQLite file, or a postgresql:// URL (PostgreSQL needs: pip install 'surge[postgres]')",
+        ".surge/dev.db",
+    ),
 )
 
 START_OPTIONS = (
     Option(("--host",), "SURGE_HOST", "interface to listen on", "0.0.0.0"),
-    Option(("--postgres-uri",), "SURGE_POSTGRES_URI", "PostgreSQL database URL"),
-    Option(("--db",), "SURGE_DB", "SQLite file, for a single node without PostgreSQL"),
+    Option(
+        ("--postgres-uri",),
+        "SURGE_POSTGRES_URI",
+        "PostgreSQL database URL (needs: pip install 'surge[postgres]')",
+    ),
+    Option(
+        ("--db",),
+        "SURGE_DB",
+        "SQLite file, for a single node without PostgreSQL (built in)",
+    ),
     Option(("--signing-key",), "SURGE_SIGNING_KEY", "hex signing key shared with apps"),
     Option(
         ("--signing-key-fallback",),
@@ -103,9 +116,15 @@ START_OPTIONS = (
 
 
 SERVER_PACKAGES = frozenset(
-    {"starlette", "uvicorn", "httptools", "uvloop", "croniter", "cel", "ulid", "psycopg"}
+    {"starlette", "uvicorn", "httptools", "uvloop", "croniter", "cel", "ulid"}
 )
 """Top-level modules of the `server` extra: missing ones get an install hint."""
+
+
+BACKENDS_HELP = """databases:
+  SQLite      built in: --db path/to/file.db
+  PostgreSQL  --postgres-uri / --db postgresql://...; needs the postgres extra:
+              pip install 'surge[postgres]'"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         option.add_to(dev)
     for option in (*COMMON_OPTIONS, *START_OPTIONS):
         option.add_to(start)
+    parser.epilog = start.epilog = dev.epilog = BACKENDS_HELP
+    parser.formatter_class = start.formatter_class = dev.formatter_class = (
+        argparse.RawDescriptionHelpFormatter
+    )
     return parser
 
 

@@ -8,12 +8,13 @@ import sys
 
 import uvicorn
 
-from surge.core.errors import InvalidInput
+from surge.core.clock import SystemClock
+from surge.core.errors import InvalidInput, MissingDriver
 from surge.core.events import ABSOLUTE_MAX_EVENT_BYTES
 from surge.core.signing import check_key
 from surge.engine import Engine, EngineConfig
 from surge.server import create_app
-from surge.storage import open_storage
+from surge.storage import is_postgres_url, open_storage
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -25,10 +26,14 @@ def serve(args: argparse.Namespace) -> int:
     )
     try:
         config, database = _engine_config(args)
+        storage = open_storage(database)
     except InvalidInput as exc:
         print(f"surge {args.command}: {exc.message}", file=sys.stderr)
         return 2
-    engine = Engine(open_storage(database), config)
+    except MissingDriver as exc:
+        print(f"surge {args.command}: {exc}", file=sys.stderr)
+        return 2
+    engine = Engine(storage, config, clock=SystemClock())
     event_keys = frozenset(getattr(args, "event_key", None) or [])
     start_opts = {
         key: value
@@ -70,7 +75,7 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
     }
     if args.command == "dev":
         # One process owns the database in dev mode, unless it is shared PostgreSQL.
-        shared = _is_postgres(args.db)
+        shared = is_postgres_url(args.db)
         config = EngineConfig(
             server_kind="dev",
             discovery=not args.no_discovery,
@@ -91,17 +96,13 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
         server_kind="cloud",
         discovery=False,
         poll=True,
-        single_node=not _is_postgres(database),
+        single_node=not is_postgres_url(database),
         signing_key=args.signing_key,
         signing_key_fallback=args.signing_key_fallback,
         lease_timeout=args.lease_timeout,
         **common,
     )
     return config, database
-
-
-def _is_postgres(url: str) -> bool:
-    return url.startswith(("postgres://", "postgresql://"))
 
 
 def _redact(url: str) -> str:

@@ -4,11 +4,16 @@ Every error Surge raises derives from `SurgeError`::
 
     SurgeError
     ├── InvalidInput          bad input from a caller; names the field and the limit
-    │   └── InvalidFunction   a function config in an app sync that cannot be used
+    │   ├── InvalidFunction   a function config in an app sync that cannot be used
+    │   └── OptionProblem     one flow-control option of a function config is unusable
     ├── NotFound              an event, run, app or function that does not exist
     ├── Unauthorized          a missing or wrong key or signature
+    ├── AppUnreachable        an app did not answer a call (`surge.engine.app_client`)
+    │   └── AppTimeout        ... within the call timeout
+    ├── RegistryChanged       apps were synced since the caller matched events to triggers
     └── StorageError          the database failed
         ├── StorageUnavailable    transient: retried at the storage boundary
+        ├── MissingDriver         the database's driver is not installed
         └── StaleLease            a work item's lease passed to another worker
 
 Errors user code meets inside a function run live in `surge.core.run_errors`: the
@@ -50,6 +55,17 @@ class InvalidFunction(InvalidInput):
         self.function_id = function_id
 
 
+class OptionProblem(InvalidInput):
+    """One option of a function config is unusable; `field` is its path inside the function.
+
+    `surge.core.functions` re-raises it as an `InvalidFunction` naming the function.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}", field=field)
+        self.problem = problem
+
+
 class NotFound(SurgeError):
     """The requested event, run, app or function does not exist."""
 
@@ -58,12 +74,37 @@ class Unauthorized(SurgeError):
     """A key or signature is missing or wrong."""
 
 
+class AppUnreachable(SurgeError):
+    """An app could not be reached or did not answer; the message says how."""
+
+
+class AppTimeout(AppUnreachable):
+    """An app did not answer within the call timeout."""
+
+
+class RegistryChanged(SurgeError):
+    """Apps were synced or removed since the caller matched its events against triggers.
+
+    Raised by storage, changing nothing, when an operation carries a registry version older
+    than the stored one; the engine reloads its registry, matches again and retries, so an
+    event always starts every function synced before it was accepted.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("apps were synced since these events were matched to functions")
+
+
 class StorageError(SurgeError):
     """The database failed."""
 
 
 class StorageUnavailable(StorageError):
     """A transient database failure (connection lost, busy, serialization conflict)."""
+
+
+class MissingDriver(StorageError):
+    """The database named by a URL needs a driver that is not installed; the message says
+    which extra to install."""
 
 
 class StaleLease(StorageError):

@@ -1,4 +1,5 @@
-"""Event ingest validation for ``POST /e/{key}`` (PROTOCOL §3.1) and internal event names.
+"""Event ingest validation for ``POST /e/{key}``, and internal event names
+(`docs/protocol.md`, "Events").
 
 `parse_events` turns a request body into normalized event dicts::
 

@@ -2,7 +2,8 @@
 
 The options stay in `FunctionConfig.raw` exactly as the SDK sent them; these checks only
 reject shapes the engine could not use, and hand every CEL expression they find to a checker.
-Each problem is raised as `ValueError(field, problem)` for `surge.core.functions` to wrap.
+Each problem is raised as an `OptionProblem(field, problem)` for `surge.core.functions` to
+wrap into an `InvalidFunction` naming the function.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from surge.core.durations import parse_duration
-from surge.core.errors import InvalidInput
+from surge.core.errors import InvalidInput, OptionProblem
 
 __all__ = ["OptionProblem", "check_options"]
 
@@ -20,15 +21,6 @@ ExpressionCheck = Callable[[str], object]
 _CONCURRENCY_SCOPES = frozenset({"fn", "env", "account"})
 _SINGLETON_MODES = frozenset({"skip", "cancel"})
 _MAX_CONCURRENCY_ITEMS = 2
-
-
-class OptionProblem(Exception):
-    """An unusable option; `field` is its path inside the function config."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(field, problem)
-        self.field = field
-        self.problem = problem
 
 
 def _is_int(value: Any) -> bool:

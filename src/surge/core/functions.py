@@ -1,4 +1,4 @@
-"""The ``POST /fn/register`` payload: apps, functions and triggers (PROTOCOL §1.3-1.4).
+"""The ``POST /fn/register`` payload: apps, functions and triggers (`docs/protocol.md`, "Sync").
 
 `parse_register` validates an app sync and returns an `AppSync`. Keys are matched
 case-insensitively, as Go's ``encoding/json`` does (TS sends ``appName``, Python ``appname``),

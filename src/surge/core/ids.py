@@ -94,7 +94,7 @@ def seeded_ulids(seed: str, count: int) -> list[str]:
 
 
 def hash_step_id(step_id: str, index: int = 0) -> str:
-    """Hash a user step id the way the SDKs do (PROTOCOL §2.4).
+    """Hash a user step id the way the SDKs do (`docs/protocol.md`, "Opcodes").
 
     Args:
         step_id: The id the user gave the step.

@@ -1,4 +1,4 @@
-"""Opcodes: what an SDK reports in a 206 response (PROTOCOL §2.3)."""
+"""Opcodes: what an SDK reports in a 206 response (`docs/protocol.md`, "Opcodes")."""
 
 from __future__ import annotations
 

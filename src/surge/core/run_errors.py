@@ -1,4 +1,5 @@
-"""Errors that user code meets inside a function run (the SDK side of PROTOCOL §2.7).
+"""Errors that user code meets inside a function run (the SDK side of `docs/protocol.md`,
+"Errors and retries").
 
 Two kinds, kept apart as `surge.core.errors` draws them::
 

@@ -1,4 +1,5 @@
-"""Signing keys and request signatures, as the Inngest SDKs check them (PROTOCOL §4).
+"""Signing keys and request signatures, as the Inngest SDKs check them (`docs/protocol.md`,
+"Signing and keys").
 
 - A server → app request carries `X-Inngest-Signature: t=<unix seconds>&s=<hex>`, where `s`
   is HMAC-SHA256 over the JCS-canonical JSON of the body followed by `t`, keyed with the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .engine import Engine, EngineConfig
+from .config import EngineConfig
+from .engine import Engine
 
 __all__ = ["Engine", "EngineConfig"]

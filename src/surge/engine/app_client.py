@@ -16,6 +16,10 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from surge.core.errors import AppTimeout, AppUnreachable
+
+__all__ = ["AppClient", "AppResponse", "AppTimeout", "AppUnreachable"]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AppResponse:
@@ -24,14 +28,6 @@ class AppResponse:
     status: int
     headers: dict[str, str]
     body: bytes
-
-
-class AppUnreachable(Exception):
-    """The app could not be reached or did not answer in time; the message says how."""
-
-
-class AppTimeout(AppUnreachable):
-    """The app did not answer within the call timeout."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,19 @@
-"""Finding apps and asking them to sync: `-u` URLs, polling and auto-discovery (PROTOCOL §1.6)."""
+"""Finding apps and asking them to sync: `-u` URLs, polling and auto-discovery
+(`docs/protocol.md`, "Sync")."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
 from surge.core import codec
+from surge.core.clock import Clock
+from surge.core.errors import AppUnreachable
 from surge.core.signing import canonical_json, signature
 
-from .app_client import AppClient, AppUnreachable
+from .app_client import AppClient
+from .config import EngineConfig
 from .registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -52,32 +55,21 @@ def with_scheme(url: str) -> str:
 
 
 class AppPinger:
-    """Sends the `PUT` that makes an SDK sync, on start and then every `interval` seconds.
+    """Sends the `PUT` that makes an SDK sync, on start and then every `poll_interval` seconds
+    of the node's config.
 
     Without `poll`, only URLs whose last ping failed are pinged again. With `discovery`,
     well-known local ports are probed for SDK endpoints until an app has synced.
     """
 
     def __init__(
-        self,
-        client: AppClient,
-        registry: Registry,
-        *,
-        server_kind: str,
-        urls: list[str],
-        discovery: bool,
-        poll: bool,
-        interval: float,
-        signing_key: str | None = None,
+        self, client: AppClient, registry: Registry, clock: Clock, config: EngineConfig
     ) -> None:
-        self._signing_key = signing_key
         self._client = client
         self._registry = registry
-        self._server_kind = server_kind
-        self.statuses = {with_scheme(u): AppStatus(url=with_scheme(u)) for u in urls}
-        self._discovery = discovery
-        self._poll = poll
-        self._interval = interval
+        self._clock = clock
+        self._config = config
+        self.statuses = {url: AppStatus(url=url) for url in map(with_scheme, config.sdk_urls)}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -91,11 +83,12 @@ class AppPinger:
     async def ping(self, url: str) -> AppStatus:
         """Ask the SDK at `url` to sync; record and return what happened."""
         status = self.statuses.setdefault(url, AppStatus(url=url))
-        status.pinged_at = time.time_ns() // 1_000_000
-        headers = {"content-type": "application/json", "x-inngest-server-kind": self._server_kind}
+        status.pinged_at = self._clock.now()
+        kind = self._config.server_kind
+        headers = {"content-type": "application/json", "x-inngest-server-kind": kind}
         body = canonical_json({"url": url})
-        if self._signing_key:
-            headers["x-inngest-signature"] = signature(body, self._signing_key)
+        if self._config.signing_key:
+            headers["x-inngest-signature"] = signature(body, self._config.signing_key)
         try:
             answer = await self._client.request("PUT", url, body=body, headers=headers)
         except AppUnreachable as exc:
@@ -112,13 +105,13 @@ class AppPinger:
             targets = [
                 url
                 for url, status in self.statuses.items()
-                if first or self._poll or status.error is not None
+                if first or self._config.poll or status.error is not None
             ]
             await asyncio.gather(*(self.ping(url) for url in targets))
-            if self._discovery and not self._registry.functions():
+            if self._config.discovery and not self._registry.snapshot.functions:
                 await self._discover()
             first = False
-            await asyncio.sleep(self._interval)
+            await self._clock.sleep(self._config.poll_interval)
 
     async def _discover(self) -> None:
         open_ports = [p for p in await asyncio.gather(*map(_port_open, DISCOVERY_PORTS)) if p]

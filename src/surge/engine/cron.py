@@ -54,7 +54,8 @@ def rfc3339(ms: int) -> str:
 def timer_event(
     trigger: CronTrigger, fire_ms: int, *, scheduled_ms: int | None = None
 ) -> dict[str, Any]:
-    """Build the ``inngest/scheduled.timer`` event for one fire (PROTOCOL §3.2).
+    """Build the ``inngest/scheduled.timer`` event for one fire (`docs/protocol.md`,
+    "Internal events").
 
     Args:
         trigger: The cron trigger that fired.

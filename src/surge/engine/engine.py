@@ -1,174 +1,204 @@
-"""The engine: wires storage, registry, ingest, scheduler and executor together."""
+"""The engine of one server node, and the one façade the outside world talks to.
+
+`Engine` wires storage, registry, scheduler, executor and app pinger together, and offers the
+commands and queries the HTTP API (and later the GraphQL API and the dashboard) need. Nothing
+outside `engine/` reaches its parts.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from surge.core.events import DEFAULT_MAX_EVENT_BYTES
-from surge.core.functions import CronTrigger
-from surge.storage import Commit, NewWorkItem, RunRecord, Storage, WorkItem, WorkKind
+from surge.core.clock import Clock, SystemClock
+from surge.core.version import VERSION
+from surge.storage import (
+    AppRecord,
+    EventQuery,
+    EventRecord,
+    FunctionRecord,
+    HistoryEntry,
+    RunQuery,
+    RunRecord,
+    RunState,
+    RunStatus,
+    Storage,
+    WorkItem,
+)
 
 from .app_client import AppClient
-from .apps import AppPinger
-from .cron import next_fire, timer_event
-from .executor import Executor, now_ms
-from .finish import finish_run
-from .ingest import Ingestor
-from .registry import Registry
-from .retries import RetryPolicy
+from .apps import AppPinger, AppStatus
+from .config import EngineConfig
+from .executor import Executor
+from .finish import RunEnded, ending
+from .ingest import entry_for, sent_entries
+from .registry import Registry, Snapshot, SyncResult
 from .scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
-APP_WATCH_INTERVAL_S = 1.0
-"""How often a node of a cluster checks whether another node synced an app."""
+REGISTRY_WATCH_INTERVAL_S = 1.0
+"""How often a node of a cluster looks for app syncs made through another node (a node also
+reloads whenever storage finds its registry stale, before matching any event)."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class EngineConfig:
-    """Settings of one server node."""
+class NodeStatus:
+    """What a node knows of its apps: the stored apps and functions, and its app pings."""
 
-    server_kind: str = "dev"
-    queue_workers: int = 100
-    call_timeout: float = 300.0
-    lease_timeout: float = 30.0
-    """Seconds after which a dead node's work passes to another node (leases are renewed
-    while calls run, so calls may take longer than this)."""
-    retry_interval: float | None = None
-    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
-    sdk_urls: list[str] = field(default_factory=list)
-    discovery: bool = True
-    poll: bool = True
-    poll_interval: float = 5.0
-    single_node: bool = True
-    signing_key: str | None = None
-    """Signs every request to apps (production); `None` in dev mode."""
-    signing_key_fallback: str | None = None
-    """Also accepted from apps while keys rotate."""
-
-    @property
-    def signing_keys(self) -> list[str]:
-        return [k for k in (self.signing_key, self.signing_key_fallback) if k]
+    apps: list[AppRecord]
+    functions: list[FunctionRecord]
+    pings: list[AppStatus]
 
 
 class Engine:
-    """One server node's engine. `start()` it inside a running event loop."""
+    """One server node. `start()` it inside a running event loop.
 
-    def __init__(self, storage: Storage, config: EngineConfig) -> None:
-        self._watch: asyncio.Task[None] | None = None
-        self.storage = storage
+    Args:
+        storage: The node's storage, not yet open.
+        config: The node's settings.
+        clock: The one clock the node reads (the wall clock unless a test drives time).
+    """
+
+    def __init__(self, storage: Storage, config: EngineConfig, *, clock: Clock | None = None):
         self.config = config
-        self.registry = Registry(storage, server_kind=config.server_kind)
-        self.ingestor = Ingestor(storage, self.registry, max_event_bytes=config.max_event_bytes)
-        self.client = AppClient(timeout=config.call_timeout)
-        self.executor = Executor(
-            storage=storage,
-            registry=self.registry,
-            client=self.client,
-            policy=RetryPolicy(interval=config.retry_interval),
-            entry_for=self.ingestor.entry_for,
-            signing_key=config.signing_key,
-        )
-        self.scheduler = Scheduler(
+        self.version = VERSION
+        self._clock = clock or SystemClock()
+        self._storage = storage
+        self._registry = Registry(storage, server_kind=config.server_kind)
+        self._client = AppClient(timeout=config.call_timeout)
+        self._executor = Executor(storage, self._registry, self._client, self._clock, config)
+        self._scheduler = Scheduler(
             storage,
-            self.handle,
+            self._executor.handle,
+            clock=self._clock,
             workers=config.queue_workers,
             lease_ms=int(config.lease_timeout * 1000),
         )
-        self.pinger = AppPinger(
-            self.client,
-            self.registry,
-            server_kind=config.server_kind,
-            urls=config.sdk_urls,
-            discovery=config.discovery,
-            poll=config.poll,
-            interval=config.poll_interval,
-            signing_key=config.signing_key,
-        )
+        self._pinger = AppPinger(self._client, self._registry, self._clock, config)
+        self._watch: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.storage.open()
-        await self.storage.recover(single_node=self.config.single_node)
-        # Read before loading: a sync that lands in between changes it, so it is not missed.
-        seen = None if self.config.single_node else await self.storage.apps_fingerprint()
-        await self.registry.load()
-        self.scheduler.start()
-        self.pinger.start()
-        if seen is not None:
-            self._watch = asyncio.create_task(self._watch_apps(seen), name="surge-app-watch")
+        """Open storage, recover its work, load the registry and start working."""
+        await self._storage.open(now=self._clock.now())
+        await self._storage.recover(single_node=self.config.single_node, now=self._clock.now())
+        await self._registry.load()
+        self._scheduler.start()
+        self._pinger.start()
+        if not self.config.single_node:
+            self._watch = asyncio.create_task(self._watch_registry(), name="surge-registry")
 
     async def stop(self) -> None:
+        """Stop working: in-flight calls finish or are handed back; storage is closed."""
         if self._watch is not None:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
-        await self.pinger.stop()
-        await self.scheduler.stop()
-        await self.client.close()
-        await self.storage.close()
+        await self._pinger.stop()
+        await self._scheduler.stop()
+        await self._client.close()
+        await self._storage.close()
 
-    async def _watch_apps(self, seen: str) -> None:
-        """Reload the registry when another node syncs or removes an app (after `seen`)."""
+    async def _watch_registry(self) -> None:
+        """Reload the registry when another node syncs or removes an app."""
         while True:
-            await asyncio.sleep(APP_WATCH_INTERVAL_S)
+            await self._clock.sleep(REGISTRY_WATCH_INTERVAL_S)
             try:
-                current = await self.storage.apps_fingerprint()
-                if current != seen:
-                    await self.registry.load()
-                    seen = current
+                await self._registry.load()
             except Exception:
                 logger.exception("could not check for app syncs on other nodes")
 
-    async def handle(self, item: WorkItem) -> None:
-        """Run one leased work item."""
-        if item.kind is WorkKind.CALL:
-            await self.executor.call(item)
-        elif item.kind is WorkKind.WAKE:
-            await self.executor.wake(item)
-        elif item.kind is WorkKind.CRON:
-            await self._fire_cron(item)
+    # -- commands ----------------------------------------------------------------------------
 
-    async def cancel(self, run_id: str) -> RunRecord:
-        """Cancel a run: no further step starts; `inngest/function.cancelled` is emitted."""
-        before = await self.storage.get_run(run_id)
-        run = await self.storage.cancel_run(run_id, at=now_ms())
-        if not before.status.is_final and run.status.is_final:
-            state = await self.storage.load_run_state(run_id)
-            _, events = finish_run(
-                state, status=run.status, now=now_ms(), entry_for=self.ingestor.entry_for
-            )
-            await self.storage.ingest(events)
-        return run
+    async def send_events(self, body: bytes, *, seed: str | None = None) -> list[str]:
+        """Accept a `POST /e/{key}` body: store its events and the runs they start.
 
-    async def _fire_cron(self, item: WorkItem) -> None:
-        """Start a run for a cron tick, and schedule the next tick, in one commit.
-
-        A tick that fell due while the server was down fires once when it is back; the
-        next tick is counted from now, so missed ticks are not replayed one by one.
+        Returns the events' ids. Raises `InvalidInput`, storing nothing, when any event is
+        invalid. Every function synced (on any node) before the events are stored is matched.
         """
-        payload = item.payload
-        function = self.registry.function(str(payload.get("function_id")))
-        trigger = _cron_trigger(function.triggers if function else (), str(payload.get("cron")))
-        if function is None or trigger is None:
-            await self.executor.commit(Commit(item=item))
-            return
-        fire_at = int(payload["fire_at"])
-        now = now_ms()
-        event = timer_event(trigger, fire_at)
-        entry = self.ingestor.entry_for(event, now=now, start=function.id, cron=trigger.cron)
-        following = next_fire(trigger, max(now, fire_at))
-        next_item = NewWorkItem(
-            kind=WorkKind.CRON,
-            due_at=following,
-            payload={**payload, "fire_at": following},
-            unique_key=item.unique_key,
-        )
-        await self.executor.commit(Commit(item=item, events=[entry], enqueue=[next_item]))
+        now = self._clock.now()
+        limit = self.config.max_event_bytes
 
+        async def store(snapshot: Snapshot) -> list[str]:
+            entries = sent_entries(snapshot, body, seed=seed, now=now, max_event_bytes=limit)
+            return await self._storage.ingest(entries, registry_version=snapshot.version)
 
-def _cron_trigger(triggers: object, cron: str) -> CronTrigger | None:
-    for trigger in triggers if isinstance(triggers, tuple) else ():
-        if isinstance(trigger, CronTrigger) and trigger.cron == cron:
-            return trigger
-    return None
+        return await self._registry.current(store)
+
+    async def sync_app(self, body: bytes, headers: Mapping[str, str]) -> SyncResult:
+        """Accept a `POST /fn/register` body: store the app and its functions."""
+        return await self._registry.register(body, headers, now=self._clock.now())
+
+    async def remove_app(self, url: str) -> bool:
+        """Forget the app served at `url`; return whether there was one."""
+        return await self._registry.remove(url)
+
+    async def handle(self, item: WorkItem) -> None:
+        """Run one leased work item, as the scheduler does with each item it leases."""
+        await self._executor.handle(item)
+
+    async def cancel_run(self, run_id: str) -> RunRecord:
+        """Cancel a run: no further step starts, and `inngest/function.cancelled` is emitted,
+        all in one commit. A run that already ended is returned as it is.
+
+        Raises:
+            NotFound: There is no such run.
+        """
+        state = await self._storage.load_run_state(run_id)
+        if state.run.status.is_final:
+            return state.run
+        at = self._clock.now()
+        _, events = ending(state, RunEnded(status=RunStatus.CANCELLED), now=at)
+
+        async def cancel(snapshot: Snapshot) -> RunRecord:
+            entries = [entry_for(snapshot, event, now=at) for event in events]
+            return await self._storage.cancel_run(
+                run_id, at=at, events=entries, registry_version=snapshot.version
+            )
+
+        return await self._registry.current(cancel)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def now(self) -> int:
+        """The node's clock, in epoch milliseconds."""
+        return self._clock.now()
+
+    async def status(self) -> NodeStatus:
+        """The stored apps and functions, and how the last ping of each app URL went."""
+        state = await self._storage.registry_state()
+        pings = list(self._pinger.statuses.values())
+        return NodeStatus(apps=state.apps, functions=state.functions, pings=pings)
+
+    async def list_events(self, query: EventQuery) -> list[EventRecord]:
+        """The events `query` selects, newest first."""
+        return await self._storage.list_events(query)
+
+    async def get_event(self, key: str) -> EventRecord:
+        """The event with this internal id, else the latest with this user id. `NotFound`."""
+        return await self._storage.get_event(key)
+
+    async def event_runs(self, key: str, *, limit: int) -> list[RunRecord]:
+        """The runs an event started, newest first. `NotFound` if there is no such event."""
+        event = await self._storage.get_event(key)
+        return await self._storage.list_runs(RunQuery(event_id=event.internal_id, limit=limit))
+
+    async def list_runs(self, query: RunQuery) -> list[RunRecord]:
+        """The runs `query` selects, newest first."""
+        return await self._storage.list_runs(query)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id. `NotFound` if there is none."""
+        return await self._storage.get_run(run_id)
+
+    async def run_history(self, run_id: str) -> list[HistoryEntry]:
+        """The run's history in the order it was written. `NotFound` if there is no run."""
+        await self._storage.get_run(run_id)
+        return await self._storage.run_history(run_id)
+
+    async def run_state(self, run_id: str) -> RunState:
+        """The run's events and memoized steps (what an SDK fetches with ``use_api``)."""
+        return await self._storage.load_run_state(run_id)

@@ -1,25 +1,41 @@
-"""Calling apps: build the request for a work item, send it, commit what it produced."""
+"""Running work items: call the app for a step, wake a sleeper, fire a cron tick; write what
+each produced."""
 
 from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from surge.core import codec
-from surge.core.errors import NotFound, StaleLease
-from surge.core.functions import FunctionConfig
+from surge.core.clock import Clock
+from surge.core.errors import AppUnreachable, NotFound, StaleLease
+from surge.core.functions import CronTrigger, FunctionConfig
 from surge.core.signing import canonical_json, signature
-from surge.storage import Commit, Memo, RunState, RunStatus, Storage, Then, WorkItem
+from surge.storage import (
+    Commit,
+    HistoryEntry,
+    Memo,
+    NewWorkItem,
+    RunState,
+    RunStatus,
+    RunUpdate,
+    Storage,
+    Then,
+    WorkItem,
+    WorkKind,
+)
 from surge.storage.records import DISCOVERY
 
-from .app_client import AppClient, AppUnreachable
-from .finish import EntryFactory, error_value, finish_run
-from .registry import Registry
-from .responses import Call, interpret
+from .app_client import AppClient
+from .config import EngineConfig
+from .cron import next_fire, timer_event
+from .finish import RunEnded, ending, error_value
+from .ingest import entry_for
+from .registry import Registry, Snapshot
+from .responses import Call, Outcome, interpret
 from .retries import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -28,40 +44,43 @@ USE_API_THRESHOLD = 4 * 1024 * 1024
 """Above this request size, events and memos are fetched by the SDK through the REST API."""
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Executor:
-    """Runs `CALL` and `WAKE` work items."""
+    """Runs leased work items, and writes every run's outcome."""
 
     def __init__(
         self,
-        *,
         storage: Storage,
         registry: Registry,
         client: AppClient,
-        policy: RetryPolicy,
-        entry_for: EntryFactory,
-        signing_key: str | None = None,
+        clock: Clock,
+        config: EngineConfig,
     ) -> None:
-        self._signing_key = signing_key
         self._storage = storage
         self._registry = registry
         self._client = client
-        self._policy = policy
-        self._entry_for = entry_for
+        self._clock = clock
+        self._policy = RetryPolicy(interval=config.retry_interval)
+        self._signing_key = config.signing_key
+
+    async def handle(self, item: WorkItem) -> None:
+        """Run one leased work item."""
+        if item.kind is WorkKind.CALL:
+            await self.call(item)
+        elif item.kind is WorkKind.WAKE:
+            await self.wake(item)
+        elif item.kind is WorkKind.CRON:
+            await self.fire_cron(item)
 
     async def call(self, item: WorkItem) -> None:
-        """Call the app for `item`'s run and commit the outcome."""
+        """Call the app for `item`'s run and write the outcome."""
         assert item.run_id is not None
         try:
             state = await self._storage.load_run_state(item.run_id)
         except NotFound:
-            await self._drop(item)
+            await self.write(item, Outcome(), state=None)
             return
         if state.run.status.is_final or _already_memoized(state, item):
-            await self._drop(item)
+            await self.write(item, Outcome(), state=state)
             return
         function = self._registry.function(state.run.function_id)
         if function is None:
@@ -69,11 +88,28 @@ class Executor:
             await self._registry.load()
             function = self._registry.function(state.run.function_id)
         if function is None:
-            await self._fail_missing_function(state, item)
+            message = f"function {state.run.function_id!r} is no longer registered by any app"
+            error = error_value("FunctionNotFound", message)
+            now = self._clock.now()
+            history = HistoryEntry(
+                run_id=state.run.id,
+                at=now,
+                kind="failed",
+                step_id=item.step_id,
+                detail={"error": error},
+            )
+            ended = RunEnded(status=RunStatus.FAILED, error=error)
+            await self.write(item, Outcome(history=[history], ended=ended), state=state)
             return
+        answer = await self._send(state, function, item)
+        call = Call(
+            state=state, function=function, item=item, now=self._clock.now(), policy=self._policy
+        )
+        await self.write(item, interpret(call, answer), state=state)
+
+    async def _send(self, state: RunState, function: FunctionConfig, item: WorkItem) -> Any:
         encode = canonical_json if self._signing_key else codec.dumps
         body = build_request_body(state, function, item, encode=encode)
-        url = step_url(function.url, item.step_id)
         headers = {
             "content-type": "application/json",
             "x-run-id": state.run.id,
@@ -82,38 +118,58 @@ class Executor:
         }
         if self._signing_key:
             headers["x-inngest-signature"] = signature(body, self._signing_key)
+        url = step_url(function.url, item.step_id)
         try:
-            answer = await self._client.request("POST", url, body=body, headers=headers)
+            return await self._client.request("POST", url, body=body, headers=headers)
         except AppUnreachable as exc:
-            answer = exc  # type: ignore[assignment]
-        call = Call(
-            state=state,
-            function=function,
-            item=item,
-            now=now_ms(),
-            policy=self._policy,
-            entry_for=self._entry_for,
-        )
-        await self.commit(interpret(call, answer))
+            return exc
 
     async def wake(self, item: WorkItem) -> None:
         """A sleep ended: memoize `null` for the step and resume the run."""
-        memo = Memo(step_id=item.step_id, outcome=None, op="Sleep", at=now_ms())
-        await self.commit(Commit(item=item, memos=[memo], then=Then.DISCOVER_IF_IDLE))
+        memo = Memo(step_id=item.step_id, outcome=None, op="Sleep", at=self._clock.now())
+        await self.write(item, Outcome(memos=[memo], then=Then.DISCOVER_IF_IDLE), state=None)
 
-    async def _fail_missing_function(self, state: RunState, item: WorkItem) -> None:
-        message = f"function {state.run.function_id!r} is no longer registered by any app"
-        error = error_value("FunctionNotFound", message)
-        update, events = finish_run(
-            state, status=RunStatus.FAILED, now=now_ms(), entry_for=self._entry_for, error=error
+    async def fire_cron(self, item: WorkItem) -> None:
+        """Start a run for a cron tick, and schedule the next tick, in one commit.
+
+        A tick that fell due while the server was down fires once when it is back; the next
+        tick is counted from now, so missed ticks are not replayed one by one. A tick whose
+        function or schedule is no longer registered is dropped.
+        """
+        payload = item.payload
+        function = self._registry.function(str(payload.get("function_id")))
+        trigger = _cron_trigger(function, str(payload.get("cron")))
+        now = self._clock.now()
+        if function is None or trigger is None:
+            await self._commit(Commit(item=item, at=now))
+            return
+        fire_at = int(payload["fire_at"])
+        event = timer_event(trigger, fire_at)
+        snapshot = self._registry.snapshot
+        entry = entry_for(snapshot, event, now=now, start=function.id, cron=trigger.cron)
+        following = next_fire(trigger, max(now, fire_at))
+        next_tick = NewWorkItem(
+            kind=WorkKind.CRON,
+            due_at=following,
+            payload={**payload, "fire_at": following},
+            unique_key=item.unique_key,
         )
-        await self.commit(Commit(item=item, run_update=update, events=events))
+        await self._commit(Commit(item=item, at=now, events=[entry], enqueue=[next_tick]))
 
-    async def _drop(self, item: WorkItem) -> None:
-        await self.commit(Commit(item=item))
+    async def write(self, item: WorkItem, outcome: Outcome, *, state: RunState | None) -> None:
+        """Commit `outcome` for `item`. When the run ended, its ``inngest/function.*`` events
+        are matched against the registry as it is when they are stored.
 
-    async def commit(self, commit: Commit) -> None:
-        """Write `commit`; a lost lease is logged, not raised (the item runs again)."""
+        A lost lease is logged, not raised: the item runs again.
+        """
+        at = self._clock.now()
+
+        async def commit(snapshot: Snapshot) -> None:
+            await self._commit(to_commit(item, outcome, state=state, at=at, on=snapshot))
+
+        await self._registry.current(commit)
+
+    async def _commit(self, commit: Commit) -> None:
         try:
             await self._storage.commit(commit)
         except StaleLease:
@@ -121,6 +177,51 @@ class Executor:
                 "lease lost before commit; the item will run again",
                 extra={"run_id": commit.item.run_id, "step_id": commit.item.step_id},
             )
+
+
+def to_commit(
+    item: WorkItem, outcome: Outcome, *, state: RunState | None, at: int, on: Snapshot
+) -> Commit:
+    """The `Commit` that writes `outcome`; a run's ending is matched against snapshot `on`."""
+    update = outcome.run_update
+    entries = []
+    if outcome.ended is not None:
+        if state is None:
+            raise ValueError("ending a run needs its state")
+        update, events = ending(state, outcome.ended, now=at)
+        if outcome.run_update is not None and outcome.run_update.request_version is not None:
+            update = _with_version(update, outcome.run_update.request_version)
+        entries = [entry_for(on, event, now=at) for event in events]
+    return Commit(
+        item=item,
+        at=at,
+        memos=outcome.memos,
+        run_update=update,
+        history=outcome.history,
+        events=entries,
+        enqueue=outcome.enqueue,
+        then=outcome.then,
+        retry_at=outcome.retry_at,
+        link_events_to_run=outcome.sent_events,
+        registry_version=on.version if entries else None,
+    )
+
+
+def _with_version(update: RunUpdate, version: int) -> RunUpdate:
+    return RunUpdate(
+        status=update.status,
+        ended_at=update.ended_at,
+        output=update.output,
+        error=update.error,
+        request_version=version,
+    )
+
+
+def _cron_trigger(function: FunctionConfig | None, cron: str) -> CronTrigger | None:
+    for trigger in function.triggers if function is not None else ():
+        if isinstance(trigger, CronTrigger) and trigger.cron == cron:
+            return trigger
+    return None
 
 
 def _already_memoized(state: RunState, item: WorkItem) -> bool:
@@ -136,7 +237,7 @@ def build_request_body(
     *,
     encode: Callable[[Any], bytes] = codec.dumps,
 ) -> bytes:
-    """The JSON body of an execution request (PROTOCOL §2.1).
+    """The JSON body of an execution request (`docs/protocol.md`, "The request").
 
     Signed requests are encoded as canonical JSON (`encode=canonical_json`), since the SDKs
     verify the signature over that form.

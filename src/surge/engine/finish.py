@@ -1,16 +1,22 @@
-"""Ending a run: the run update and the `inngest/function.*` events it emits."""
+"""Ending a run: the run update, and the ``inngest/function.*`` events that announce it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from surge.core import events as wire_events
 from surge.core.ids import new_ulid
-from surge.storage import IngestEntry, RunState, RunStatus, RunUpdate
+from surge.storage import RunState, RunStatus, RunUpdate
 
-EntryFactory = Callable[[dict[str, Any]], IngestEntry]
-"""Turns an event into an `IngestEntry` with the runs it triggers (see `Ingestor.entry_for`)."""
+
+@dataclass(frozen=True, kw_only=True)
+class RunEnded:
+    """A run ended: completed with `output`, or failed or was cancelled with `error`."""
+
+    status: RunStatus
+    output: Any = None
+    error: Any = None
 
 
 def error_value(name: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -18,16 +24,8 @@ def error_value(name: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "message": message, "stack": "", **extra}
 
 
-def finish_run(
-    state: RunState,
-    *,
-    status: RunStatus,
-    now: int,
-    entry_for: EntryFactory,
-    output: Any = None,
-    error: Any = None,
-) -> tuple[RunUpdate, list[IngestEntry]]:
-    """The update that ends a run, and the internal events announcing it.
+def ending(state: RunState, ended: RunEnded, *, now: int) -> tuple[RunUpdate, list[dict[str, Any]]]:
+    """The update that ends the run, and the internal events announcing it.
 
     Every ending emits `inngest/function.finished`; a failure also emits
     `inngest/function.failed` (whose id is the run id, as in Inngest), which is what
@@ -40,18 +38,18 @@ def finish_run(
         "event": state.events[0] if state.events else {},
         "events": state.events,
     }
-    if status is RunStatus.COMPLETED:
-        data["result"] = output
+    if ended.status is RunStatus.COMPLETED:
+        data["result"] = ended.output
     else:
-        data["error"] = error
-    update = RunUpdate(status=status, ended_at=now, output=output, error=error)
+        data["error"] = ended.error
+    update = RunUpdate(status=ended.status, ended_at=now, output=ended.output, error=ended.error)
     names = [wire_events.FUNCTION_FINISHED]
-    if status is RunStatus.FAILED:
+    if ended.status is RunStatus.FAILED:
         names.append(wire_events.FUNCTION_FAILED)
-    elif status is RunStatus.CANCELLED:
+    elif ended.status is RunStatus.CANCELLED:
         names.append(wire_events.FUNCTION_CANCELLED)
-    entries = []
+    events = []
     for name in names:
         event_id = run.id if name == wire_events.FUNCTION_FAILED else new_ulid(now)
-        entries.append(entry_for(wire_events.internal_event(name, data, id=event_id, ts=now)))
-    return update, entries
+        events.append(wire_events.internal_event(name, data, id=event_id, ts=now))
+    return update, events

@@ -1,20 +1,41 @@
-"""The registry of apps and functions: app sync (PROTOCOL §1) and trigger lookup."""
+"""The registry of apps and functions: app sync (`docs/protocol.md`, "Sync") and trigger lookup.
+
+The registry keeps an immutable `Snapshot` of every function, indexed by trigger, with the
+registry version it was read at. Whatever writes events matched against a snapshot passes
+that version to storage, which refuses it (`RegistryChanged`) once another sync has committed;
+`Registry.current` then reloads and matches again. So an event starts every function synced
+before it was accepted, on whichever node either arrived.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
 
-from surge.core.errors import InvalidInput
+from surge.core import codec
+from surge.core.errors import InvalidInput, RegistryChanged, StorageUnavailable
 from surge.core.functions import AppSync, CronTrigger, FunctionConfig, parse_register
-from surge.storage import AppRecord, FunctionRecord, NewWorkItem, Storage, WorkKind
+from surge.storage import (
+    AppRecord,
+    FunctionRecord,
+    NewWorkItem,
+    RegistryState,
+    Storage,
+    WorkKind,
+)
 
 from .cron import next_fire
 from .expressions import compile_expression
 from .triggers import TriggerIndex
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_RELOADS = 20
+"""How many times one write is matched again before giving up on a registry that keeps moving."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,40 +46,63 @@ class SyncResult:
     modified: bool
 
 
+@dataclass(frozen=True, kw_only=True)
+class Snapshot:
+    """Every registered function at one registry version."""
+
+    version: int = -1
+    functions: dict[str, FunctionConfig] = field(default_factory=dict)
+    index: TriggerIndex = field(default_factory=lambda: TriggerIndex([]))
+    state: RegistryState = field(
+        default_factory=lambda: RegistryState(version=-1, apps=[], functions=[])
+    )
+    """The stored apps and functions this snapshot was built from."""
+
+
 class Registry:
     """Every registered function, indexed for matching events; kept in step with storage."""
 
     def __init__(self, storage: Storage, *, server_kind: str = "dev") -> None:
         self._storage = storage
         self._server_kind = server_kind
-        self._functions: dict[str, FunctionConfig] = {}
-        self._index = TriggerIndex([])
-
-    @property
-    def index(self) -> TriggerIndex:
-        return self._index
+        self.snapshot = Snapshot()
 
     def function(self, function_id: str) -> FunctionConfig | None:
         """The function with this slug, if an app registers it."""
-        return self._functions.get(function_id)
+        return self.snapshot.functions.get(function_id)
 
-    def functions(self) -> list[FunctionConfig]:
-        return list(self._functions.values())
-
-    async def load(self) -> None:
-        """Rebuild the in-memory index from storage (at start, and after every sync).
+    async def load(self) -> Snapshot:
+        """Rebuild the snapshot from storage (at start, after a sync, when found stale).
 
         When two apps have registered the same function id, storage holds the one that
         synced last; only that app's config is used for it.
         """
-        owners = {record.id: record.app_id for record in await self._storage.list_functions()}
+        state = await self._storage.registry_state()
+        if state.version == self.snapshot.version:
+            return self.snapshot
+        owners = {record.id: record.app_id for record in state.functions}
         configs: dict[str, FunctionConfig] = {}
-        for app in await self._storage.list_apps():
-            for function in parse_register_config(app).functions:
+        for app in state.apps:
+            for function in stored_sync(app).functions:
                 if owners.get(function.id) == app.id:
                     configs[function.id] = function
-        self._functions = configs
-        self._index = TriggerIndex(list(configs.values()))
+        self.snapshot = Snapshot(
+            version=state.version,
+            functions=configs,
+            index=TriggerIndex(list(configs.values())),
+            state=state,
+        )
+        return self.snapshot
+
+    async def current(self, write: Callable[[Snapshot], Awaitable[T]]) -> T:
+        """Run `write` with the current snapshot; when storage finds the registry moved on
+        (`RegistryChanged`), reload and run it again with the new one."""
+        for _ in range(MAX_RELOADS):
+            try:
+                return await write(self.snapshot)
+            except RegistryChanged:
+                await self.load()
+        raise StorageUnavailable("apps kept being synced while events were being matched")
 
     async def register(self, body: bytes, headers: Mapping[str, str], *, now: int) -> SyncResult:
         """Handle `POST /fn/register`: validate, store, re-index."""
@@ -104,10 +148,8 @@ class Registry:
         return removed
 
 
-def parse_register_config(app: AppRecord) -> AppSync:
+def stored_sync(app: AppRecord) -> AppSync:
     """Re-read a stored app's registration (it was valid when stored)."""
-    from surge.core import codec
-
     return parse_register(codec.dumps(app.config))
 
 

@@ -1,7 +1,9 @@
-"""Reading an app's answer to a call and deciding what happens next (PROTOCOL §2.2 to §2.7).
+"""Reading an app's answer to a call and deciding what happens next (`docs/protocol.md`,
+"Execution").
 
-`interpret` is pure: given the run, the call that was made and what came back, it returns
-the `Commit` to write. Nothing here does I/O.
+`interpret` is pure: given the run, the call that was made and what came back, it returns an
+`Outcome`, what happened: memos to keep, work to queue, a retry, or the run's end. Nothing
+here does I/O or matches events to functions; the executor writes the outcome.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ from typing import Any
 
 from surge.core import codec
 from surge.core.durations import parse_duration, parse_time
-from surge.core.errors import InvalidInput
+from surge.core.errors import AppUnreachable, InvalidInput
 from surge.core.functions import FunctionConfig
 from surge.core.ids import is_ulid
 from surge.core.opcodes import Op, Opcode, parse_ops
 from surge.storage import (
-    Commit,
     HistoryEntry,
     Memo,
     NewWorkItem,
@@ -27,10 +28,10 @@ from surge.storage import (
     WorkItem,
     WorkKind,
 )
-from surge.storage.records import DISCOVERY
+from surge.storage.records import DISCOVERY, step_key
 
-from .app_client import AppResponse, AppUnreachable
-from .finish import EntryFactory, error_value, finish_run
+from .app_client import AppResponse
+from .finish import RunEnded, error_value
 from .retries import RetryPolicy, retry_after_ms
 
 MAX_SLEEP_MS = 366 * 24 * 3600 * 1000
@@ -54,11 +55,28 @@ class Call:
     item: WorkItem
     now: int
     policy: RetryPolicy
-    entry_for: EntryFactory
 
 
-def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Commit:
-    """The commit that follows from the app's answer to `call`."""
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What an app's answer means for its run, in the order a `Commit` applies it."""
+
+    memos: list[Memo] = field(default_factory=list)
+    run_update: RunUpdate | None = None
+    """Changes to a run that goes on (request version, step planning)."""
+    history: list[HistoryEntry] = field(default_factory=list)
+    enqueue: list[NewWorkItem] = field(default_factory=list)
+    then: Then = Then.NOTHING
+    retry_at: int | None = None
+    """Call the same work item again at this time."""
+    sent_events: list[str] = field(default_factory=list)
+    """Ids of events the run sent from a step (`step.sendEvent`): the run is their source."""
+    ended: RunEnded | None = None
+    """The run ended: the executor ends it and emits the ``inngest/function.*`` events."""
+
+
+def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Outcome:
+    """What the app's answer to `call` means for its run."""
     if isinstance(answer, AppUnreachable):
         return _function_error(call, error_value("AppUnreachable", str(answer)), None)
     response = answer
@@ -88,49 +106,32 @@ def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Commit:
 # -- outcomes ---------------------------------------------------------------------------------
 
 
-def _complete(call: Call, output: Any, version: int | None) -> Commit:
-    update, events = finish_run(
-        call.state,
-        status=RunStatus.COMPLETED,
-        now=call.now,
-        entry_for=call.entry_for,
-        output=output,
-    )
-    return Commit(
-        item=call.item,
-        run_update=_with_version(update, call, version),
-        events=events,
+def _complete(call: Call, output: Any, version: int | None) -> Outcome:
+    return Outcome(
+        run_update=_version_update(call, version),
         history=[_history(call, "completed")],
+        ended=RunEnded(status=RunStatus.COMPLETED, output=output),
     )
 
 
-def _fail(call: Call, error: Any, *, extra: _Plan | None = None) -> Commit:
-    update, events = finish_run(
-        call.state, status=RunStatus.FAILED, now=call.now, entry_for=call.entry_for, error=error
-    )
+def _fail(call: Call, error: Any, *, extra: _Plan | None = None) -> Outcome:
     plan = extra or _Plan()
-    return Commit(
-        item=call.item,
+    return Outcome(
         memos=plan.memos,
-        run_update=update,
-        events=events,
         history=[*plan.history, _history(call, "failed", error=error)],
-        link_events_to_run=plan.links,
+        sent_events=plan.links,
+        ended=RunEnded(status=RunStatus.FAILED, error=error),
     )
 
 
-def _function_error(call: Call, error: Any, response: AppResponse | None) -> Commit:
+def _function_error(call: Call, error: Any, response: AppResponse | None) -> Outcome:
     """A call failed as a whole: retry the same work item, or fail the run for good."""
     no_retry = response is not None and _no_retry(response)
     attempt = call.item.attempt
     if no_retry or attempt + 1 >= call.function.max_attempts:
         return _fail(call, error)
     due = _retry_due(call, response)
-    return Commit(
-        item=call.item,
-        retry_at=due,
-        history=[_history(call, "call_error", error=error, retry_at=due)],
-    )
+    return Outcome(retry_at=due, history=[_history(call, "call_error", error=error, retry_at=due)])
 
 
 def _retry_due(call: Call, response: AppResponse | None) -> int:
@@ -141,7 +142,7 @@ def _retry_due(call: Call, response: AppResponse | None) -> int:
 
 @dataclass
 class _Plan:
-    """What the ops of one 206 add up to, before it becomes a `Commit`."""
+    """What the ops of one 206 add up to, before it becomes an `Outcome`."""
 
     memos: list[Memo] = field(default_factory=list)
     enqueue: list[NewWorkItem] = field(default_factory=list)
@@ -152,7 +153,7 @@ class _Plan:
     unsupported: str | None = None
 
 
-def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) -> Commit:
+def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) -> Outcome:
     if len(ops) == 1 and ops[0].op is Opcode.STEP_ERROR:
         return _step_error(call, ops[0], response)
     plan = _Plan()
@@ -162,34 +163,25 @@ def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) 
         message = f"{plan.unsupported} is not supported by this Surge server yet"
         return _fail(call, error_value("NotSupported", message), extra=plan)
     if plan.complete is not None:
-        update, events = finish_run(
-            call.state,
-            status=RunStatus.COMPLETED,
-            now=call.now,
-            entry_for=call.entry_for,
-            output=plan.complete[0],
-        )
-        return Commit(
-            item=call.item,
+        return Outcome(
             memos=plan.memos,
-            run_update=_with_version(update, call, version),
-            events=events,
+            run_update=_version_update(call, version),
             history=[*plan.history, _history(call, "completed")],
-            link_events_to_run=plan.links,
+            sent_events=plan.links,
+            ended=RunEnded(status=RunStatus.COMPLETED, output=plan.complete[0]),
         )
     non_lazy = sum(op.op not in _IGNORED for op in ops)
     force_plan = True if non_lazy > 1 else None
     if force_plan is None and call.state.run.force_step_plan and (version or 0) >= 2:
         force_plan = False if call.item.step_id == DISCOVERY else None
     update = RunUpdate(request_version=version, force_step_plan=force_plan)
-    return Commit(
-        item=call.item,
+    return Outcome(
         memos=plan.memos,
         run_update=update,
-        enqueue=plan.enqueue,
         history=plan.history,
+        enqueue=plan.enqueue,
         then=plan.then,
-        link_events_to_run=plan.links,
+        sent_events=plan.links,
     )
 
 
@@ -197,7 +189,8 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
     run_id = call.state.run.id
     if op.op in _MEMO_OPS:
         outcome = {"error": op.error} if op.op is Opcode.STEP_FAILED else {"data": op.data}
-        plan.memos.append(Memo(step_id=op.id, outcome=outcome, name=op.name, op=op.op.value))
+        memo = Memo(step_id=op.id, outcome=outcome, name=op.name, op=op.op.value, at=call.now)
+        plan.memos.append(memo)
         plan.links.extend(_sent_event_ids(op))
         kind = "step_failed" if op.op is Opcode.STEP_FAILED else "step_completed"
         plan.history.append(_history(call, kind, step_id=op.id, name=op.name or op.display_name))
@@ -210,7 +203,7 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
                 due_at=call.now,
                 run_id=run_id,
                 step_id=op.id,
-                unique_key=f"{run_id}:{op.id}",
+                unique_key=step_key(run_id, op.id),
             )
         )
         plan.history.append(_history(call, "step_planned", step_id=op.id, name=op.name))
@@ -222,7 +215,7 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
                 due_at=due,
                 run_id=run_id,
                 step_id=op.id,
-                unique_key=f"{run_id}:{op.id}",
+                unique_key=step_key(run_id, op.id),
             )
         )
         plan.history.append(_history(call, "sleeping", step_id=op.id, until=due))
@@ -234,13 +227,14 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
         plan.unsupported = _UNSUPPORTED[op.op]
 
 
-def _step_error(call: Call, op: Op, response: AppResponse) -> Commit:
+def _step_error(call: Call, op: Op, response: AppResponse) -> Outcome:
     """A step failed on this attempt: retry it alone, or memoize its error for good."""
     attempt = call.item.attempt
     if _no_retry(response) or attempt + 1 >= call.function.max_attempts:
-        memo = Memo(step_id=op.id, outcome={"error": op.error}, name=op.name, op="StepFailed")
-        return Commit(
-            item=call.item,
+        memo = Memo(
+            step_id=op.id, outcome={"error": op.error}, name=op.name, op="StepFailed", at=call.now
+        )
+        return Outcome(
             memos=[memo],
             history=[_history(call, "step_failed", step_id=op.id, error=op.error)],
             then=Then.DISCOVER_IF_IDLE,
@@ -248,7 +242,7 @@ def _step_error(call: Call, op: Op, response: AppResponse) -> Commit:
     due = _retry_due(call, response)
     history = [_history(call, "step_error", step_id=op.id, error=op.error, retry_at=due)]
     if call.item.step_id == op.id:
-        return Commit(item=call.item, retry_at=due, history=history)
+        return Outcome(retry_at=due, history=history)
     # The step ran inside a discovery call; its retries target it directly from now on.
     retry = NewWorkItem(
         kind=WorkKind.CALL,
@@ -256,9 +250,9 @@ def _step_error(call: Call, op: Op, response: AppResponse) -> Commit:
         run_id=call.state.run.id,
         step_id=op.id,
         attempt=attempt + 1,
-        unique_key=f"{call.state.run.id}:{op.id}",
+        unique_key=step_key(call.state.run.id, op.id),
     )
-    return Commit(item=call.item, enqueue=[retry], history=history)
+    return Outcome(enqueue=[retry], history=history)
 
 
 # -- reading responses ------------------------------------------------------------------------
@@ -276,16 +270,10 @@ def _version(response: AppResponse) -> int | None:
         return None
 
 
-def _with_version(update: RunUpdate, call: Call, version: int | None) -> RunUpdate:
+def _version_update(call: Call, version: int | None) -> RunUpdate | None:
     if version is None or version == call.state.run.request_version:
-        return update
-    return RunUpdate(
-        status=update.status,
-        ended_at=update.ended_at,
-        output=update.output,
-        error=update.error,
-        request_version=version,
-    )
+        return None
+    return RunUpdate(request_version=version)
 
 
 def _excerpt(response: AppResponse, limit: int = 300) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
+from surge.core.clock import Clock
 from surge.storage import Storage, WorkItem
 
 logger = logging.getLogger(__name__)
@@ -28,10 +28,17 @@ class Scheduler:
     """
 
     def __init__(
-        self, storage: Storage, handler: Handler, *, workers: int = 100, lease_ms: int = 30_000
+        self,
+        storage: Storage,
+        handler: Handler,
+        *,
+        clock: Clock,
+        workers: int = 100,
+        lease_ms: int = 30_000,
     ) -> None:
         self._storage = storage
         self._handler = handler
+        self._clock = clock
         self._workers = workers
         self._lease_ms = lease_ms
         self._wake = asyncio.Event()
@@ -68,7 +75,7 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             if unfinished:
-                await self._storage.release(unfinished, now=time.time_ns() // 1_000_000)
+                await self._storage.release(unfinished, now=self._clock.now())
                 logger.info("handed back unfinished work", extra={"items": len(unfinished)})
         if self._heartbeat_task is not None:
             self._heartbeat_task.cancel()
@@ -80,7 +87,7 @@ class Scheduler:
                 await self._tick()
             except Exception:
                 logger.exception("scheduler tick failed; retrying shortly")
-                await asyncio.sleep(0.5)
+                await self._clock.sleep(0.5)
 
     async def _tick(self) -> None:
         free = self._workers - len(self._inflight)
@@ -89,7 +96,7 @@ class Scheduler:
             await self._slot_free.wait()
             return
         self._wake.clear()
-        now = time.time_ns() // 1_000_000
+        now = self._clock.now()
         items = await self._storage.lease_due(now=now, limit=free, lease_ms=self._lease_ms)
         for item in items:
             task = asyncio.create_task(self._handle(item))
@@ -102,10 +109,7 @@ class Scheduler:
         if next_due is not None:
             timeout = min(timeout, max(0.0, (next_due - now) / 1000))
         if timeout > 0:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            await self._clock.wait(self._wake, timeout)
 
     async def _handle(self, item: WorkItem) -> None:
         try:
@@ -123,11 +127,11 @@ class Scheduler:
     async def _heartbeat(self) -> None:
         """Renew the leases of in-flight items every third of a lease."""
         while True:
-            await asyncio.sleep(self._lease_ms / 3000)
+            await self._clock.sleep(self._lease_ms / 3000)
             items = list(self._inflight.values())
             if not items:
                 continue
-            until = time.time_ns() // 1_000_000 + self._lease_ms
+            until = self._clock.now() + self._lease_ms
             try:
                 await self._storage.extend_leases(items, until=until)
             except Exception:

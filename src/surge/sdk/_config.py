@@ -1,4 +1,4 @@
-"""Client configuration from arguments and the environment (PROTOCOL §4.2).
+"""Client configuration from arguments and the environment (`docs/protocol.md`, "Signing and keys").
 
 Every setting is read, in order, from the constructor argument, a ``SURGE_*`` variable, then
 the ``INNGEST_*`` variable the official SDKs read, so an app can switch without renaming.

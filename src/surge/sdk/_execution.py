@@ -1,4 +1,5 @@
-"""Running a function for one execution request, and the answer it gives (PROTOCOL §2)."""
+"""Running a function for one execution request, and the answer it gives
+(`docs/protocol.md`, "Execution")."""
 
 from __future__ import annotations
 

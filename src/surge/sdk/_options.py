@@ -1,4 +1,4 @@
-"""Flow-control options of a function, as registered (PROTOCOL §1.3)."""
+"""Flow-control options of a function, as registered (`docs/protocol.md`, "Sync")."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ memoized steps return their value; the first new step either runs now (immediate
 execution, or the step the server targeted) or is reported as an opcode. Reporting ends
 the call by raising `Interrupt`, a `BaseException` so that user ``except Exception``
 blocks cannot swallow it. Inside a parallel group a new step instead ends only its branch
-(`BranchDone`) and is collected with the others (PROTOCOL §2.3 to §2.6).
+(`BranchDone`) and is collected with the others (`docs/protocol.md`, "Opcodes" and "Step
+planning and parallel steps").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Sending events to ``POST /e/{key}`` (PROTOCOL §3.1): chunking, id seeds, retries."""
+"""Sending events to ``POST /e/{key}``: chunking, id seeds, retries (`docs/protocol.md`,
+"Events")."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-VERSION = "0.1.0"
+from surge.core.version import VERSION as VERSION
+
 SDK_HEADER = f"surge-py:v{VERSION}"
 """``X-Inngest-Sdk`` and ``User-Agent`` value."""
 SDK_NAME = f"py:v{VERSION}"

@@ -1,4 +1,4 @@
-"""`POST /e/{key}`: the event API (PROTOCOL §3.1)."""
+"""`POST /e/{key}`: the event API (`docs/protocol.md`, "Events")."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from starlette.responses import Response
 
 from surge.core.errors import InvalidInput
 from surge.engine import Engine
-from surge.engine.executor import now_ms
 
 from .responses import JSONResponse, error_response, invalid_input_response, read_body
 
@@ -22,9 +21,7 @@ async def send_events(request: Request) -> Response:
         return error_response("Event key not found", 401)
     try:
         body = await read_body(request, MAX_BODY_BYTES)
-        ids = await engine.ingestor.ingest(
-            body, seed=request.headers.get("x-inngest-event-id-seed"), now=now_ms()
-        )
+        ids = await engine.send_events(body, seed=request.headers.get("x-inngest-event-id-seed"))
     except InvalidInput as exc:
         return invalid_input_response(exc)
     return JSONResponse({"ids": ids, "status": 200})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
@@ -22,19 +21,13 @@ class JSONResponse(Response):
 
 
 def error_response(message: str, status: int, **extra: Any) -> JSONResponse:
-    """`{"error": ..., "status": N}` with HTTP N: the shape both SDKs read (PROTOCOL §1.4, §5)."""
+    """`{"error": ..., "status": N}` with HTTP N: the shape both SDKs read."""
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
 
 def invalid_input_response(exc: InvalidInput) -> JSONResponse:
     extra = {"field": exc.field} if exc.field else {}
     return error_response(exc.message, exc.status, **extra)
-
-
-def v1(data: Any, status: int = 200) -> JSONResponse:
-    """The REST v1 envelope: `{"data": ..., "metadata": {"fetched_at": ...}}`."""
-    fetched_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return JSONResponse({"data": data, "metadata": {"fetched_at": fetched_at}}, status)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -1,9 +1,11 @@
-"""The query API in Inngest's REST v1 shapes, and the v0 endpoints SDKs call (PROTOCOL §5, §6)."""
+"""The query API in Inngest's REST v1 shapes, and the v0 endpoints SDKs call
+(`docs/protocol.md`, "Server endpoints")."""
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,9 +13,11 @@ from starlette.responses import Response
 from surge.core.durations import parse_time
 from surge.core.errors import InvalidInput, NotFound
 from surge.engine import Engine
-from surge.storage import EventRecord, RunRecord
+from surge.storage import EventQuery, EventRecord, HistoryEntry, RunQuery, RunRecord
 
-from .responses import JSONResponse, error_response, invalid_input_response, v1
+from .responses import JSONResponse, error_response, invalid_input_response
+
+T = TypeVar("T")
 
 MAX_LIMIT = 1000
 
@@ -66,6 +70,28 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
+def endpoint(
+    handler: Callable[[Request, Engine], Awaitable[Any]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A route answering with what `handler` returns: in the REST v1 envelope, or as it is
+    when it is a `Response`; bad input gets 400, something missing 404, as JSON errors."""
+
+    async def route(request: Request) -> Response:
+        engine = _engine(request)
+        try:
+            result = await handler(request, engine)
+        except InvalidInput as exc:
+            return invalid_input_response(exc)
+        except NotFound as exc:
+            return error_response(str(exc), 404)
+        if isinstance(result, Response):
+            return result
+        fetched_at = iso(engine.now())
+        return JSONResponse({"data": result, "metadata": {"fetched_at": fetched_at}})
+
+    return route
+
+
 def _limit(request: Request, default: int = 100) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
@@ -85,102 +111,63 @@ def _time_param(request: Request, name: str) -> int | None:
         raise InvalidInput(f"{name} must be an RFC 3339 time, got {raw!r}", field=name) from None
 
 
-async def list_events(request: Request) -> Response:
-    try:
-        events = await _engine(request).storage.list_events(
-            name=request.query_params.get("name"),
-            received_after=_time_param(request, "received_after"),
-            received_before=_time_param(request, "received_before"),
-            limit=_limit(request),
-            cursor=request.query_params.get("cursor"),
-        )
-    except InvalidInput as exc:
-        return invalid_input_response(exc)
-    return v1([event_json(e) for e in events])
+def _page(request: Request) -> dict[str, Any]:
+    """The ``limit`` and ``cursor`` of a listing."""
+    return {"limit": _limit(request), "cursor": request.query_params.get("cursor")}
 
 
-async def get_event(request: Request) -> Response:
-    try:
-        event = await _engine(request).storage.get_event(request.path_params["event_id"])
-    except NotFound:
-        return error_response(f"event {request.path_params['event_id']!r} not found", 404)
-    return v1(event_json(event))
-
-
-async def event_runs(request: Request) -> Response:
-    storage = _engine(request).storage
-    try:
-        event = await storage.get_event(request.path_params["event_id"])
-    except NotFound:
-        return error_response(f"event {request.path_params['event_id']!r} not found", 404)
-    runs = await storage.list_runs(event_id=event.internal_id, limit=MAX_LIMIT)
-    return v1([run_json(r) for r in runs])
-
-
-async def list_runs(request: Request) -> Response:
-    try:
-        runs = await _engine(request).storage.list_runs(
-            function_id=request.query_params.get("function_id"),
-            parent_run_id=request.query_params.get("parent_run_id"),
-            limit=_limit(request),
-            cursor=request.query_params.get("cursor"),
-        )
-    except InvalidInput as exc:
-        return invalid_input_response(exc)
-    return v1([run_json(r) for r in runs])
-
-
-async def get_run(request: Request) -> Response:
-    try:
-        run = await _engine(request).storage.get_run(request.path_params["run_id"])
-    except NotFound:
-        return error_response(f"run {request.path_params['run_id']!r} not found", 404)
-    return v1(run_json(run))
-
-
-async def run_history(request: Request) -> Response:
-    storage = _engine(request).storage
-    run_id = request.path_params["run_id"]
-    try:
-        await storage.get_run(run_id)
-    except NotFound:
-        return error_response(f"run {run_id!r} not found", 404)
-    entries = await storage.run_history(run_id)
-    return v1(
-        [
-            {
-                "at": iso(h.at),
-                "kind": h.kind,
-                "step_id": h.step_id,
-                "attempt": h.attempt,
-                **h.detail,
-            }
-            for h in entries
-        ]
+@endpoint
+async def list_events(request: Request, engine: Engine) -> Any:
+    query = EventQuery(
+        name=request.query_params.get("name"),
+        received_after=_time_param(request, "received_after"),
+        received_before=_time_param(request, "received_before"),
+        **_page(request),
     )
+    return [event_json(e) for e in await engine.list_events(query)]
 
 
-async def cancel_run(request: Request) -> Response:
-    try:
-        run = await _engine(request).cancel(request.path_params["run_id"])
-    except NotFound:
-        return error_response(f"run {request.path_params['run_id']!r} not found", 404)
-    return v1(run_json(run))
+@endpoint
+async def list_runs(request: Request, engine: Engine) -> Any:
+    of = request.query_params.get
+    query = RunQuery(
+        function_id=of("function_id"), parent_run_id=of("parent_run_id"), **_page(request)
+    )
+    return [run_json(r) for r in await engine.list_runs(query)]
 
 
-async def run_batch(request: Request) -> Response:
-    """`GET /v0/runs/{id}/batch`: the run's events, for requests sent with `use_api`."""
-    try:
-        state = await _engine(request).storage.load_run_state(request.path_params["run_id"])
-    except NotFound:
-        return error_response(f"run {request.path_params['run_id']!r} not found", 404)
-    return JSONResponse(state.events)
+def by_id(
+    param: str, read: Callable[[Engine, str], Awaitable[T]], render: Callable[[T], Any]
+) -> Callable[[Request], Awaitable[Response]]:
+    """A route that reads one thing by the id in path parameter `param` and renders it."""
+
+    async def handler(request: Request, engine: Engine) -> Any:
+        return render(await read(engine, request.path_params[param]))
+
+    return endpoint(handler)
 
 
-async def run_actions(request: Request) -> Response:
-    """`GET /v0/runs/{id}/actions`: the run's memoized steps, for requests sent with `use_api`."""
-    try:
-        state = await _engine(request).storage.load_run_state(request.path_params["run_id"])
-    except NotFound:
-        return error_response(f"run {request.path_params['run_id']!r} not found", 404)
-    return JSONResponse({memo.step_id: memo.outcome for memo in state.memos})
+def _history_json(entries: list[HistoryEntry]) -> list[dict[str, Any]]:
+    return [
+        {"at": iso(h.at), "kind": h.kind, "step_id": h.step_id, "attempt": h.attempt, **h.detail}
+        for h in entries
+    ]
+
+
+def _runs_of_event(engine: Engine, event_id: str) -> Awaitable[list[RunRecord]]:
+    return engine.event_runs(event_id, limit=MAX_LIMIT)
+
+
+get_event = by_id("event_id", Engine.get_event, event_json)
+event_runs = by_id("event_id", _runs_of_event, lambda runs: [run_json(r) for r in runs])
+get_run = by_id("run_id", Engine.get_run, run_json)
+cancel_run = by_id("run_id", Engine.cancel_run, run_json)
+run_history = by_id("run_id", Engine.run_history, _history_json)
+run_batch = by_id("run_id", Engine.run_state, lambda state: JSONResponse(state.events))
+"""`GET /v0/runs/{id}/batch`: the run's events, for requests sent with `use_api`."""
+run_actions = by_id(
+    "run_id",
+    Engine.run_state,
+    lambda state: JSONResponse({memo.step_id: memo.outcome for memo in state.memos}),
+)
+"""`GET /v0/runs/{id}/actions`: the run's memoized steps, for requests sent with `use_api`."""

@@ -1,4 +1,5 @@
-"""App sync and server status: `/fn/register`, `/fn/remove`, `/dev`, `/health` (PROTOCOL §1, §6)."""
+"""App sync and server status: `/fn/register`, `/fn/remove`, `/dev`, `/health`
+(`docs/protocol.md`, "Sync" and "Server endpoints")."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-import surge
 from surge.core import codec
 from surge.core.errors import InvalidInput
 from surge.engine import Engine
-from surge.engine.executor import now_ms
 
 from .responses import JSONResponse, error_response, invalid_input_response, read_body
 
@@ -22,7 +21,7 @@ async def register(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     try:
         body = await read_body(request, MAX_REGISTER_BYTES)
-        result = await engine.registry.register(body, request.headers, now=now_ms())
+        result = await engine.sync_app(body, request.headers)
     except InvalidInput as exc:
         return invalid_input_response(exc)
     return JSONResponse({"ok": True, "modified": result.modified, "app_id": result.app_id})
@@ -40,7 +39,7 @@ async def remove(request: Request) -> Response:
         url = body.get("url") if isinstance(body, dict) else None
     if not isinstance(url, str) or not url:
         return error_response('url is required, as ?url= or a JSON body {"url": ...}', 400)
-    if not await engine.registry.remove(url):
+    if not await engine.remove_app(url):
         return error_response(f"no app is registered at {url}", 404)
     return JSONResponse({"ok": True})
 
@@ -52,20 +51,19 @@ async def health(request: Request) -> Response:
 async def dev_info(request: Request) -> Response:
     """What the dev server knows: its options, apps and functions (`inngest dev`'s `/dev`)."""
     engine: Engine = request.app.state.engine
-    apps = await engine.storage.list_apps()
-    functions = await engine.storage.list_functions()
+    status = await engine.status()
     return JSONResponse(
         {
-            "version": surge.__version__,
+            "version": engine.version,
             "startOpts": request.app.state.start_opts,
-            "functions": [_function_info(f.id, f.name, f.config, f.url) for f in functions],
+            "functions": [_function_info(f.id, f.name, f.config, f.url) for f in status.functions],
             "handlers": [
                 {"url": app.url, "id": app.id, "sdk": app.sdk, "framework": app.framework}
-                for app in apps
+                for app in status.apps
             ],
             "apps": [
-                {"url": s.url, "error": s.error, "pinged_at": s.pinged_at}
-                for s in engine.pinger.statuses.values()
+                {"url": ping.url, "error": ping.error, "pinged_at": ping.pinged_at}
+                for ping in status.pings
             ],
             "features": {},
         }

@@ -1,62 +1,48 @@
-"""Durable state: one `Storage` interface, a backend per database.
+"""Durable state: one `Storage` of domain operations over a connector per database.
 
-`open_storage(url)` picks the backend by URL scheme and imports its driver lazily.
+`open_storage(url)` picks the connector by URL scheme and imports its driver lazily. The
+rules behind each operation are written once (`rules/`), in the SQL both databases share
+(`statements`); `sqlite/` and `postgres/` only connect, migrate and run them.
 """
 
 from __future__ import annotations
 
-from .base import Storage
-from .records import (
-    AppRecord,
-    Commit,
-    EventRecord,
-    FunctionRecord,
-    HistoryEntry,
-    IngestEntry,
-    Memo,
-    NewRun,
-    NewWorkItem,
-    RunRecord,
-    RunState,
-    RunStatus,
-    RunUpdate,
-    Then,
-    WorkItem,
-    WorkKind,
-)
+from surge.core.errors import MissingDriver
 
-__all__ = [
-    "AppRecord",
-    "Commit",
-    "EventRecord",
-    "FunctionRecord",
-    "HistoryEntry",
-    "IngestEntry",
-    "Memo",
-    "NewRun",
-    "NewWorkItem",
-    "RunRecord",
-    "RunState",
-    "RunStatus",
-    "RunUpdate",
-    "Storage",
-    "Then",
-    "WorkItem",
-    "WorkKind",
-    "open_storage",
-]
+from . import records
+from .records import *  # noqa: F403  (the records are the storage's vocabulary)
+from .store import Storage as Storage
+
+__all__ = sorted([*records.__all__, "Storage", "is_postgres_url", "open_storage"])
+
+POSTGRES_EXTRA = "pip install 'surge[postgres]'"
+"""How to install what the PostgreSQL backend needs; SQLite needs nothing beyond Python."""
+
+
+def is_postgres_url(url: str) -> bool:
+    """Whether `url` names a PostgreSQL database (``postgres://`` or ``postgresql://``)."""
+    return url.startswith(("postgres://", "postgresql://"))
 
 
 def open_storage(url: str) -> Storage:
-    """Create (not yet open) the backend for `url`.
+    """Create (not yet open) the storage for `url`.
 
-    `sqlite:///abs/path.db`, `sqlite://rel/path.db` or a bare path selects SQLite; `postgres://` and
-    `postgresql://` select PostgreSQL.
+    `sqlite:///abs/path.db`, `sqlite://rel/path.db` or a bare path selects SQLite; `postgres://`
+    and `postgresql://` select PostgreSQL.
+
+    Raises:
+        MissingDriver: The URL names PostgreSQL and psycopg is not installed.
     """
-    if url.startswith(("postgres://", "postgresql://")):
-        from .postgres import PostgresStorage
+    if is_postgres_url(url):
+        try:
+            from .postgres import PostgresConnector
+        except ImportError as exc:  # psycopg missing, or installed without its libpq wrapper
+            if "psycopg" not in f"{exc.name} {exc}" and "pq wrapper" not in str(exc):
+                raise
+            raise MissingDriver(
+                f"PostgreSQL needs the psycopg driver ({exc}): {POSTGRES_EXTRA}"
+            ) from None
+        return Storage(PostgresConnector(url))
+    from .sqlite import SQLiteConnector
 
-        return PostgresStorage(url)
-    from .sqlite import SQLiteStorage
-
-    return SQLiteStorage(url.removeprefix("sqlite://"))
+    return Storage(SQLiteConnector(url.removeprefix("sqlite://")))

@@ -4,25 +4,18 @@ Migrations are numbered files ``NNNN_name.sql`` under ``surge/storage/sql/<diale
 shipped as package data. `migrate` applies those not yet recorded in the ``schema_migrations``
 table, in version order, inside one transaction that shuts out other migrators, so several nodes
 may start at once. What differs between databases (locking, running a multi-statement script,
-parameter style) sits behind `MigrationTarget`; each backend supplies one for its driver.
+parameter style) sits behind `MigrationTarget`; each backend supplies one for its driver
+(`sqlite/migrations.py`, `postgres/migrations.py`).
 """
 
 from __future__ import annotations
 
 import abc
 import re
-import sqlite3
-import time
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = [
-    "Migration",
-    "MigrationTarget",
-    "SQLiteMigrationTarget",
-    "load_migrations",
-    "migrate",
-]
+__all__ = ["Migration", "MigrationTarget", "load_migrations", "migrate"]
 
 _FILE_NAME = re.compile(r"^(\d+)_(\w+)\.sql$")
 
@@ -69,6 +62,9 @@ def load_migrations(dialect: str) -> list[Migration]:
 class MigrationTarget(abc.ABC):
     """The driver-specific half of the runner, bound to one open connection."""
 
+    placeholder = "?"
+    """How the driver writes a query parameter."""
+
     @abc.abstractmethod
     def begin(self) -> None:
         """Start a transaction no other migrator can run alongside (it waits or fails)."""
@@ -86,18 +82,25 @@ class MigrationTarget(abc.ABC):
         """Execute a script of one or more statements inside the transaction."""
 
     @abc.abstractmethod
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Run one statement inside the transaction; return its rows, if it has any."""
+
     def applied_versions(self) -> set[int]:
         """The versions recorded in ``schema_migrations``."""
+        rows = self.execute("SELECT version FROM schema_migrations")
+        return {int(str(row[0])) for row in rows}
 
-    @abc.abstractmethod
     def record(self, migration: Migration, applied_at: int) -> None:
         """Add `migration` to ``schema_migrations``."""
+        marks = ", ".join([self.placeholder] * 3)
+        sql = f"INSERT INTO schema_migrations (version, name, applied_at) VALUES ({marks})"
+        self.execute(sql, (migration.version, migration.name, applied_at))
 
 
-def migrate(target: MigrationTarget, migrations: list[Migration]) -> list[int]:
+def migrate(target: MigrationTarget, migrations: list[Migration], *, now: int) -> list[int]:
     """Apply the pending `migrations` through `target`; return the versions applied.
 
-    Either every pending migration is applied or none is.
+    Either every pending migration is applied or none is; each is recorded as applied at `now`.
     """
     target.begin()
     try:
@@ -108,62 +111,9 @@ def migrate(target: MigrationTarget, migrations: list[Migration]) -> list[int]:
         )
         for migration in pending:
             target.run_script(migration.sql)
-            target.record(migration, int(time.time() * 1000))
+            target.record(migration, now)
     except BaseException:
         target.rollback()
         raise
     target.commit()
     return [m.version for m in pending]
-
-
-class SQLiteMigrationTarget(MigrationTarget):
-    """Migrations on a `sqlite3` connection opened with ``isolation_level=None``."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def begin(self) -> None:
-        # IMMEDIATE takes the write lock up front, so a second node waits here (busy_timeout)
-        # and then sees the versions the first one recorded.
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def commit(self) -> None:
-        self._conn.execute("COMMIT")
-
-    def rollback(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-
-    def run_script(self, sql: str) -> None:
-        # `executescript` would commit the open transaction first, so run statement by statement.
-        for statement in split_sqlite_script(sql):
-            self._conn.execute(statement)
-
-    def applied_versions(self) -> set[int]:
-        rows = self._conn.execute("SELECT version FROM schema_migrations").fetchall()
-        return {int(row[0]) for row in rows}
-
-    def record(self, migration: Migration, applied_at: int) -> None:
-        self._conn.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            (migration.version, migration.name, applied_at),
-        )
-
-
-def split_sqlite_script(sql: str) -> list[str]:
-    """Split a SQLite script into complete statements (comments stay with the next one).
-
-    Raises:
-        ValueError: The script ends inside an unterminated statement.
-    """
-    statements: list[str] = []
-    buffer = ""
-    for line in sql.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            statements.append(buffer.strip())
-            buffer = ""
-    leftover = [ln for ln in buffer.splitlines() if ln.strip() and not ln.strip().startswith("--")]
-    if leftover:
-        raise ValueError(f"unterminated SQL statement: {leftover[0]!r}")
-    return statements

@@ -10,6 +10,32 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = [
+    "DEDUPE_WINDOW_MS",
+    "DISCOVERY",
+    "AppRecord",
+    "Commit",
+    "EventQuery",
+    "EventRecord",
+    "FunctionRecord",
+    "HistoryEntry",
+    "IngestEntry",
+    "Memo",
+    "NewRun",
+    "NewWorkItem",
+    "Page",
+    "RegistryState",
+    "RunQuery",
+    "RunRecord",
+    "RunState",
+    "RunStatus",
+    "RunUpdate",
+    "Then",
+    "WorkItem",
+    "WorkKind",
+    "step_key",
+]
+
 
 class RunStatus(enum.Enum):
     """Where a run is in its life. The values are the REST v1 spellings."""
@@ -40,6 +66,11 @@ DEDUPE_WINDOW_MS = 24 * 3600 * 1000
 
 DISCOVERY = "step"
 """The `stepId` that asks an app to run a function from the top."""
+
+
+def step_key(run_id: str, step_id: str) -> str:
+    """The `unique_key` of a run's call or wake-up for `step_id`: one at a time per step."""
+    return f"{run_id}:{step_id}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +202,10 @@ class IngestEntry:
     runs: list[NewRun] = field(default_factory=list)
     dedupe_window_ms: int = DEDUPE_WINDOW_MS
     """An event whose user-given `id` was stored within this window is not stored again."""
+    fresh_id: bool = False
+    """The internal id was minted for this entry (not derived from a seed), so no stored event
+    can have it. With a zero `dedupe_window_ms` such an entry is stored without any look-up,
+    which keeps a step's commit at one round trip on PostgreSQL."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,7 +226,8 @@ class Then(enum.Enum):
     NOTHING = "nothing"
     DISCOVER = "discover"
     DISCOVER_IF_IDLE = "discover_if_idle"
-    """Only when the run has no other pending work item (parallel fan-in, PROTOCOL §2.6)."""
+    """Only when the run has no other pending work item (parallel fan-in: `docs/protocol.md`,
+    "Step planning and parallel steps")."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,6 +252,8 @@ class Commit:
     """
 
     item: WorkItem
+    at: int
+    """When the outcome was decided: the due time of a discovery call `then` queues."""
     memos: list[Memo] = field(default_factory=list)
     run_update: RunUpdate | None = None
     enqueue: list[NewWorkItem] = field(default_factory=list)
@@ -226,3 +264,44 @@ class Commit:
     """Keep the item, due again at this time, with `attempt + 1`."""
     link_events_to_run: list[str] = field(default_factory=list)
     """Internal ids of events this run sent (`step.sendEvent`): they get `source_run_id`."""
+    registry_version: int | None = None
+    """The registry version `events` were matched against (see `Storage.ingest`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    """How many records a listing returns (newest first), and where the last page ended."""
+
+    limit: int = 100
+    cursor: str | None = None
+    """The id of the last record of the previous page: only older ones are listed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventQuery(Page):
+    """Which events to list: by name and by when they were received (after: inclusive,
+    before: exclusive)."""
+
+    name: str | None = None
+    received_after: int | None = None
+    received_before: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunQuery(Page):
+    """Which runs to list: started by an event (an internal id), of a function, or started by
+    an event another run sent."""
+
+    event_id: str | None = None
+    function_id: str | None = None
+    parent_run_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryState:
+    """Every app and function, and the registry version they make up."""
+
+    version: int
+    """Bumped by every app sync that changed something and every app removal."""
+    apps: list[AppRecord]
+    functions: list[FunctionRecord]

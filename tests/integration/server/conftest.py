@@ -5,7 +5,7 @@
 * ``socket_server``: the same app served by uvicorn on a loopback port (real sockets).
 * ``server``: both of the above, one after the other (a parametrized fixture).
 * ``sdk_app``: a tiny real HTTP server on loopback that answers execution calls
-  (PROTOCOL §2) with scripted replies and records every request it received.
+  (`docs/protocol.md`, "Execution") with scripted replies and records every request it received.
 
 The engine calls apps over real HTTP whichever way the test reaches the server, so the
 scripted app works with both server fixtures.
@@ -35,9 +35,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from surge.core.clock import SystemClock
 from surge.engine import Engine, EngineConfig
 from surge.server import create_app
-from surge.storage import WorkItem, WorkKind, open_storage
+from surge.storage import Storage, WorkItem, WorkKind, open_storage
 
 FINAL = frozenset({"Completed", "Failed", "Cancelled"})
 WAIT_TIMEOUT = 15.0
@@ -107,13 +108,26 @@ async def serve_on_loopback(app: Any, *, lifespan: str = "on") -> AsyncIterator[
 
 
 @dataclass
+class Node:
+    """An engine, with the storage and the clock it was given."""
+
+    engine: Engine
+    storage: Storage
+    clock: SystemClock
+
+
+@dataclass
 class Harness:
-    """A running Surge server: an HTTP client bound to it, and its engine."""
+    """A running Surge server: an HTTP client bound to it, its engine, storage and clock."""
 
     client: httpx.AsyncClient
-    engine: Engine
+    node: Node
     kind: str
     leases: int = 0
+
+    @property
+    def engine(self) -> Engine:
+        return self.node.engine
 
     now_ms = staticmethod(now_ms)
     iso_ms = staticmethod(iso_ms)
@@ -189,7 +203,7 @@ class Harness:
         items an earlier call leased.
         """
         self.leases += 1
-        return await self.engine.storage.lease_due(
+        return await self.node.storage.lease_due(
             now=FAR_FUTURE_MS + self.leases * 2 * LEASE_MS, limit=1000, lease_ms=LEASE_MS
         )
 
@@ -217,11 +231,11 @@ async def wait_for(
         await asyncio.sleep(0.02)
 
 
-def make_engine(tmp_path: Path, **overrides: Any) -> Engine:
+def make_engine(tmp_path: Path, **overrides: Any) -> Node:
     return engine_on(str(tmp_path / "surge.db"), **overrides)
 
 
-def engine_on(database: str, **overrides: Any) -> Engine:
+def engine_on(database: str, **overrides: Any) -> Node:
     """An engine with the tests' defaults on `database` (a SQLite path or PostgreSQL URL)."""
     options: dict[str, Any] = {
         "retry_interval": 0.05,
@@ -230,24 +244,25 @@ def engine_on(database: str, **overrides: Any) -> Engine:
         "call_timeout": 10.0,
         **overrides,
     }
-    return Engine(open_storage(database), EngineConfig(**options))
+    storage, clock = open_storage(database), SystemClock()
+    return Node(Engine(storage, EngineConfig(**options), clock=clock), storage, clock)
 
 
 @contextlib.asynccontextmanager
-async def asgi_harness(engine: Engine, **app_options: Any) -> AsyncIterator[Harness]:
-    app = create_app(engine, **app_options)
+async def asgi_harness(node: Node, **app_options: Any) -> AsyncIterator[Harness]:
+    app = create_app(node.engine, **app_options)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://surge.test") as client:
-            yield Harness(client=client, engine=engine, kind="asgi")
+            yield Harness(client=client, node=node, kind="asgi")
 
 
 @contextlib.asynccontextmanager
-async def socket_harness(engine: Engine) -> AsyncIterator[Harness]:
-    app = create_app(engine)
+async def socket_harness(node: Node) -> AsyncIterator[Harness]:
+    app = create_app(node.engine)
     async with serve_on_loopback(app) as base_url:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-            yield Harness(client=client, engine=engine, kind="socket")
+            yield Harness(client=client, node=node, kind="socket")
 
 
 @pytest.fixture
@@ -381,7 +396,7 @@ class ScriptedApp:
         self.requests: list[Received] = []
         self._scripts: dict[str, Handler] = {}
 
-    # reply builders (PROTOCOL §2.2, §2.3)
+    # reply builders (`docs/protocol.md`, "The answer" and "Opcodes")
 
     Reply = Reply
 
@@ -466,7 +481,7 @@ class ScriptedApp:
         retries: int | None = 0,
         url: str | None = None,
     ) -> dict[str, Any]:
-        """A `functions[]` element as an SDK sends it (PROTOCOL §1.3)."""
+        """A `functions[]` element as an SDK sends it (`docs/protocol.md`, "Sync")."""
         slug = f"{app_id}-{name}"
         step: dict[str, Any] = {
             "id": "step",

@@ -132,7 +132,7 @@ async def test_two_functions_on_one_schedule_both_run_when_ticks_share_a_millise
     ticks = await asgi_server.cron_items()
     assert len(ticks) == 2
     frozen = asgi_server.now_ms()
-    monkeypatch.setattr("surge.engine.engine.now_ms", lambda: frozen)
+    monkeypatch.setattr(asgi_server.node.clock, "now", lambda: frozen)
 
     for tick in ticks:
         await asgi_server.engine.handle(tick)

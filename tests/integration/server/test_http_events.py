@@ -1,4 +1,4 @@
-"""`POST /e/{key}`: accepting, deduplicating and refusing events (PROTOCOL §3.1)."""
+"""`POST /e/{key}`: accepting, deduplicating and refusing events (`docs/protocol.md`, "Events")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Running functions: the server calls a scripted SDK app and reads its answers (PROTOCOL §2)."""
+"""Running functions: the server calls a scripted SDK app and reads its answers
+(`docs/protocol.md`, "Execution")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`POST /fn/register`, `DELETE /fn/remove` and `GET /dev` (PROTOCOL §1.3, §1.4, §6)."""
+"""`POST /fn/register`, `DELETE /fn/remove` and `GET /dev` (`docs/protocol.md`, "Sync" and
+"Server endpoints")."""
 
 from __future__ import annotations
 

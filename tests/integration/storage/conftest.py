@@ -1,6 +1,6 @@
 """Fixtures of the storage contract suite: every test runs against every backend.
 
-A backend joins the suite by adding its name to `BACKENDS` and a branch to `_make_storage`.
+A backend joins the suite by adding its name to `BACKENDS` and a branch to `_database`.
 
 PostgreSQL tests each get a database of their own, created from the server named by
 ``SURGE_TEST_POSTGRES_URI`` (default: the local server's ``postgres`` database) and dropped
@@ -17,11 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from storage_kit import Kit, OpenStore
+from storage_kit import Kit, OpenStore, now
 
-from surge.storage import Storage
-from surge.storage.postgres import PostgresStorage
-from surge.storage.sqlite import SQLiteStorage
+from surge.storage import Storage, open_storage
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -70,12 +68,6 @@ def _database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> s
     raise AssertionError(f"unknown backend {backend}")
 
 
-def _make_storage(backend: str, database: str) -> Storage:
-    if backend == "sqlite":
-        return SQLiteStorage(database)
-    return PostgresStorage(database)
-
-
 @pytest.fixture(params=BACKENDS)
 async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
     """Opens a new storage on the same database each time it is called; closes them all."""
@@ -83,8 +75,8 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     database = _database(request, request.param, tmp_path)
 
     async def open_one() -> Storage:
-        storage = _make_storage(request.param, database)
-        await storage.open()
+        storage = open_storage(database)
+        await storage.open(now=now())
         opened.append(storage)
         return storage
 

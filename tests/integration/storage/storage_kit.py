@@ -146,7 +146,7 @@ class Kit:
     async def finish(self, item: WorkItem, *steps: str, then: Then = Then.NOTHING) -> None:
         """Commit `item` with a ``{"data": step_id}`` memo for each of `steps`."""
         memos = [Memo(step_id=s, outcome={"data": s}) for s in steps]
-        await self.store.commit(Commit(item=item, memos=memos, then=then))
+        await self.store.commit(Commit(at=now(), item=item, memos=memos, then=then))
 
     async def memo_ids(self, run_id: str) -> list[str]:
         """The run's memoized step ids in stack order."""

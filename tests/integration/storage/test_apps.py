@@ -20,7 +20,7 @@ async def test_sync_reports_change_only_when_checksum_differs(store: Storage, ki
     assert await store.sync_app(app, fns, []) is True
     assert await store.sync_app(app, fns, []) is False
     assert await store.sync_app(replace(app, checksum="c2"), fns, []) is True
-    assert await store.list_apps() == [replace(app, checksum="c2")]
+    assert (await store.registry_state()).apps == [replace(app, checksum="c2")]
 
 
 async def test_sync_replaces_the_apps_functions(store: Storage, kit: Kit) -> None:
@@ -33,7 +33,7 @@ async def test_sync_replaces_the_apps_functions(store: Storage, kit: Kit) -> Non
     changed_b = replace(b, name="B", config={"retries": 2})
     await store.sync_app(app, [changed_b, c], [])
 
-    assert await store.list_functions() == [mail, changed_b, c]
+    assert (await store.registry_state()).functions == [mail, changed_b, c]
 
 
 async def test_sync_reconciles_cron_items(store: Storage, kit: Kit) -> None:
@@ -72,8 +72,8 @@ async def test_new_id_at_same_url_replaces_old_app(store: Storage, kit: Kit) -> 
 
     assert await store.sync_app(new, [kit.function(new, "f")], []) is True
 
-    assert await store.list_apps() == [new]
-    assert [f.id for f in await store.list_functions()] == ["new-f"]
+    assert (await store.registry_state()).apps == [new]
+    assert [f.id for f in (await store.registry_state()).functions] == ["new-f"]
     assert await kit.lease_all() == []
 
 
@@ -85,8 +85,8 @@ async def test_remove_app_deletes_functions_and_crons(store: Storage, kit: Kit) 
     assert await store.remove_app(shop.url) is True
     assert await store.remove_app(shop.url) is False
 
-    assert await store.list_apps() == [mail]
-    assert [f.id for f in await store.list_functions()] == ["mail-b"]
+    assert (await store.registry_state()).apps == [mail]
+    assert [f.id for f in (await store.registry_state()).functions] == ["mail-b"]
     assert _cron_keys(await kit.lease_all()) == ["cron:mail-b:* * * * *"]
 
 
@@ -95,7 +95,48 @@ async def test_apps_and_functions_are_listed_by_id(store: Storage, kit: Kit) -> 
     for app in apps:
         await store.sync_app(app, [kit.function(app, "y"), kit.function(app, "x")], [])
 
-    assert [a.id for a in await store.list_apps()] == ["alpha", "mid", "zeta"]
-    assert [f.id for f in await store.list_functions()] == sorted(
+    assert [a.id for a in (await store.registry_state()).apps] == ["alpha", "mid", "zeta"]
+    assert [f.id for f in (await store.registry_state()).functions] == sorted(
         f"{a.id}-{s}" for a in apps for s in ("x", "y")
     )
+
+
+async def test_the_registry_version_moves_with_each_change_and_only_then(
+    store: Storage, kit: Kit
+) -> None:
+    async def version() -> int:
+        return (await store.registry_state()).version
+
+    empty = await version()
+    app = kit.app("shop", url="http://shop/api", checksum="c1")
+    await store.sync_app(app, [kit.function(app, "fn")], [])
+    synced = await version()
+    await store.sync_app(app, [kit.function(app, "fn")], [])
+    assert await version() == synced  # nothing changed
+
+    changed = kit.app("shop", url="http://shop/api", checksum="c2")
+    await store.sync_app(changed, [kit.function(changed, "fn")], [])
+    resynced = await version()
+    await store.remove_app("http://shop/api")
+    removed = await version()
+    await store.remove_app("http://shop/api")  # nothing there any more
+
+    assert empty < synced < resynced < removed
+    assert await version() == removed
+
+
+async def test_a_function_taken_over_by_another_app_moves_the_version(
+    store: Storage, kit: Kit
+) -> None:
+    shop, mail = kit.app("shop"), kit.app("mail")
+    shared = kit.function(shop, "fn")
+    await store.sync_app(shop, [shared], [])
+    await store.sync_app(mail, [], [])
+    before = await store.registry_state()
+
+    # Mail's checksum is the same as before, but it now claims the function.
+    await store.sync_app(mail, [replace(shared, app_id="mail")], [])
+
+    after = await store.registry_state()
+    assert after.version > before.version
+    assert [(f.id, f.app_id) for f in after.functions] == [("shop-fn", "mail")]

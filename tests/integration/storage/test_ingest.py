@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
-from storage_kit import Kit
+from dataclasses import replace
 
-from surge.core.errors import StorageError
-from surge.storage import Commit, IngestEntry, NewRun, RunStatus, Storage
+import pytest
+from storage_kit import Kit, now
+
+from surge.core.errors import RegistryChanged, StorageError
+from surge.storage import (
+    Commit,
+    EventQuery,
+    IngestEntry,
+    Memo,
+    NewRun,
+    RunQuery,
+    RunStatus,
+    Storage,
+)
 
 
 async def test_ingest_stores_events_and_starts_runs(store: Storage, kit: Kit) -> None:
@@ -17,7 +28,7 @@ async def test_ingest_stores_events_and_starts_runs(store: Storage, kit: Kit) ->
     assert ids == [entry.event.internal_id]
     stored = await store.get_event(entry.event.internal_id)
     assert stored == entry.event
-    runs = await store.list_runs(event_id=entry.event.internal_id)
+    runs = await store.list_runs(RunQuery(event_id=entry.event.internal_id))
     assert sorted(r.id for r in runs) == sorted(r.id for r in entry.runs)
     assert {r.status for r in runs} == {RunStatus.RUNNING}
     assert {tuple(r.event_ids) for r in runs} == {(entry.event.internal_id,)}
@@ -89,11 +100,11 @@ async def test_five_thousand_entries_in_one_call(store: Storage, kit: Kit) -> No
     ids = await store.ingest(entries)
 
     assert ids == [e.event.internal_id for e in entries]
-    assert len(await store.list_events(limit=10_000)) == 5000
-    assert len(await store.list_runs(limit=10_000)) == 5000
+    assert len(await store.list_events(EventQuery(limit=10_000))) == 5000
+    assert len(await store.list_runs(RunQuery(limit=10_000))) == 5000
     assert len(await kit.lease_all()) == 5000
     assert await store.ingest(entries) == ids
-    assert len(await store.list_events(limit=10_000)) == 5000
+    assert len(await store.list_events(EventQuery(limit=10_000))) == 5000
 
 
 async def test_batch_run_is_listed_under_each_of_its_events(store: Storage, kit: Kit) -> None:
@@ -101,8 +112,8 @@ async def test_batch_run_is_listed_under_each_of_its_events(store: Storage, kit:
     run = kit.run(e1.internal_id, e2.internal_id)
     await store.ingest([IngestEntry(event=e1), IngestEntry(event=e2, runs=[run])])
 
-    assert [r.id for r in await store.list_runs(event_id=e1.internal_id)] == [run.id]
-    assert [r.id for r in await store.list_runs(event_id=e2.internal_id)] == [run.id]
+    assert [r.id for r in await store.list_runs(RunQuery(event_id=e1.internal_id))] == [run.id]
+    assert [r.id for r in await store.list_runs(RunQuery(event_id=e2.internal_id))] == [run.id]
     state = await store.load_run_state(run.id)
     assert state.events == [e1.payload, e2.payload]
 
@@ -128,10 +139,70 @@ async def test_commit_ingests_events_with_the_same_rules(store: Storage, kit: Ki
     sent = kit.entry(kit.event(user_id="sent-once"))
     again = kit.entry(kit.event(user_id="sent-once"))
 
-    await store.commit(Commit(item=item, events=[sent, again]))
+    await store.commit(Commit(at=now(), item=item, events=[sent, again]))
 
-    events = await store.list_events(name="test/event")
+    events = await store.list_events(EventQuery(name="test/event"))
     assert [e.id for e in events].count("sent-once") == 1
-    runs = await store.list_runs(event_id=sent.event.internal_id)
+    runs = await store.list_runs(RunQuery(event_id=sent.event.internal_id))
     assert [r.id for r in runs] == [sent.runs[0].id]
     assert {i.run_id for i in await kit.lease_all()} == {sent.runs[0].id}
+
+
+async def test_minted_ids_are_stored_without_a_look_up_and_start_their_runs(
+    store: Storage, kit: Kit
+) -> None:
+    entries = [replace(kit.entry(runs=2), fresh_id=True) for _ in range(3)]
+
+    ids = await store.ingest(entries)
+
+    assert ids == [e.event.internal_id for e in entries]
+    assert len(await store.list_events()) == 3
+    assert len(await store.list_runs()) == 6
+    assert len(await kit.lease_all()) == 6
+
+
+async def test_events_matched_against_a_stale_registry_store_nothing(
+    store: Storage, kit: Kit
+) -> None:
+    stale = (await store.registry_state()).version
+    app = kit.app()
+    await store.sync_app(app, [kit.function(app, "fn")], [])
+    entry = kit.entry()
+
+    with pytest.raises(RegistryChanged):
+        await store.ingest([entry], registry_version=stale)
+
+    assert await store.list_events() == []
+    assert await store.list_runs() == []
+    assert await kit.lease_all() == []
+    current = (await store.registry_state()).version
+    assert await store.ingest([entry], registry_version=current) == [entry.event.internal_id]
+
+
+async def test_a_commit_whose_events_were_matched_on_a_stale_registry_changes_nothing(
+    store: Storage, kit: Kit
+) -> None:
+    run_id = await kit.start_run()
+    item = await kit.lease_one(run_id)
+    stale = (await store.registry_state()).version
+    app = kit.app()
+    await store.sync_app(app, [kit.function(app, "on-finish")], [])
+    finished = replace(kit.entry(kit.event(name="inngest/function.finished")), fresh_id=True)
+    memo = Memo(step_id="a", outcome={"data": 1})
+
+    def commit(version: int) -> Commit:
+        return Commit(
+            at=now(), item=item, memos=[memo], events=[finished], registry_version=version
+        )
+
+    with pytest.raises(RegistryChanged):
+        await store.commit(commit(stale))
+
+    assert await kit.memo_ids(run_id) == []
+    assert await store.list_events(EventQuery(name="inngest/function.finished")) == []
+    # The lease survived: the same commit, matched again, goes through.
+    await store.commit(commit((await store.registry_state()).version))
+    assert await kit.memo_ids(run_id) == ["a"]
+    assert [r.id for r in await store.list_runs(RunQuery(event_id=finished.event.internal_id))] == [
+        finished.runs[0].id
+    ]

@@ -17,7 +17,7 @@ async def test_extended_lease_stays_hidden_past_its_first_expiry(store: Storage,
     await store.extend_leases([item], until=t + 60_000)
 
     assert await store.lease_due(now=t + 5_000, limit=10, lease_ms=1_000) == []
-    await store.commit(Commit(item=item))  # the heartbeat kept the lease valid
+    await store.commit(Commit(at=now(), item=item))  # the heartbeat kept the lease valid
     assert await store.next_due_at() is None
 
 
@@ -30,8 +30,8 @@ async def test_extending_a_lost_lease_does_not_steal_it_back(store: Storage, kit
     await store.extend_leases([mine], until=t + 600_000)
 
     with pytest.raises(StaleLease):
-        await store.commit(Commit(item=mine))
-    await store.commit(Commit(item=theirs))
+        await store.commit(Commit(at=now(), item=mine))
+    await store.commit(Commit(at=now(), item=theirs))
     assert await store.next_due_at() is None
 
 
@@ -46,23 +46,4 @@ async def test_released_item_is_due_at_once_for_another_node(store: Storage, kit
     assert (again.id, again.run_id, again.step_id) == (item.id, run_id, "step")
     assert again.lease_token != item.lease_token
     with pytest.raises(StaleLease):
-        await store.commit(Commit(item=item))
-
-
-async def test_apps_fingerprint_changes_with_a_changed_sync_and_a_removal(
-    store: Storage, kit: Kit
-) -> None:
-    empty = await store.apps_fingerprint()
-    app = kit.app("shop", url="http://shop/api", checksum="c1")
-    await store.sync_app(app, [kit.function(app, "shop-fn")], [])
-    synced = await store.apps_fingerprint()
-    await store.sync_app(app, [kit.function(app, "shop-fn")], [])
-    assert await store.apps_fingerprint() == synced  # nothing changed
-
-    changed = kit.app("shop", url="http://shop/api", checksum="c2")
-    await store.sync_app(changed, [kit.function(changed, "shop-fn")], [])
-    resynced = await store.apps_fingerprint()
-    await store.remove_app("http://shop/api")
-
-    assert len({empty, synced, resynced}) == 3
-    assert await store.apps_fingerprint() == empty
+        await store.commit(Commit(at=now(), item=item))

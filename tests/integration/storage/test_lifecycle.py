@@ -6,18 +6,17 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from storage_kit import Kit, OpenStore
+from storage_kit import Kit, OpenStore, now
 
 from surge.core.errors import StorageError
-from surge.storage import Memo, Storage
-from surge.storage.sqlite import SQLiteStorage
+from surge.storage import Memo, Storage, open_storage
 
 
 async def test_open_creates_the_missing_directory(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "surge.db"
-    storage = SQLiteStorage(str(path))
+    storage = open_storage(str(path))
 
-    await storage.open()
+    await storage.open(now=now())
     await storage.close()
 
     assert path.is_file()
@@ -37,7 +36,7 @@ async def test_data_survives_close_and_reopen(open_store: OpenStore) -> None:
 
     state = await second.load_run_state(run_id)
     assert state.memos == [Memo(step_id="a", outcome={"data": "a"})]
-    assert await second.list_apps() == [app]
+    assert (await second.registry_state()).apps == [app]
 
 
 async def test_close_finishes_queued_writes(open_store: OpenStore) -> None:
@@ -58,7 +57,7 @@ async def test_calls_after_close_raise_storage_error(store: Storage) -> None:
     await store.close()
 
     with pytest.raises(StorageError):
-        await store.list_apps()
+        await store.registry_state()
 
 
 async def test_two_opens_share_one_database(open_store: OpenStore) -> None:

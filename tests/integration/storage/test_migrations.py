@@ -11,16 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from surge.storage._pg_schema import PostgresMigrationTarget
-from surge.storage.migrations import (
-    Migration,
-    MigrationTarget,
-    SQLiteMigrationTarget,
-    load_migrations,
-    migrate,
-    split_sqlite_script,
-)
-from surge.storage.sqlite import SQLiteStorage
+from surge.storage import open_storage
+from surge.storage.migrations import Migration, MigrationTarget, load_migrations
+from surge.storage.migrations import migrate as migrate_at
+from surge.storage.postgres.migrations import PostgresMigrationTarget
+from surge.storage.sqlite.migrations import SQLiteMigrationTarget, split_sqlite_script
 
 DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -30,6 +25,7 @@ EXPECTED_TABLES = {
     "functions",
     "history",
     "memos",
+    "registry",
     "run_events",
     "runs",
     "schema_migrations",
@@ -37,6 +33,11 @@ EXPECTED_TABLES = {
 }
 
 Schema = dict[str, Any]
+APPLIED_AT = 1_700_000_000_000
+
+
+def migrate(target: MigrationTarget, migrations: list[Migration]) -> list[int]:
+    return migrate_at(target, migrations, now=APPLIED_AT)
 
 
 @dataclass
@@ -159,7 +160,7 @@ def test_fresh_database_gets_every_table(db: Database) -> None:
 
     assert applied == [m.version for m in migrations]
     assert db.tables() == EXPECTED_TABLES
-    assert [(v, n) for v, n, _ in db.recorded()] == [(m.version, m.name) for m in migrations]
+    assert db.recorded() == [(m.version, m.name, APPLIED_AT) for m in migrations]
 
 
 def test_second_run_applies_nothing(db: Database) -> None:
@@ -235,8 +236,8 @@ def test_unterminated_script_is_rejected() -> None:
 async def test_reopening_a_storage_applies_nothing_twice(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     for _ in range(2):
-        storage = SQLiteStorage(str(path))
-        await storage.open()
+        storage = open_storage(str(path))
+        await storage.open(now=APPLIED_AT)
         await storage.close()
 
     with sqlite3.connect(path) as check:

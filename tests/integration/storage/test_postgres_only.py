@@ -11,23 +11,24 @@ from storage_kit import Kit, now
 
 from surge.core.errors import StorageUnavailable
 from surge.storage import Commit, Memo, Storage, Then, WorkItem, open_storage
-from surge.storage._pg_queue import _COMMIT, _commit_params
 from surge.storage.migrations import load_migrations
-from surge.storage.postgres import PostgresStorage
+from surge.storage.postgres import PostgresConnector
+from surge.storage.rules.commit import commit
+from surge.storage.statements import Rule, fetch
 
 pytestmark = pytest.mark.postgres
 
-OpenNode = Callable[[], Awaitable[PostgresStorage]]
+OpenNode = Callable[[], Awaitable[Storage]]
 
 
 @pytest.fixture
 async def open_node(postgres_url: str) -> AsyncIterator[OpenNode]:
     """Opens one more storage ("node") on the test's database; closes them all."""
-    opened: list[PostgresStorage] = []
+    opened: list[Storage] = []
 
-    async def open_one() -> PostgresStorage:
-        storage = PostgresStorage(postgres_url)
-        await storage.open()
+    async def open_one() -> Storage:
+        storage = open_storage(postgres_url)
+        await storage.open(now=now())
         opened.append(storage)
         return storage
 
@@ -61,9 +62,9 @@ def _terminate_other_sessions(postgres_url: str) -> int:
 async def test_open_storage_picks_postgres_by_scheme(postgres_url: str) -> None:
     for url in (postgres_url, postgres_url.replace("postgresql://", "postgres://", 1)):
         storage = open_storage(url)
-        assert isinstance(storage, PostgresStorage)
-        await storage.open()
-        assert await storage.list_apps() == []
+        assert storage.dialect == "postgres"
+        await storage.open(now=now())
+        assert (await storage.registry_state()).apps == []
         await storage.close()
 
 
@@ -123,7 +124,11 @@ async def test_parallel_steps_committed_on_two_nodes_discover_once(open_node: Op
     await asyncio.gather(
         *(
             a.commit(
-                Commit(item=discoveries[r], enqueue=[kit.step(r, "left"), kit.step(r, "right")])
+                Commit(
+                    at=now(),
+                    item=discoveries[r],
+                    enqueue=[kit.step(r, "left"), kit.step(r, "right")],
+                )
             )
             for r in run_ids
         )
@@ -133,7 +138,7 @@ async def test_parallel_steps_committed_on_two_nodes_discover_once(open_node: Op
     def finish(store: Storage, run_id: str, step: str) -> Awaitable[None]:
         memo = Memo(step_id=step, outcome={"data": step})
         item = steps[(run_id, step)]
-        return store.commit(Commit(item=item, memos=[memo], then=Then.DISCOVER_IF_IDLE))
+        return store.commit(Commit(at=now(), item=item, memos=[memo], then=Then.DISCOVER_IF_IDLE))
 
     await asyncio.gather(
         *(finish(a, r, "left") for r in run_ids), *(finish(b, r, "right") for r in run_ids)
@@ -157,35 +162,49 @@ async def test_a_step_committing_while_another_is_mid_commit_waits_for_it(
     would be) while node B commits the right step. B must wait for A; otherwise each sees the
     other's item still queued and neither queues the discovery: the run would be stuck.
     """
-    a, b = await open_node(), await open_node()
-    kit = Kit(a)
-    run_id = await kit.start_run()
-    discovery = await kit.lease_one(run_id)
-    await a.commit(
-        Commit(item=discovery, enqueue=[kit.step(run_id, "left"), kit.step(run_id, "right")])
-    )
-    steps = {i.step_id: i for i in await kit.lease_all()}
+    b = await open_node()
+    slow_node = PostgresConnector(postgres_url)
+    await slow_node.open(now=now())
+    a = Storage(slow_node)
+    try:
+        kit = Kit(a)
+        run_id = await kit.start_run()
+        discovery = await kit.lease_one(run_id)
+        await a.commit(
+            Commit(
+                at=now(),
+                item=discovery,
+                enqueue=[kit.step(run_id, "left"), kit.step(run_id, "right")],
+            )
+        )
+        steps = {i.step_id: i for i in await kit.lease_all()}
 
-    def step_commit(step: str) -> Commit:
-        memo = Memo(step_id=step, outcome={"data": step})
-        return Commit(item=steps[step], memos=[memo], then=Then.DISCOVER_IF_IDLE)
+        def step_commit(step: str) -> Commit:
+            memo = Memo(step_id=step, outcome={"data": step})
+            return Commit(at=now(), item=steps[step], memos=[memo], then=Then.DISCOVER_IF_IDLE)
 
-    with psycopg.connect(postgres_url) as slow:  # a transaction, left open until commit()
-        slow.execute(_COMMIT, _commit_params(step_commit("left")))
+        def slow_commit() -> Rule[None]:
+            yield from commit(step_commit("left"))
+            yield fetch("SELECT pg_sleep(1.5)")  # still inside the commit's transaction
+
+        left = asyncio.create_task(slow_node.run(slow_commit))
+        await asyncio.sleep(0.5)
         right = asyncio.create_task(b.commit(step_commit("right")))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
+        assert not left.done(), "A's commit ended before B's began: the test proves nothing"
         assert not right.done(), "B committed while A's commit of the same run was in flight"
-        slow.commit()
-    await asyncio.wait_for(right, timeout=5)
+        await asyncio.wait_for(asyncio.gather(left, right), timeout=5)
 
-    assert [(i.run_id, i.step_id) for i in await kit.lease_all()] == [(run_id, "step")]
-    assert await kit.memo_ids(run_id) == ["left", "right"]
+        assert [(i.run_id, i.step_id) for i in await kit.lease_all()] == [(run_id, "step")]
+        assert await kit.memo_ids(run_id) == ["left", "right"]
+    finally:
+        await a.close()
 
 
 async def test_nodes_starting_at_once_migrate_once(postgres_url: str) -> None:
-    nodes = [PostgresStorage(postgres_url) for _ in range(4)]
+    nodes = [open_storage(postgres_url) for _ in range(4)]
 
-    await asyncio.gather(*(node.open() for node in nodes))
+    await asyncio.gather(*(node.open(now=now()) for node in nodes))
 
     with psycopg.connect(postgres_url) as check:
         versions = check.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
@@ -217,7 +236,7 @@ async def test_operations_survive_dropped_connections(
 
 
 async def test_unreachable_server_is_reported_as_unavailable() -> None:
-    storage = PostgresStorage("postgresql://postgres@127.0.0.1:1/surge?connect_timeout=2")
+    storage = open_storage("postgresql://postgres@127.0.0.1:1/surge?connect_timeout=2")
 
     with pytest.raises(StorageUnavailable):
-        await storage.open()
+        await storage.open(now=now())

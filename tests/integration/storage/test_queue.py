@@ -92,6 +92,7 @@ async def test_stale_lease_commit_raises_and_changes_nothing(store: Storage, kit
     [old] = await store.lease_due(now=t, limit=10, lease_ms=1000)
     [new] = await store.lease_due(now=t + 1000, limit=10, lease_ms=60_000)
     stale = Commit(
+        at=now(),
         item=old,
         memos=[Memo(step_id="a", outcome={"data": 1})],
         run_update=RunUpdate(status=RunStatus.COMPLETED, ended_at=t, output="done"),
@@ -129,6 +130,7 @@ async def test_awkward_text_survives_a_commit(store: Storage, kit: Kit) -> None:
 
     await store.commit(
         Commit(
+            at=now(),
             item=item,
             memos=memos,
             run_update=RunUpdate(status=RunStatus.COMPLETED, ended_at=now(), output=AWKWARD),
@@ -154,7 +156,7 @@ async def test_a_stale_commit_stores_none_of_its_events(store: Storage, kit: Kit
     finished = kit.event(name="test/finished")
 
     with pytest.raises(StaleLease):
-        await store.commit(Commit(item=old, events=[kit.entry(finished, runs=0)]))
+        await store.commit(Commit(at=now(), item=old, events=[kit.entry(finished, runs=0)]))
 
     assert [e.name for e in await store.list_events()] == ["test/event"]
 
@@ -174,14 +176,14 @@ async def test_retry_keeps_item_with_next_attempt(store: Storage, kit: Kit) -> N
     item = await kit.lease_one(run_id)
     retry_at = now() + 30_000
 
-    await store.commit(Commit(item=item, retry_at=retry_at))
+    await store.commit(Commit(at=now(), item=item, retry_at=retry_at))
 
     assert await store.next_due_at() == retry_at
     assert await store.lease_due(now=retry_at - 1, limit=10, lease_ms=1000) == []
     [again] = await store.lease_due(now=retry_at, limit=10, lease_ms=1000)
     assert (again.id, again.attempt, again.due_at) == (item.id, item.attempt + 1, retry_at)
     with pytest.raises(StaleLease):
-        await store.commit(Commit(item=item))
+        await store.commit(Commit(at=now(), item=item))
 
 
 async def test_memoized_step_is_never_stored_twice(store: Storage, kit: Kit) -> None:
@@ -192,6 +194,7 @@ async def test_memoized_step_is_never_stored_twice(store: Storage, kit: Kit) -> 
     await kit.finish(items["step"], "a")
     await store.commit(
         Commit(
+            at=now(),
             item=items["a"],
             memos=[
                 Memo(step_id="a", outcome={"data": "second"}),
@@ -214,7 +217,7 @@ async def test_memos_keep_name_op_and_time(store: Storage, kit: Kit) -> None:
     item = await kit.lease_one(run_id)
     memo = Memo(step_id="h1", outcome={"error": {"message": "x"}}, name="pay", op="Step", at=7)
 
-    await store.commit(Commit(item=item, memos=[memo]))
+    await store.commit(Commit(at=now(), item=item, memos=[memo]))
 
     assert (await store.load_run_state(run_id)).memos == [memo]
 
@@ -236,7 +239,7 @@ async def test_discover_if_idle_waits_for_the_last_parallel_step(store: Storage,
     run_id = await kit.start_run()
     discovery = await kit.lease_one(run_id)
     await store.commit(
-        Commit(item=discovery, enqueue=[kit.step(run_id, "a"), kit.step(run_id, "b")])
+        Commit(at=now(), item=discovery, enqueue=[kit.step(run_id, "a"), kit.step(run_id, "b")])
     )
     items = {i.step_id: i for i in await kit.lease_all()}
 
@@ -254,7 +257,7 @@ async def test_discover_if_idle_counts_items_enqueued_by_the_same_commit(
     item = await kit.lease_one(run_id)
 
     await store.commit(
-        Commit(item=item, enqueue=[kit.step(run_id, "next")], then=Then.DISCOVER_IF_IDLE)
+        Commit(at=now(), item=item, enqueue=[kit.step(run_id, "next")], then=Then.DISCOVER_IF_IDLE)
     )
 
     assert [i.step_id for i in await kit.lease_all()] == ["next"]
@@ -293,6 +296,7 @@ async def test_commit_enqueues_items_and_updates_run(store: Storage, kit: Kit) -
 
     await store.commit(
         Commit(
+            at=now(),
             item=item,
             run_update=RunUpdate(request_version=2, force_step_plan=True),
             enqueue=[wake],
@@ -309,10 +313,10 @@ async def test_recover_single_node_frees_every_lease(store: Storage, kit: Kit) -
     await kit.start_run()
     [held] = await kit.lease_all(lease_ms=3_600_000)
 
-    await store.recover(single_node=False)
+    await store.recover(single_node=False, now=now())
     assert await kit.lease_all() == []
 
-    await store.recover(single_node=True)
+    await store.recover(single_node=True, now=now())
     [again] = await kit.lease_all()
     assert again.id == held.id
     assert again.due_at <= now()

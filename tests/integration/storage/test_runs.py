@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from storage_kit import Kit
+from storage_kit import Kit, now
 
-from surge.core.errors import NotFound, StaleLease
-from surge.storage import Commit, HistoryEntry, RunStatus, RunUpdate, Storage
+from surge.core.errors import NotFound, RegistryChanged, StaleLease
+from surge.storage import (
+    Commit,
+    EventQuery,
+    HistoryEntry,
+    RunQuery,
+    RunStatus,
+    RunUpdate,
+    Storage,
+)
 
 
 async def test_unknown_event_and_run_raise_not_found(store: Storage) -> None:
@@ -36,12 +44,12 @@ async def test_list_events_newest_first_with_filters_and_cursor(store: Storage, 
     newest_first = [e.internal_id for e in reversed(events)]
 
     assert [e.internal_id for e in await store.list_events()] == newest_first
-    page = await store.list_events(limit=4)
-    rest = await store.list_events(limit=4, cursor=page[-1].internal_id)
+    page = await store.list_events(EventQuery(limit=4))
+    rest = await store.list_events(EventQuery(limit=4, cursor=page[-1].internal_id))
     assert [e.internal_id for e in page + rest] == newest_first
-    assert [e.name for e in await store.list_events(name="a")] == ["a"] * 3
+    assert [e.name for e in await store.list_events(EventQuery(name="a"))] == ["a"] * 3
     window = await store.list_events(
-        received_after=events[1].received_at, received_before=events[4].received_at
+        EventQuery(received_after=events[1].received_at, received_before=events[4].received_at)
     )
     assert [e.internal_id for e in window] == [e.internal_id for e in reversed(events[1:4])]
 
@@ -52,14 +60,16 @@ async def test_list_runs_newest_first_with_filters_and_cursor(store: Storage, ki
     newest_first = [e.runs[0].id for e in reversed(entries)]
 
     assert [r.id for r in await store.list_runs()] == newest_first
-    page = await store.list_runs(limit=3)
-    rest = await store.list_runs(limit=3, cursor=page[-1].id)
+    page = await store.list_runs(RunQuery(limit=3))
+    rest = await store.list_runs(RunQuery(limit=3, cursor=page[-1].id))
     assert [r.id for r in page + rest] == newest_first
-    assert [r.id for r in await store.list_runs(function_id="app-a")] == [
+    assert [r.id for r in await store.list_runs(RunQuery(function_id="app-a"))] == [
         e.runs[0].id for e in reversed(entries) if e.runs[0].function_id == "app-a"
     ]
     target = entries[2].event.internal_id
-    assert [r.id for r in await store.list_runs(event_id=target)] == [entries[2].runs[0].id]
+    assert [r.id for r in await store.list_runs(RunQuery(event_id=target))] == [
+        entries[2].runs[0].id
+    ]
 
 
 async def test_runs_started_by_sent_events_know_their_parent(store: Storage, kit: Kit) -> None:
@@ -68,13 +78,13 @@ async def test_runs_started_by_sent_events_know_their_parent(store: Storage, kit
     sent = kit.entry()
 
     await store.commit(
-        Commit(item=item, events=[sent], link_events_to_run=[sent.event.internal_id])
+        Commit(at=now(), item=item, events=[sent], link_events_to_run=[sent.event.internal_id])
     )
 
     child_id = sent.runs[0].id
     assert (await store.get_run(child_id)).parent_run_id == parent_id
     assert (await store.get_run(parent_id)).parent_run_id is None
-    assert [r.id for r in await store.list_runs(parent_run_id=parent_id)] == [child_id]
+    assert [r.id for r in await store.list_runs(RunQuery(parent_run_id=parent_id))] == [child_id]
     assert (await store.get_event(sent.event.internal_id)).source_run_id == parent_id
 
 
@@ -85,6 +95,7 @@ async def test_run_update_ends_the_run_with_its_output(store: Storage, kit: Kit)
 
     await store.commit(
         Commit(
+            at=now(),
             item=item,
             run_update=RunUpdate(status=RunStatus.COMPLETED, ended_at=ended, output={"ok": 1}),
         )
@@ -105,7 +116,11 @@ async def test_failed_run_keeps_its_error(store: Storage, kit: Kit) -> None:
     error = {"name": "Error", "message": "boom"}
 
     await store.commit(
-        Commit(item=item, run_update=RunUpdate(status=RunStatus.FAILED, ended_at=5, error=error))
+        Commit(
+            at=now(),
+            item=item,
+            run_update=RunUpdate(status=RunStatus.FAILED, ended_at=5, error=error),
+        )
     )
 
     run = await store.get_run(run_id)
@@ -120,7 +135,7 @@ async def test_history_is_returned_in_write_order(store: Storage, kit: Kit) -> N
         HistoryEntry(run_id=run_id, at=3, kind="step.completed", step_id="a", detail={"x": 1}),
     ]
 
-    await store.commit(Commit(item=item, history=entries))
+    await store.commit(Commit(at=now(), item=item, history=entries))
 
     assert await store.run_history(run_id) == entries
 
@@ -145,7 +160,7 @@ async def test_cancel_leaves_an_ended_run_unchanged(store: Storage, kit: Kit) ->
     run_id = await kit.start_run()
     item = await kit.lease_one(run_id)
     update = RunUpdate(status=RunStatus.COMPLETED, ended_at=11, output="done")
-    await store.commit(Commit(item=item, run_update=update))
+    await store.commit(Commit(at=now(), item=item, run_update=update))
 
     run = await store.cancel_run(run_id, at=99)
 
@@ -161,3 +176,33 @@ async def test_cancelled_runs_lease_cannot_commit(store: Storage, kit: Kit) -> N
     with pytest.raises(StaleLease):
         await kit.finish(item, "a")
     assert (await store.load_run_state(run_id)).memos == []
+
+
+async def test_cancel_stores_its_events_in_the_same_transaction(store: Storage, kit: Kit) -> None:
+    run_id = await kit.start_run()
+    version = (await store.registry_state()).version
+    cancelled = kit.entry(kit.event(name="inngest/function.cancelled"), dedupe_window_ms=0)
+
+    await store.cancel_run(run_id, at=kit.tick(), events=[cancelled], registry_version=version)
+
+    [stored] = await store.list_events(EventQuery(name="inngest/function.cancelled"))
+    assert stored.internal_id == cancelled.event.internal_id
+    assert [r.id for r in await store.list_runs(RunQuery(event_id=stored.internal_id))] == [
+        cancelled.runs[0].id
+    ]
+
+
+async def test_cancel_matched_on_a_stale_registry_changes_nothing(store: Storage, kit: Kit) -> None:
+    run_id = await kit.start_run()
+    stale = (await store.registry_state()).version
+    app = kit.app()
+    await store.sync_app(app, [kit.function(app, "on-cancel")], [])
+    cancelled = kit.entry(kit.event(name="inngest/function.cancelled"), dedupe_window_ms=0)
+
+    with pytest.raises(RegistryChanged):
+        await store.cancel_run(run_id, at=kit.tick(), events=[cancelled], registry_version=stale)
+
+    assert (await store.get_run(run_id)).status is RunStatus.RUNNING
+    assert await store.run_history(run_id) == []
+    assert await store.list_events(EventQuery(name="inngest/function.cancelled")) == []
+    assert [i.run_id for i in await kit.lease_all()] == [run_id]

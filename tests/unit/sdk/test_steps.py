@@ -1,4 +1,5 @@
-"""The opcodes the SDK reports for each step tool (PROTOCOL §2.3 to §2.6), in process."""
+"""The opcodes the SDK reports for each step tool, in process (`docs/protocol.md`, "Opcodes"
+and "Step planning and parallel steps")."""
 
 from __future__ import annotations
 

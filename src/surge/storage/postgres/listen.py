@@ -19,7 +19,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from ._pg_pool import NOTIFY_CHANNEL, connect
+from .pool import NOTIFY_CHANNEL, connect
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Schema migrations on PostgreSQL: the `MigrationTarget` for a psycopg connection.
 
-The runner in `migrations` is synchronous, so `apply_migrations` runs it on a blocking psycopg
-connection in a worker thread, once per `PostgresStorage.open`.
+The runner in `storage/migrations.py` is synchronous, so `apply_migrations` runs it on a blocking
+psycopg connection in a worker thread, once per `PostgresConnector.open`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import TupleRow
 
-from .migrations import Migration, MigrationTarget, load_migrations, migrate
+from ..migrations import MigrationTarget, load_migrations, migrate
 
-MIGRATIONS_LOCK = (0x5375, 0)
-"""The advisory lock (two int4 keys) every migrating node takes: "Su", 0."""
+LOCK_CLASS = 0x5375
+"""The first key of Surge's two-key advisory locks ("Su")."""
+MIGRATIONS_LOCK = (LOCK_CLASS, 0)
+"""The advisory lock every migrating node takes."""
 
 
 class PostgresMigrationTarget(MigrationTarget):
@@ -22,6 +24,8 @@ class PostgresMigrationTarget(MigrationTarget):
     moment waits there and then finds the versions the first one recorded. PostgreSQL DDL is
     transactional: a failed migration leaves nothing behind.
     """
+
+    placeholder = "%s"
 
     def __init__(self, conn: psycopg.Connection[TupleRow]) -> None:
         self._conn = conn
@@ -40,18 +44,12 @@ class PostgresMigrationTarget(MigrationTarget):
         # Without parameters psycopg sends the script as one simple query, statements and all.
         self._conn.execute(sql.encode())
 
-    def applied_versions(self) -> set[int]:
-        rows = self._conn.execute("SELECT version FROM schema_migrations").fetchall()
-        return {int(row[0]) for row in rows}
-
-    def record(self, migration: Migration, applied_at: int) -> None:
-        self._conn.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-            (migration.version, migration.name, applied_at),
-        )
+    def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        cursor = self._conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description is not None else []
 
 
-def apply_migrations(conninfo: str) -> list[int]:
+def apply_migrations(conninfo: str, *, now: int) -> list[int]:
     """Connect, apply the pending PostgreSQL migrations, disconnect; return versions applied."""
     with psycopg.connect(conninfo, application_name="surge-migrate") as conn:
-        return migrate(PostgresMigrationTarget(conn), load_migrations("postgres"))
+        return migrate(PostgresMigrationTarget(conn), load_migrations("postgres"), now=now)

@@ -1,10 +1,9 @@
 """Connections to PostgreSQL: a small pool, and the one place transient errors are retried.
 
-Every storage operation is a coroutine taking a `PgTx`; `Database.run` lends it a pooled
-connection inside a transaction and, when the database drops the connection, fails over or
-aborts the transaction for a serialization failure or a deadlock, runs the whole operation
-again on a fresh connection after a short backoff. Other driver errors become `StorageError`.
-Nothing outside the `_pg_*` modules sees a psycopg exception.
+`Database.run` lends a rule a pooled connection (a `Session`) and, when the database drops the
+connection, fails over or aborts the transaction for a serialization failure or a deadlock,
+runs the whole rule again on a fresh connection after a short backoff. Other driver errors
+become `StorageError`. Nothing outside `storage/postgres/` sees a psycopg exception.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 import psycopg
@@ -20,6 +19,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from surge.core.errors import StorageError, StorageUnavailable
+
+from ..connector import RuleFactory
+from ..statements import Rule, execute
+from .batch import Session
 
 logger = logging.getLogger(__name__)
 
@@ -53,29 +56,19 @@ def translate(exc: psycopg.Error) -> StorageError:
 
 
 async def connect(conninfo: str) -> AsyncConnection[TupleRow]:
-    """A new autocommit connection; transactions are opened explicitly."""
-    return await AsyncConnection.connect(conninfo, autocommit=True, application_name="surge")
-
-
-class PgTx:
-    """What an operation receives: a connection, inside a transaction unless asked otherwise."""
-
-    __slots__ = ("conn", "woke")
-
-    def __init__(self, conn: AsyncConnection[TupleRow]) -> None:
-        self.conn = conn
-        self.woke = False
-
-    def wake(self) -> None:
-        """Wake this node's listeners, then the other nodes, once the operation has committed."""
-        self.woke = True
-
-
-Operation = Callable[[PgTx], Awaitable[T]]
+    """A new autocommit connection: `Session` opens transactions itself, and sends statements
+    as text (so psycopg's own statement preparing is off)."""
+    return await AsyncConnection.connect(
+        conninfo,
+        autocommit=True,
+        prepare_threshold=None,
+        application_name="surge",
+        client_encoding="utf8",
+    )
 
 
 class Database:
-    """A pool of up to `size` connections running operations in transactions, with retries.
+    """A pool of up to `size` connections running rules, with retries.
 
     Args:
         conninfo: A libpq URL or key/value string.
@@ -91,19 +84,15 @@ class Database:
         self._node_id = node_id
         self._on_wake = on_wake
         self._slots = asyncio.Semaphore(size)
-        self._idle: list[AsyncConnection[TupleRow]] = []
+        self._idle: list[Session] = []
         self._inflight = 0
         self._drained: asyncio.Event | None = None
         self._closed = False
         self._notifier: asyncio.Task[None] | None = None
         self._notify_again = False
 
-    async def run(self, op: Operation[T], *, transaction: bool = True) -> T:
-        """Run `op`, retrying transient failures.
-
-        Args:
-            op: The operation.
-            transaction: Run `op` in a transaction; without one, each statement commits alone.
+    async def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> T:
+        """Run a rule, retrying transient failures (see `Connector.run`).
 
         Raises:
             StorageUnavailable: The database stayed unreachable through every attempt.
@@ -113,7 +102,7 @@ class Database:
             raise StorageError("the PostgreSQL storage is closed")
         self._inflight += 1
         try:
-            return await self._retrying(op, transaction)
+            return await self._retrying(rule, transaction)
         finally:
             self._inflight -= 1
             if self._inflight == 0 and self._drained is not None:
@@ -130,15 +119,15 @@ class Database:
         if self._notifier is not None:
             await self._notifier  # the last operations' wake-ups still reach the other nodes
         idle, self._idle = self._idle, []
-        for conn in idle:
+        for session in idle:
             with contextlib.suppress(psycopg.Error):
-                await conn.close()
+                await session.conn.close()
 
-    async def _retrying(self, op: Operation[T], transaction: bool) -> T:
+    async def _retrying(self, rule: RuleFactory[T], transaction: bool) -> T:
         delay = _FIRST_BACKOFF_S
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return await self._once(op, transaction)
+                return await self._once(rule, transaction)
             except psycopg.Error as exc:
                 if not is_transient(exc) or attempt == ATTEMPTS:
                     raise translate(exc) from exc
@@ -150,18 +139,15 @@ class Database:
             delay = min(delay * 2, _MAX_BACKOFF_S)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _once(self, op: Operation[T], transaction: bool) -> T:
+    async def _once(self, rule: RuleFactory[T], transaction: bool) -> T:
         async with self._slots:
-            conn = self._idle.pop() if self._idle else await connect(self._conninfo)
-            tx = PgTx(conn)
+            session = self._idle.pop() if self._idle else Session(await connect(self._conninfo))
             try:
-                if transaction:
-                    value = await self._in_transaction(tx, op)
-                else:
-                    value = await op(tx)
+                value = await session.drive(rule(), transaction=transaction)
+                woke = session.woke
             finally:
-                await self._put_back(conn)
-        if tx.woke:
+                await self._put_back(session)
+        if woke:
             self._on_wake()
             self._notify_others()
         return value
@@ -182,8 +168,8 @@ class Database:
         self._notifier = asyncio.create_task(self._send_notifies(), name="surge-pg-notify")
 
     async def _send_notifies(self) -> None:
-        async def notify(tx: PgTx) -> None:
-            await tx.conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, self._node_id))
+        def notify() -> Rule[None]:
+            yield execute("SELECT pg_notify(?, ?)", NOTIFY_CHANNEL, self._node_id)
 
         try:
             again = True
@@ -199,24 +185,18 @@ class Database:
         finally:
             self._notifier = None
 
-    async def _in_transaction(self, tx: PgTx, op: Operation[T]) -> T:
-        # Pipeline mode: statements are sent without waiting for each answer, so a transaction
-        # costs one round trip per result the operation actually reads, plus one for COMMIT.
-        conn = tx.conn
-        async with conn.pipeline(), conn.transaction():
-            return await op(tx)
-
-    async def _put_back(self, conn: AsyncConnection[TupleRow]) -> None:
+    async def _put_back(self, session: Session) -> None:
+        conn = session.conn
         idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         if not conn.broken and idle:
-            self._idle.append(conn)
+            self._idle.append(session)
             return
         # A connection that broke or was left inside a transaction is not worth repairing; one
         # that broke most likely saw the server restart, which broke the idle ones as well.
-        doomed = [conn]
+        doomed = [session]
         if conn.broken:
             doomed += self._idle
             self._idle = []
         for each in doomed:
             with contextlib.suppress(psycopg.Error):
-                await each.close()
+                await each.conn.close()

@@ -1,0 +1,34 @@
+"""The settings of one server node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from surge.core.events import DEFAULT_MAX_EVENT_BYTES
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """Settings of one server node."""
+
+    server_kind: str = "dev"
+    queue_workers: int = 100
+    call_timeout: float = 300.0
+    lease_timeout: float = 30.0
+    """Seconds after which a dead node's work passes to another node (leases are renewed
+    while calls run, so calls may take longer than this)."""
+    retry_interval: float | None = None
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    sdk_urls: list[str] = field(default_factory=list)
+    discovery: bool = True
+    poll: bool = True
+    poll_interval: float = 5.0
+    single_node: bool = True
+    signing_key: str | None = None
+    """Signs every request to apps (production); `None` in dev mode."""
+    signing_key_fallback: str | None = None
+    """Also accepted from apps while keys rotate."""
+
+    @property
+    def signing_keys(self) -> list[str]:
+        return [k for k in (self.signing_key, self.signing_key_fallback) if k]

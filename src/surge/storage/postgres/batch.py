@@ -1,0 +1,269 @@
+"""Running a rule on one PostgreSQL connection, in as few round trips as its reads allow.
+
+Each statement a rule yields becomes ``EXECUTE name(literals...)`` of a statement prepared
+once per connection (so its plan is cached, as a stored procedure's would be). Statements
+whose results the rule does not read wait in a batch; when the rule needs a result, or ends,
+the batch goes out as one simple query, one message and one round trip. A batch that starts a
+transaction the rule continues after reading begins with ``BEGIN``; the last one ends with
+``COMMIT``; a rule that reads nothing until it ends needs neither, since the statements of one
+simple query run as one transaction of their own.
+
+An `Expect` runs inside the batch as a statement that fails unless its query gave the rows it
+expects; the failure aborts the transaction, and the rule's error is raised in its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from .. import statements as st
+from .literals import literal
+from .migrations import LOCK_CLASS
+
+__all__ = ["Session"]
+
+T = TypeVar("T")
+
+_STORED_AS = {"JSON": "TEXT"}
+"""Column types stored as another type."""
+
+# A list parameter is an array literal.
+_DIALECT = {
+    "in_texts": "= ANY(CAST(? AS TEXT[]))",
+    "not_in_texts": "<> ALL(CAST(? AS TEXT[]))",
+    "in_ints": "= ANY(CAST(? AS BIGINT[]))",
+    "skip_locked": "FOR UPDATE SKIP LOCKED",
+    "payload_app_id": "((payload::jsonb) ->> 'app_id')",
+}
+_EXPECT_MARK = "surge-expect:"
+_EXPECT_FAILED = re.compile(_EXPECT_MARK + r"(\d+):")
+
+
+class _Prepared:
+    """A statement's PostgreSQL text and the name it is prepared under on every connection."""
+
+    __slots__ = ("name", "sql")
+
+    def __init__(self, name: str, sql: str) -> None:
+        self.name = name
+        self.sql = sql
+
+
+_statements: dict[str, _Prepared] = {}
+
+
+def _prepared(key: str, build: Callable[[], str]) -> _Prepared:
+    entry = _statements.get(key)
+    if entry is None:
+        entry = _statements[key] = _Prepared(f"surge_{len(_statements)}", build())
+    return entry
+
+
+def _numbered(sql: str) -> str:
+    """``?`` placeholders as ``$1``, ``$2``...; the fragments filled in first."""
+    parts = st.fill_fragments(sql, _DIALECT).split("?")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], 1))
+
+
+def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence[Any]] | None:
+    """The prepared statement and parameters that carry out `statement`; `None` when there is
+    nothing to send."""
+    if isinstance(statement, st.Query):
+        return _prepared(statement.sql, lambda: _numbered(statement.sql)), statement.params
+    if isinstance(statement, st.InsertRows):
+        if not statement.rows:
+            return None
+        return _insert(statement), [list(column) for column in zip(*statement.rows, strict=True)]
+    if isinstance(statement, st.Expect):
+        query = statement.query
+        key = f"expect {statement.rows}: {query.sql}"
+        return _prepared(key, lambda: _expect(query, statement.rows)), (*query.params, position)
+    if isinstance(statement, st.LockRows):
+        key = f"lock {statement.table}.{statement.key}"
+        sql = (
+            f"SELECT 1 FROM {statement.table} WHERE {statement.key} = ANY(CAST($1 AS TEXT[]))"
+            f" ORDER BY {statement.key} FOR UPDATE"
+        )
+        return _prepared(key, lambda: sql), (list(statement.values),)
+    if isinstance(statement, st.Serialize):
+        # Sorted, so two transactions locking overlapping keys cannot deadlock.
+        sql = (
+            f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, k)"
+            " FROM (SELECT unnest(CAST($1 AS INTEGER[])) AS k ORDER BY k) AS s"
+        )
+        return _prepared("serialize", lambda: sql), (sorted(statement.keys),)
+    raise TypeError(f"not a statement: {statement!r}")
+
+
+def _insert(insert: st.InsertRows) -> _Prepared:
+    table = insert.table
+    key = f"insert {table.name} {insert.conflict} {insert.returning}"
+
+    def build() -> str:
+        arrays = ", ".join(
+            f"CAST(${n} AS {_STORED_AS.get(column.type, column.type)}[])"
+            for n, column in enumerate(table.columns, 1)
+        )
+        returning = f" RETURNING {insert.returning}" if insert.returning else ""
+        return (
+            f"INSERT INTO {table.name} ({table.names()}) SELECT * FROM unnest({arrays})"
+            f" {insert.conflict}{returning}"
+        )
+
+    return _prepared(key, build)
+
+
+def _expect(query: st.Query, rows: int) -> str:
+    n = query.sql.count("?") + 1
+    return (
+        f"WITH s AS ({_numbered(query.sql)}) SELECT CASE WHEN count(*) = {rows} THEN 0"
+        f" ELSE CAST('{_EXPECT_MARK}' || CAST(${n} AS TEXT) || ':' || count(*) AS INTEGER) END"
+        " FROM s"
+    )
+
+
+@dataclass
+class _Message:
+    """One simple query: its statements, and where to find what the rule reads."""
+
+    parts: list[str]
+    reads: dict[int, int] = field(default_factory=dict)
+    """Position of a result in the message -> index of the statement that wants it."""
+    expects: list[st.Expect] = field(default_factory=list)
+    to_prepare: list[_Prepared] = field(default_factory=list)
+
+
+def _wants(statement: st.Statement) -> bool:
+    if isinstance(statement, st.Query):
+        return statement.want is not st.Want.NOTHING
+    return isinstance(statement, st.InsertRows) and statement.returning is not None
+
+
+class Session:
+    """One connection, and the statements prepared on it."""
+
+    __slots__ = ("conn", "prepared", "woke")
+
+    def __init__(self, conn: AsyncConnection[TupleRow]) -> None:
+        self.conn = conn
+        self.prepared: set[str] = set()
+        self.woke = False
+
+    async def drive(self, rule: st.Rule[T], *, transaction: bool) -> T:
+        """Run `rule` to its end; see the module docstring for how statements are sent."""
+        self.woke = False
+        try:
+            return await self._drive(rule, transaction)
+        except BaseException:
+            await self._abandon()
+            raise
+
+    async def _drive(self, rule: st.Rule[T], transaction: bool) -> T:
+        pending: list[st.Statement] = []
+        result: Any = None
+        in_transaction = False
+        while True:
+            try:
+                step = rule.send(result)
+            except StopIteration as done:
+                if pending or in_transaction:
+                    await self._send(pending, begin=False, commit=in_transaction)
+                value: T = done.value
+                return value
+            statements = step if isinstance(step, tuple) else (step,)
+            if not any(_wants(s) for s in statements):
+                pending.extend(statements)
+                result = (None,) * len(statements) if isinstance(step, tuple) else None
+                continue
+            begin = transaction and not in_transaction
+            results = await self._send([*pending, *statements], begin=begin, commit=False)
+            in_transaction = in_transaction or begin
+            pending = []
+            tail = results[len(results) - len(statements) :]
+            result = tuple(tail) if isinstance(step, tuple) else tail[0]
+
+    async def _abandon(self) -> None:
+        """End a transaction the rule left open; a broken connection is left to the pool."""
+        status = self.conn.info.transaction_status
+        if status in (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR):
+            with contextlib.suppress(psycopg.Error):
+                await self.conn.execute(b"ROLLBACK")
+
+    async def _send(
+        self, statements: list[st.Statement], *, begin: bool, commit: bool
+    ) -> list[Any]:
+        """Send `statements` in one message; return each one's result (`None` if unread)."""
+        message = self._compose(statements, begin=begin, commit=commit)
+        results: list[Any] = [[] if _wants(s) else None for s in statements]
+        if message.to_prepare:
+            await self._prepare(message.to_prepare)
+        if not message.parts:
+            return results
+        try:
+            cursor = await self.conn.execute(";".join(message.parts).encode())
+        except psycopg.Error as exc:
+            failed = _EXPECT_FAILED.search(str(exc))
+            if failed is not None and int(failed.group(1)) < len(message.expects):
+                raise message.expects[int(failed.group(1))].error from None
+            raise
+        position = 0
+        while True:
+            index = message.reads.get(position)
+            if index is not None:
+                results[index] = await _result(cursor, statements[index])
+            position += 1
+            if not cursor.nextset():
+                return results
+
+    def _compose(self, statements: list[st.Statement], *, begin: bool, commit: bool) -> _Message:
+        message = _Message(parts=["BEGIN"] if begin else [])
+        for index, statement in enumerate(statements):
+            if statement is st.WAKE:
+                self.woke = True
+                continue
+            rendered = _render(statement, len(message.expects))
+            if rendered is None:
+                continue
+            prepared, params = rendered
+            if isinstance(statement, st.Expect):
+                message.expects.append(statement)
+            if prepared.name not in self.prepared and prepared not in message.to_prepare:
+                message.to_prepare.append(prepared)
+            if _wants(statement):
+                message.reads[len(message.parts)] = index
+            arguments = f"({', '.join(map(literal, params))})" if params else ""
+            message.parts.append(f"EXECUTE {prepared.name}{arguments}")
+        if commit:
+            message.parts.append("COMMIT")
+        return message
+
+    async def _prepare(self, statements: list[_Prepared]) -> None:
+        text = ";".join(f"PREPARE {p.name} AS {p.sql}" for p in statements)
+        try:
+            await self.conn.execute(text.encode())
+        except psycopg.Error:
+            # PREPARE outlives a failed transaction: start over rather than guess which did.
+            self.prepared.clear()
+            if self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                await self.conn.execute(b"DEALLOCATE ALL")
+            raise
+        self.prepared.update(p.name for p in statements)
+
+
+async def _result(cursor: psycopg.AsyncCursor[TupleRow], statement: st.Statement) -> Any:
+    if isinstance(statement, st.InsertRows):
+        return [row[0] for row in await cursor.fetchall()]
+    assert isinstance(statement, st.Query)
+    if statement.want is st.Want.ROWS:
+        return await cursor.fetchall()
+    if statement.want is st.Want.ONE:
+        return await cursor.fetchone()
+    return cursor.rowcount

@@ -1,0 +1,55 @@
+"""SQL literals: how parameters travel inside the ``EXECUTE`` statements of a batch.
+
+A batch is sent as one simple query (several statements in one message), which carries no
+out-of-band parameters, so each value is written as a literal: strings as escape strings
+(``E'...'``, correct whatever ``standard_conforming_strings`` says), lists as array literals
+inside one. The prepared statement each ``EXECUTE`` names gives every literal its type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from surge.core.errors import StorageError
+
+__all__ = ["array", "literal"]
+
+
+def literal(value: Any) -> str:
+    """`value` (`None`, a bool, an int, a str, or a list of str/int/None) as a SQL literal."""
+    if value is None:
+        return "NULL"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, list | tuple):
+        return _text(array(value))
+    raise TypeError(f"cannot send a {type(value).__name__} to PostgreSQL")
+
+
+def _text(value: str) -> str:
+    if "\x00" in value:
+        # A NUL would end the query text early; PostgreSQL cannot store it in text anyway.
+        raise StorageError("PostgreSQL cannot store the NUL character (\\u0000) in text")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def array(values: Iterable[object]) -> str:
+    """`values` (strings, integers or `None`) as an array literal, e.g. ``{"a",NULL,2}``."""
+    return "{" + ",".join(map(_element, values)) + "}"
+
+
+def _element(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a text or integer array")

@@ -1,0 +1,133 @@
+"""A step's commit: its outcome, its run's changes and next work, and the events it emits.
+
+The run's row is locked first (every run-scoped writer takes it before any work item), so the
+commits of one run's parallel steps apply one after the other, even on different nodes, each
+seeing the last one's memos and work items: that is what makes the memo order and
+`Then.DISCOVER_IF_IDLE` sound. Nothing here reads a result back, so on PostgreSQL a commit is
+one round trip; a lost lease is caught by an `Expect` that aborts the whole transaction.
+"""
+
+from __future__ import annotations
+
+from surge.core import codec
+from surge.core.errors import StaleLease
+
+from ..records import DISCOVERY, Commit, RunUpdate, Then, WorkKind, step_key
+from ..statements import WAKE, Expect, InsertRows, LockRows, Rule, execute
+from ..tables import HISTORY, json_or_null, row_of
+from .events import ingest
+from .queue import enqueue
+
+# Only an inserted memo takes a place in the stack; a step already memoized keeps its first.
+_INSERT_MEMO = (
+    "INSERT INTO memos (run_id, step_id, seq, name, op, outcome, at)"
+    " SELECT CAST(? AS TEXT), CAST(? AS TEXT), COALESCE(MAX(seq), 0) + 1, CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT) FROM memos WHERE run_id = ?"
+    " ON CONFLICT (run_id, step_id) DO NOTHING"
+)
+_DISCOVER = (
+    "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload, unique_key)"
+    " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 0, 0, CAST(? AS BIGINT),"
+    " CAST(? AS TEXT), CAST(? AS TEXT)"
+)
+_RUN_IS_IDLE = " WHERE NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ?{but})"
+
+
+def commit(c: Commit) -> Rule[None]:
+    """Apply `c` in the order its docstring gives; `StaleLease`, changing nothing, if the
+    item's lease passed on."""
+    run_id = _run_of(c)
+    if run_id is not None:
+        yield LockRows("runs", "id", (run_id,))
+    yield from _release(c)
+    for memo in c.memos:
+        outcome = codec.dumps_str(memo.outcome)
+        yield execute(
+            _INSERT_MEMO, run_id, memo.step_id, memo.name, memo.op, outcome, memo.at, run_id
+        )
+    if c.run_update is not None and run_id is not None:
+        yield from _update_run(run_id, c.run_update)
+    if c.history:
+        yield InsertRows(HISTORY, [row_of(HISTORY, entry) for entry in c.history])
+    if c.events:
+        yield from ingest(c.events, registry_version=c.registry_version)
+    if c.link_events_to_run:
+        sql = "UPDATE events SET source_run_id = ? WHERE internal_id {in_texts}"
+        yield execute(sql, run_id, c.link_events_to_run)
+    yield from enqueue(c.enqueue)
+    if c.then is not Then.NOTHING and run_id is not None:
+        yield from _discover(c, run_id)
+
+
+def _run_of(c: Commit) -> str | None:
+    run_id = c.item.run_id
+    for present, what in (
+        (c.memos, "memos"),
+        (c.run_update is not None, "run_update"),
+        (c.link_events_to_run, "link_events_to_run"),
+        (c.then is not Then.NOTHING, "then"),
+    ):
+        if present and run_id is None:
+            raise ValueError(f"a commit with {what} needs a work item that belongs to a run")
+    return run_id
+
+
+def _release(c: Commit) -> Rule[None]:
+    """Delete the leased item, or move it to its retry."""
+    item = c.item
+    lost = StaleLease(f"work item {item.id} is no longer leased with this token")
+    if c.retry_at is None:
+        sql = "DELETE FROM work_items WHERE id = ? AND lease_token = ? RETURNING id"
+        yield Expect(execute(sql, item.id, item.lease_token), 1, lost)
+        return
+    sql = (
+        "UPDATE work_items SET due_at = ?, attempt = attempt + 1, lease_token = NULL"
+        " WHERE id = ? AND lease_token = ? RETURNING id"
+    )
+    yield Expect(execute(sql, c.retry_at, item.id, item.lease_token), 1, lost)
+    yield WAKE
+
+
+def _update_run(run_id: str, update: RunUpdate) -> Rule[None]:
+    assignments: list[str] = []
+    values: list[object] = []
+
+    def assign(column: str, value: object) -> None:
+        assignments.append(f"{column} = ?")
+        values.append(value)
+
+    if update.status is not None:
+        assign("status", update.status.value)
+    if update.ended_at is not None:
+        assign("ended_at", update.ended_at)
+    # `None` means "leave as is", except when the run ends: then it is the final value.
+    ending = update.status is not None and update.status.is_final
+    if update.output is not None or ending:
+        assign("output", json_or_null(update.output))
+    if update.error is not None or ending:
+        assign("error", json_or_null(update.error))
+    if update.request_version is not None:
+        assign("request_version", update.request_version)
+    if update.force_step_plan is not None:
+        assign("force_step_plan", update.force_step_plan)
+    if assignments:
+        yield execute(f"UPDATE runs SET {', '.join(assignments)} WHERE id = ?", *values, run_id)
+
+
+def _discover(c: Commit, run_id: str) -> Rule[None]:
+    """Queue a discovery call for the run (with `DISCOVER_IF_IDLE`, only if nothing else is
+    queued for it once this commit's own deletes and inserts are done)."""
+    params: list[object] = [WorkKind.CALL.value, run_id, DISCOVERY, c.at, "{}"]
+    params.append(step_key(run_id, DISCOVERY))
+    sql = _DISCOVER
+    if c.then is Then.DISCOVER_IF_IDLE:
+        # Of two parallel steps finishing together, exactly the later one queues it. Only a
+        # retried item is still there to leave out: a deleted one's id may be reused already
+        # by an item this commit queued (SQLite reuses the highest rowid).
+        retried = c.retry_at is not None
+        sql += _RUN_IS_IDLE.format(but=" AND id <> ?" if retried else "")
+        params += [run_id, c.item.id] if retried else [run_id]
+    else:
+        sql += " WHERE TRUE"  # SQLite's upsert needs a WHERE after a SELECT to parse
+    yield execute(sql + " ON CONFLICT (unique_key) DO NOTHING", *params)
+    yield WAKE

@@ -1,0 +1,85 @@
+"""The work queue: enqueue, lease, renew, hand back and recover work items.
+
+A leased item's ``due_at`` is pushed to its lease expiry, so one index serves both "what is
+due" and "whose lease lapsed"; ``fell_due_at`` keeps the time it fell due. Leasing locks the
+rows it takes with ``FOR UPDATE SKIP LOCKED`` where the database has row locks, so nodes
+leasing at once split the due items between them instead of queueing behind each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..records import DISCOVERY, NewWorkItem, WorkItem, WorkKind, step_key
+from ..statements import WAKE, InsertRows, Rule, execute, fetch, fetch_one
+from ..tables import LEASED_ITEM_COLUMNS, WORK_ITEMS, leased_item_from, row_of
+
+ITEM_CONFLICT = "ON CONFLICT (unique_key) DO NOTHING"
+"""An item whose `unique_key` is already queued is not queued again."""
+
+_LEASE = (
+    "UPDATE work_items SET fell_due_at = due_at, due_at = ?,"
+    " lease_token = CAST(? AS TEXT) || CAST(id AS TEXT)"
+    " WHERE id IN (SELECT id FROM work_items WHERE due_at <= ?"
+    " ORDER BY due_at, priority DESC LIMIT ? {skip_locked})"
+    f" RETURNING {LEASED_ITEM_COLUMNS}"
+)
+_HELD = "id {in_ints} AND lease_token {in_texts}"
+"""The items of a list still leased with their tokens (a token names one item)."""
+
+
+def discovery(run_id: str, due_at: int) -> NewWorkItem:
+    """The call that runs a function from the top; a run has at most one queued."""
+    return NewWorkItem(
+        kind=WorkKind.CALL, due_at=due_at, run_id=run_id, unique_key=step_key(run_id, DISCOVERY)
+    )
+
+
+def enqueue(items: Sequence[NewWorkItem]) -> Rule[None]:
+    """Queue `items`, skipping those whose `unique_key` is already queued."""
+    if items:
+        yield InsertRows(WORK_ITEMS, [row_of(WORK_ITEMS, item) for item in items], ITEM_CONFLICT)
+        yield WAKE
+
+
+def lease_due(*, now: int, limit: int, lease_ms: int, token: str) -> Rule[list[WorkItem]]:
+    """Lease up to `limit` due items, earliest (then highest priority) first.
+
+    Each item's lease token is `token` followed by its id.
+    """
+    rows = yield fetch(_LEASE, now + lease_ms, token, now, limit)
+    items = [leased_item_from(row) for row in rows]
+    items.sort(key=lambda item: (item.due_at, -item.priority, item.id))
+    return items
+
+
+def next_due_at() -> Rule[int | None]:
+    """The earliest due time in the queue, leased items included."""
+    row = yield fetch_one("SELECT MIN(due_at) FROM work_items")
+    return None if row is None else row[0]
+
+
+def extend_leases(items: Sequence[WorkItem], *, until: int) -> Rule[None]:
+    """Push the lease of each item still held with its token to `until`."""
+    if items:
+        ids, tokens = [i.id for i in items], [i.lease_token for i in items]
+        yield execute(f"UPDATE work_items SET due_at = ? WHERE {_HELD}", until, ids, tokens)
+
+
+def release(items: Sequence[WorkItem], *, now: int) -> Rule[None]:
+    """Make each item still held with its token due at `now`, with no lease."""
+    if items:
+        ids, tokens = [i.id for i in items], [i.lease_token for i in items]
+        sql = f"UPDATE work_items SET due_at = ?, lease_token = NULL WHERE {_HELD}"
+        yield execute(sql, now, ids, tokens)
+        yield WAKE
+
+
+def recover_leases(*, now: int) -> Rule[None]:
+    """Hand back every leased item: due when it first fell due (or `now`), with no lease."""
+    yield execute(
+        "UPDATE work_items SET due_at = COALESCE(fell_due_at, ?), lease_token = NULL"
+        " WHERE lease_token IS NOT NULL",
+        now,
+    )
+    yield WAKE

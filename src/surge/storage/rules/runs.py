@@ -1,0 +1,101 @@
+"""Runs: queries, a run's state and history, and cancellation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from surge.core import codec
+from surge.core.errors import NotFound
+
+from ..records import HistoryEntry, IngestEntry, RunQuery, RunRecord, RunState, RunStatus
+from ..statements import InsertRows, LockRows, Rule, execute, fetch, fetch_one
+from ..tables import (
+    HISTORY,
+    MEMO_COLUMNS,
+    RUN_COLUMNS,
+    RUN_FROM,
+    memo_from,
+    record_from,
+    row_of,
+    run_from,
+)
+from .events import ingest, where
+
+_RUN = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = ?"
+_RUN_EVENTS = (
+    "SELECT e.internal_id, e.payload FROM run_events re"
+    " JOIN events e ON e.internal_id = re.event_id WHERE re.run_id = ?"
+)
+_MEMOS = f"SELECT {MEMO_COLUMNS} FROM memos WHERE run_id = ? ORDER BY seq"
+
+
+def get_run(run_id: str) -> Rule[RunRecord]:
+    """The run `run_id`, with its parent filled in. Raises `NotFound`."""
+    row = yield fetch_one(_RUN, run_id)
+    if row is None:
+        raise NotFound(f"no run {run_id!r}")
+    return run_from(row)
+
+
+def list_runs(query: RunQuery) -> Rule[list[RunRecord]]:
+    """The runs `query` selects, newest first (ids are ULIDs: id order is start order)."""
+    sql = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM}"
+    params: list[object] = []
+    if query.event_id is not None:
+        sql += " JOIN run_events re ON re.run_id = r.id AND re.event_id = ?"
+        params.append(query.event_id)
+    sql += where(
+        params,
+        ("r.function_id = ?", query.function_id),
+        ("e.source_run_id = ?", query.parent_run_id),
+        ("r.id < ?", query.cursor),
+    )
+    rows = yield fetch(sql + " ORDER BY r.id DESC LIMIT ?", *params, query.limit)
+    return [run_from(row) for row in rows]
+
+
+def load_run_state(run_id: str) -> Rule[RunState]:
+    """The run, its events' payloads in `event_ids` order, and its memos in stack order.
+
+    The three reads go out together (one round trip on PostgreSQL). Memos only ever grow, so
+    a memo committed between them is harmless: the run is called with one more step done.
+    """
+    run_row, event_rows, memo_rows = yield (
+        fetch_one(_RUN, run_id),
+        fetch(_RUN_EVENTS, run_id),
+        fetch(_MEMOS, run_id),
+    )
+    if run_row is None:
+        raise NotFound(f"no run {run_id!r}")
+    run = run_from(run_row)
+    payloads = dict(event_rows)
+    events = [codec.loads(payloads[i]) for i in run.event_ids if i in payloads]
+    return RunState(run=run, events=events, memos=[memo_from(row) for row in memo_rows])
+
+
+def run_history(run_id: str) -> Rule[list[HistoryEntry]]:
+    """The run's history in the order it was written."""
+    sql = f"SELECT {HISTORY.names()} FROM history WHERE run_id = ? ORDER BY id"
+    rows = yield fetch(sql, run_id)
+    return [record_from(HistoryEntry, HISTORY, row) for row in rows]
+
+
+def cancel_run(
+    run_id: str, *, at: int, events: Sequence[IngestEntry], registry_version: int | None
+) -> Rule[RunRecord]:
+    """Cancel a running run in one transaction: its status, its history, its queued work
+    dropped and `events` (its ``inngest/function.cancelled``...) stored. An ended run is
+    returned unchanged, and nothing is stored.
+    """
+    yield LockRows("runs", "id", (run_id,))
+    run = yield from get_run(run_id)
+    if run.status.is_final:
+        return run
+    cancelled = RunStatus.CANCELLED.value
+    yield execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", cancelled, at, run_id)
+    yield execute("DELETE FROM work_items WHERE run_id = ?", run_id)
+    entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled")
+    yield InsertRows(HISTORY, [row_of(HISTORY, entry)])
+    yield from ingest(events, registry_version=registry_version)
+    return replace(run, status=RunStatus.CANCELLED, ended_at=at)

@@ -1,0 +1,14 @@
+-- The registry version: bumped by every app sync that changes the functions, and every
+-- removal, in the same transaction; ingest compares it with the version its events were
+-- matched against, so every node starts the functions synced before an event was accepted.
+CREATE TABLE registry (
+    id          INTEGER PRIMARY KEY,
+    version     INTEGER NOT NULL
+);
+INSERT INTO registry (id, version) VALUES (1, 0);
+
+-- The time a leased item fell due (its due_at is pushed to the lease expiry while leased).
+ALTER TABLE work_items ADD COLUMN fell_due_at INTEGER;
+
+-- A run's events, for loading its state in one read.
+CREATE INDEX run_events_run ON run_events (run_id);

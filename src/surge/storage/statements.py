@@ -1,0 +1,203 @@
+"""The statements storage rules are written in: one SQL dialect for both databases.
+
+A rule (`storage/rules/`) is a generator. It yields a statement, or a tuple of statements,
+and receives the result (or a tuple of results); it returns the operation's value. The same
+rule runs on SQLite, driven synchronously on the writer thread, and on PostgreSQL, driven
+asynchronously, where statements whose result the rule does not read are sent together with
+the next ones, so that an operation costs one round trip per read it depends on::
+
+    def cancel(run_id: str, at: int) -> Rule[bool]:
+        yield LockRows("runs", "id", (run_id,))
+        row = yield fetch_one("SELECT status FROM runs WHERE id = ?", run_id)
+        ...
+
+The SQL is written once, with ``?`` placeholders and a few fragments in braces that each
+dialect fills in (`FRAGMENTS`). A list given as a parameter is a list on both sides:
+JSON text for SQLite's ``json_each``, an array for PostgreSQL. What the two databases do
+differently beyond that — bulk inserts, row locks, advisory locks, a check that aborts the
+transaction — is a statement kind of its own, rendered by each connector.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+__all__ = [
+    "FRAGMENTS",
+    "WAKE",
+    "Column",
+    "Expect",
+    "InsertRows",
+    "LockRows",
+    "Query",
+    "Rule",
+    "Serialize",
+    "Statement",
+    "Step",
+    "Table",
+    "Want",
+    "count",
+    "execute",
+    "fetch",
+    "fetch_one",
+    "fill_fragments",
+]
+
+T = TypeVar("T")
+
+FRAGMENTS = ("in_texts", "not_in_texts", "in_ints", "skip_locked", "payload_app_id")
+"""The fragments neutral SQL may use, each written ``{name}``:
+
+* ``{in_texts}``, ``{not_in_texts}``, ``{in_ints}``: ``IN`` / ``NOT IN`` a list parameter
+  (one ``?``) of strings or integers: ``WHERE id {in_texts}``.
+* ``{skip_locked}``: ``FOR UPDATE SKIP LOCKED`` where rows can be locked; nothing on SQLite,
+  whose single writer already excludes every other.
+* ``{payload_app_id}``: the ``app_id`` key of a work item's JSON payload (cron items), as the
+  index on it is written.
+"""
+_FRAGMENT = re.compile(r"\{(" + "|".join(FRAGMENTS) + r")\}")
+
+
+def fill_fragments(sql: str, dialect: Mapping[str, str]) -> str:
+    """`sql` with each ``{fragment}`` replaced by the `dialect`'s text for it."""
+    return _FRAGMENT.sub(lambda match: dialect[match.group(1)], sql)
+
+
+class Want(enum.Enum):
+    """What a `Query` returns to its rule."""
+
+    NOTHING = "nothing"
+    """`None`: the rule does not read the result, so PostgreSQL need not wait for it."""
+    ROWS = "rows"
+    """Every row, as a list of tuples."""
+    ONE = "one"
+    """The first row, or `None`."""
+    COUNT = "count"
+    """The number of rows the statement changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One statement of neutral SQL with its parameters."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+    want: Want = Want.NOTHING
+
+
+def execute(sql: str, *params: Any) -> Query:
+    """A statement whose result is not read."""
+    return Query(sql, params, Want.NOTHING)
+
+
+def fetch(sql: str, *params: Any) -> Query:
+    """A statement whose rows are read (a list of tuples)."""
+    return Query(sql, params, Want.ROWS)
+
+
+def fetch_one(sql: str, *params: Any) -> Query:
+    """A statement whose first row is read (a tuple, or `None`)."""
+    return Query(sql, params, Want.ONE)
+
+
+def count(sql: str, *params: Any) -> Query:
+    """A statement whose count of changed rows is read."""
+    return Query(sql, params, Want.COUNT)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column and its type: ``TEXT``, ``BIGINT``, ``INTEGER``, ``BOOLEAN``, or ``JSON`` (any
+    JSON value, stored as text)."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table's name and the columns the rules read and write, in that order."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    def names(self, alias: str = "") -> str:
+        """The column list for a ``SELECT`` or an ``INSERT``: ``a, b`` or ``r.a, r.b``."""
+        prefix = f"{alias}." if alias else ""
+        return ", ".join(prefix + column.name for column in self.columns)
+
+
+@dataclass(frozen=True, slots=True)
+class InsertRows:
+    """Insert `rows` (tuples in `table`'s column order) in one statement.
+
+    `conflict` is an ``ON CONFLICT ...`` clause, written the same on both databases. With
+    `returning`, the result is the list of that column's values for the rows actually
+    inserted (those a conflict skipped are left out); otherwise the rule reads nothing.
+    """
+
+    table: Table
+    rows: Sequence[tuple[Any, ...]]
+    conflict: str = ""
+    returning: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """Run `query` (a ``SELECT``, or a write ending in ``RETURNING``); unless it yields exactly
+    `rows` rows, the whole operation fails with `error` and changes nothing.
+
+    The rule reads nothing back, so on PostgreSQL the check is made by the database itself in
+    the same round trip as the statements around it.
+    """
+
+    query: Query
+    rows: int
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class LockRows:
+    """Lock the rows of `table` whose `key` column is in `values` until the transaction ends.
+
+    Every writer that touches a run's rows takes the run's own row first, so writers of one
+    run (on any node) apply one after the other. Nothing to do on SQLite: it has one writer.
+    """
+
+    table: str
+    key: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Serialize:
+    """Run one at a time with every other transaction naming one of the same `keys`.
+
+    An advisory lock on PostgreSQL (released when the transaction ends), for rules that must
+    not interleave across nodes but have no row to lock; nothing on SQLite.
+    """
+
+    keys: tuple[int, ...]
+
+
+class _Wake:
+    """Asks the connector to wake the schedulers once the operation has committed."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "WAKE"
+
+
+WAKE = _Wake()
+"""Yield this when an operation queues work: every node's scheduler looks for it after commit."""
+
+Statement = Query | InsertRows | Expect | LockRows | Serialize | _Wake
+Step = Statement | tuple[Statement, ...]
+"""What a rule yields: one statement (result: one value) or several (result: a tuple)."""
+Rule = Generator[Step, Any, T]
+"""A storage rule: yields statements, receives their results, returns the operation's value."""

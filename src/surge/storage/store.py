@@ -1,0 +1,224 @@
+"""`Storage`: every domain operation the engine needs, each one a rule run by a connector.
+
+The contract of each operation is in its docstring; the rule that implements it is in
+`storage/rules/`, written once for both databases; `tests/integration/storage/` is the
+contract suite, and runs every test on SQLite and on PostgreSQL. Storage never reads the
+clock: every time it stores comes in as an argument.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from .connector import Connector, WakeListener
+from .records import (
+    AppRecord,
+    Commit,
+    EventQuery,
+    EventRecord,
+    FunctionRecord,
+    HistoryEntry,
+    IngestEntry,
+    NewWorkItem,
+    RegistryState,
+    RunQuery,
+    RunRecord,
+    RunState,
+    WorkItem,
+)
+from .rules import apps, events, queue, runs
+from .rules.commit import commit
+
+
+class Storage:
+    """Durable state of a Surge deployment, on the database its connector reaches."""
+
+    def __init__(self, connector: Connector) -> None:
+        self._db = connector
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgres"``."""
+        return self._db.dialect
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self, *, now: int) -> None:
+        """Connect and apply pending schema migrations (safe if several nodes start at once)."""
+        await self._db.open(now=now)
+
+    async def close(self) -> None:
+        """Finish in-flight writes and release every connection."""
+        await self._db.close()
+
+    async def recover(self, *, single_node: bool, now: int) -> None:
+        """Prepare stored work after a start.
+
+        With `single_node`, every lease is dropped at once (each item due again when it first
+        fell due), since no other node can hold one; otherwise expired leases lapse on their own.
+        """
+        if single_node:
+            await self._db.run(lambda: queue.recover_leases(now=now))
+
+    def add_wake_listener(self, listener: WakeListener) -> None:
+        """Call `listener` (on the event loop) whenever new work may be due: after every
+        commit that queued work, on any node sharing the database."""
+        self._db.add_wake_listener(listener)
+
+    # -- apps and functions ------------------------------------------------------------------
+
+    async def sync_app(
+        self, app: AppRecord, functions: Sequence[FunctionRecord], crons: Sequence[NewWorkItem]
+    ) -> bool:
+        """Store an app and replace its functions; return whether the app changed.
+
+        "Changed" means the app's `checksum` differs from the stored one (or the app is new).
+        An older app at the same URL is removed. Functions of this app that are not in
+        `functions` are deleted. Cron items are reconciled in the same transaction: `crons`
+        (each with a `unique_key`) are queued unless an item with that key exists, and this
+        app's cron items whose key is not in `crons` are deleted. The registry version is
+        bumped whenever the set of functions or their configuration changed.
+        """
+        return await self._db.run(lambda: apps.sync_app(app, functions, crons))
+
+    async def remove_app(self, url: str) -> bool:
+        """Delete the app served at `url`, its functions and its cron items, and bump the
+        registry version. Returns whether an app was removed."""
+        return await self._db.run(lambda: apps.remove_app(url))
+
+    async def registry_state(self) -> RegistryState:
+        """Every app and function (ordered by id), and the registry version."""
+        return await self._db.run(apps.registry_state, transaction=False)
+
+    # -- events and runs ---------------------------------------------------------------------
+
+    async def ingest(
+        self, entries: Sequence[IngestEntry], *, registry_version: int | None = None
+    ) -> list[str]:
+        """Store events and create the runs they trigger, all in one transaction.
+
+        Returns, for each entry in order, the internal id of the stored event. An entry whose
+        `internal_id` is already stored, or whose user-given `id` was stored within its
+        `dedupe_window_ms` (counting earlier entries of the same call), is not stored again
+        and creates no runs; its returned id is the one already stored. Each new run gets a
+        discovery work item due at its `started_at`.
+
+        Raises:
+            RegistryChanged: `registry_version` (the version the runs were matched against)
+                is no longer the stored one; nothing was stored.
+        """
+        if not entries:
+            return []
+        return await self._db.run(lambda: events.ingest(entries, registry_version=registry_version))
+
+    async def get_event(self, key: str) -> EventRecord:
+        """The event with this internal id (or, failing that, the latest with this user id).
+
+        Raises:
+            NotFound: There is none.
+        """
+        return await self._db.run(lambda: events.get_event(key), transaction=False)
+
+    async def list_events(self, query: EventQuery | None = None) -> list[EventRecord]:
+        """The events `query` selects (the latest 100 without one), newest first."""
+        chosen = query or EventQuery()
+        return await self._db.run(lambda: events.list_events(chosen), transaction=False)
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        """The run with this id, its `parent_run_id` filled in.
+
+        Raises:
+            NotFound: There is none.
+        """
+        return await self._db.run(lambda: runs.get_run(run_id), transaction=False)
+
+    async def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
+        """The runs `query` selects (the latest 100 without one), newest first, each with its
+        `parent_run_id`."""
+        chosen = query or RunQuery()
+        return await self._db.run(lambda: runs.list_runs(chosen), transaction=False)
+
+    async def load_run_state(self, run_id: str) -> RunState:
+        """A run with its events and memos (in stack order).
+
+        Raises:
+            NotFound: There is no such run.
+        """
+        return await self._db.run(lambda: runs.load_run_state(run_id), transaction=False)
+
+    async def run_history(self, run_id: str) -> list[HistoryEntry]:
+        """The run's history in the order it was written."""
+        return await self._db.run(lambda: runs.run_history(run_id), transaction=False)
+
+    async def cancel_run(
+        self,
+        run_id: str,
+        *,
+        at: int,
+        events: Sequence[IngestEntry] = (),
+        registry_version: int | None = None,
+    ) -> RunRecord:
+        """Cancel a running run atomically, and return it.
+
+        In one transaction: the run becomes `Cancelled` at `at`, its work items are deleted,
+        its history gets a ``cancelled`` entry and `events` are ingested (as by `ingest`). A
+        run that already ended is returned unchanged and nothing is stored.
+
+        Raises:
+            NotFound: There is no such run.
+            RegistryChanged: As for `ingest`; nothing was changed.
+        """
+        return await self._db.run(
+            lambda: runs.cancel_run(run_id, at=at, events=events, registry_version=registry_version)
+        )
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    async def lease_due(self, *, now: int, limit: int, lease_ms: int) -> list[WorkItem]:
+        """Lease up to `limit` items due at or before `now`, earliest (then highest priority) first.
+
+        A leased item is hidden from other callers until `now + lease_ms`; after that it is
+        due again, and its old lease token no longer completes it. A returned item's `due_at`
+        is the time it fell due.
+        """
+        token = secrets.token_hex(8) + ":"
+        return await self._db.run(
+            lambda: queue.lease_due(now=now, limit=limit, lease_ms=lease_ms, token=token),
+            transaction=False,
+        )
+
+    async def next_due_at(self) -> int | None:
+        """The earliest due time of any work item, leased or not; `None` when the queue is empty."""
+        return await self._db.run(queue.next_due_at, transaction=False)
+
+    async def commit(self, commit_: Commit) -> None:
+        """Apply a `Commit` atomically (see its docstring for the order of effects).
+
+        A memo whose step is already memoized for the run is skipped, so a step committed
+        once is never committed again.
+
+        Raises:
+            StaleLease: The item's lease token no longer matches; nothing was changed.
+            RegistryChanged: As for `ingest`, for the commit's events; nothing was changed.
+        """
+        await self._db.run(lambda: commit(commit_))
+
+    async def extend_leases(self, items: Sequence[WorkItem], *, until: int) -> None:
+        """Push the lease of each item still held with its token to `until` (a heartbeat).
+
+        Items whose lease was lost are left alone; a later commit of theirs raises `StaleLease`.
+        """
+        await self._db.run(lambda: queue.extend_leases(items, until=until), transaction=False)
+
+    async def release(self, items: Sequence[WorkItem], *, now: int) -> None:
+        """Hand back leased items unfinished: due again at `now`, for any node to lease.
+
+        Items whose lease was lost are left alone.
+        """
+        await self._db.run(lambda: queue.release(items, now=now), transaction=False)
+
+    async def enqueue(self, items: Sequence[NewWorkItem]) -> None:
+        """Queue work items outside of a commit (same `unique_key` rule as `Commit.enqueue`)."""
+        if items:
+            await self._db.run(lambda: queue.enqueue(items), transaction=False)

@@ -1,0 +1,167 @@
+"""The tables the rules read and write, and row ⇄ record conversion.
+
+Column lists and types are written here once; the schema itself is the versioned SQL under
+`sql/<dialect>/migrations/`, and a test keeps the two dialects' columns alike. JSON values are
+stored as text, timestamps as integer milliseconds since the epoch (UTC). A record whose fields
+are named and ordered as a table's columns converts both ways with `row_of` and `record_from`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, TypeVar
+
+from surge.core import codec
+
+from .records import Memo, RunRecord, RunStatus, WorkItem, WorkKind
+from .statements import Column, Table
+
+Row = tuple[Any, ...]
+R = TypeVar("R")
+
+TEXT, BIGINT, INTEGER, BOOLEAN = "TEXT", "BIGINT", "INTEGER", "BOOLEAN"
+JSON = "JSON"
+"""Any JSON value, stored as text."""
+
+
+def _table(name: str, *columns: str) -> Table:
+    """A table from ``"name TYPE"`` column specs."""
+    specs = (column.split() for column in columns)
+    return Table(name, tuple(Column(column, kind) for column, kind in specs))
+
+
+APPS = _table(
+    "apps",
+    "id TEXT",
+    "url TEXT",
+    "sdk TEXT",
+    "framework TEXT",
+    "checksum TEXT",
+    "synced_at BIGINT",
+    "config JSON",
+)
+FUNCTIONS = _table("functions", "id TEXT", "app_id TEXT", "name TEXT", "config JSON", "url TEXT")
+EVENTS = _table(
+    "events",
+    "internal_id TEXT",
+    "id TEXT",
+    "name TEXT",
+    "payload JSON",
+    "ts BIGINT",
+    "received_at BIGINT",
+    "source_run_id TEXT",
+)
+NEW_RUNS = _table(
+    "runs",
+    "id TEXT",
+    "function_id TEXT",
+    "status TEXT",
+    "event_ids JSON",
+    "first_event_id TEXT",
+    "started_at BIGINT",
+    "cron TEXT",
+)
+RUN_EVENTS = _table("run_events", "event_id TEXT", "run_id TEXT")
+HISTORY = _table(
+    "history",
+    "run_id TEXT",
+    "at BIGINT",
+    "kind TEXT",
+    "step_id TEXT",
+    "attempt INTEGER",
+    "detail JSON",
+)
+WORK_ITEMS = _table(
+    "work_items",
+    "kind TEXT",
+    "run_id TEXT",
+    "step_id TEXT",
+    "attempt INTEGER",
+    "priority INTEGER",
+    "due_at BIGINT",
+    "payload JSON",
+    "unique_key TEXT",
+)
+
+RUN_COLUMNS = (
+    "r.id, r.function_id, r.status, r.event_ids, r.started_at, r.ended_at, r.output, r.error,"
+    " r.cron, r.request_version, r.force_step_plan, e.source_run_id"
+)
+RUN_FROM = "runs r LEFT JOIN events e ON e.internal_id = r.first_event_id"
+"""Runs with the event that started them, whose `source_run_id` is the run's parent."""
+LEASED_ITEM_COLUMNS = (
+    "id, kind, run_id, step_id, attempt, priority, fell_due_at, payload, unique_key, lease_token"
+)
+MEMO_COLUMNS = "step_id, outcome, name, op, at"
+
+
+def json_or_null(value: Any) -> str | None:
+    """`value` as JSON text, or SQL NULL for `None`."""
+    return None if value is None else codec.dumps_str(value)
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else codec.loads(text)
+
+
+def row_of(table: Table, record: object) -> Row:
+    """The values of `record`'s fields named as `table`'s columns, in column order, ready to
+    store: JSON columns as text, enums as their values."""
+    row = []
+    for column in table.columns:
+        value = getattr(record, column.name)
+        if column.type == JSON:
+            value = codec.dumps_str(value)
+        elif isinstance(value, enum.Enum):
+            value = value.value
+        row.append(value)
+    return tuple(row)
+
+
+def record_from(cls: type[R], table: Table, row: Row) -> R:
+    """A `cls` from a row selected as `table.names()`, its JSON columns decoded."""
+    values = {
+        column.name: codec.loads(value) if column.type == JSON else value
+        for column, value in zip(table.columns, row, strict=True)
+    }
+    return cls(**values)
+
+
+def run_from(row: Row) -> RunRecord:
+    """A `RunRecord` from `RUN_COLUMNS`."""
+    return RunRecord(
+        id=row[0],
+        function_id=row[1],
+        status=RunStatus(row[2]),
+        event_ids=codec.loads(row[3]),
+        started_at=row[4],
+        ended_at=row[5],
+        output=_json(row[6]),
+        error=_json(row[7]),
+        cron=row[8],
+        request_version=row[9],
+        force_step_plan=bool(row[10]),
+        parent_run_id=row[11],
+    )
+
+
+def leased_item_from(row: Row) -> WorkItem:
+    """A leased `WorkItem` from `LEASED_ITEM_COLUMNS`."""
+    item_id, kind, run_id, step_id, attempt, priority, due_at, payload, key, token = row
+    return WorkItem(
+        id=item_id,
+        kind=WorkKind(kind),
+        run_id=run_id,
+        step_id=step_id,
+        attempt=attempt,
+        priority=priority,
+        due_at=due_at,
+        payload=codec.loads(payload),
+        unique_key=key,
+        lease_token=token,
+    )
+
+
+def memo_from(row: Row) -> Memo:
+    """A `Memo` from `MEMO_COLUMNS`."""
+    return Memo(step_id=row[0], outcome=codec.loads(row[1]), name=row[2], op=row[3], at=row[4])

@@ -1,0 +1,166 @@
+"""The scheduler, driven by a manual clock over an in-memory SQLite storage: no HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from surge.core.clock import ManualClock
+from surge.engine.scheduler import Scheduler
+from surge.storage import Commit, NewWorkItem, Storage, WorkItem, WorkKind, open_storage
+
+LEASE_MS = 30_000
+
+
+@pytest.fixture
+async def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def storage(clock: ManualClock) -> AsyncIterator[Storage]:
+    store = open_storage(":memory:")
+    await store.open(now=clock.now())
+    yield store
+    await store.close()
+
+
+class Worker:
+    """A handler that records what it was given and finishes only when told to."""
+
+    def __init__(self, storage: Storage, clock: ManualClock) -> None:
+        self.storage = storage
+        self.clock = clock
+        self.started: list[WorkItem] = []
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def __call__(self, item: WorkItem) -> None:
+        self.started.append(item)
+        await self.release.wait()
+        await self.storage.commit(Commit(item=item, at=self.clock.now()))
+
+    def steps(self) -> list[str]:
+        return [item.step_id for item in self.started]
+
+
+@pytest.fixture
+def worker(storage: Storage, clock: ManualClock) -> Worker:
+    return Worker(storage, clock)
+
+
+RunScheduler = Callable[..., Awaitable[Scheduler]]
+
+
+@pytest.fixture
+async def scheduler(
+    storage: Storage, clock: ManualClock, worker: Worker
+) -> AsyncIterator[RunScheduler]:
+    started: list[Scheduler] = []
+
+    async def start(workers: int = 10) -> Scheduler:
+        scheduler = Scheduler(storage, worker, clock=clock, workers=workers, lease_ms=LEASE_MS)
+        scheduler.start()
+        started.append(scheduler)
+        await settle()
+        return scheduler
+
+    yield start
+    worker.release.set()
+    for scheduler in started:
+        await scheduler.stop(grace=1.0)
+
+
+async def settle() -> None:
+    """Let the scheduler and the storage thread finish what they can do without the clock."""
+    for _ in range(20):
+        await asyncio.sleep(0.005)
+
+
+def item(step: str, due_at: int) -> NewWorkItem:
+    return NewWorkItem(kind=WorkKind.CALL, due_at=due_at, run_id=None, step_id=step)
+
+
+async def test_work_due_later_waits_for_the_clock(
+    storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
+) -> None:
+    await scheduler()
+    await storage.enqueue([item("later", clock.now() + 5_000)])
+    await settle()
+
+    await clock.advance(4_999)
+    await settle()
+    assert worker.steps() == []
+
+    await clock.advance(1)
+    await settle()
+    assert worker.steps() == ["later"]
+
+
+async def test_new_work_starts_at_once_without_the_clock_moving(
+    storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
+) -> None:
+    await scheduler()
+    assert worker.steps() == []  # idle, waiting for work or the next due time
+
+    await storage.enqueue([item("now", clock.now())])
+    await settle()
+
+    assert worker.steps() == ["now"]
+
+
+async def test_due_work_goes_earliest_first(
+    storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
+) -> None:
+    now = clock.now()
+    await storage.enqueue([item("second", now - 10), item("first", now - 20)])
+    await scheduler(workers=1)
+
+    await settle()
+
+    assert worker.steps() == ["first", "second"]
+
+
+async def test_no_more_items_run_at_once_than_there_are_workers(
+    storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
+) -> None:
+    worker.release.clear()
+    await storage.enqueue([item(f"s{n}", clock.now()) for n in range(5)])
+
+    await scheduler(workers=2)
+    assert len(worker.started) == 2
+
+    worker.release.set()
+    await settle()
+    assert sorted(worker.steps()) == [f"s{n}" for n in range(5)]
+
+
+async def test_leases_of_running_items_are_renewed_so_no_one_else_takes_them(
+    storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
+) -> None:
+    worker.release.clear()
+    await storage.enqueue([item("long", clock.now())])
+    await scheduler()
+    assert worker.steps() == ["long"]
+
+    for _ in range(6):  # two lease lengths, renewed every third of one
+        await clock.advance(LEASE_MS // 3)
+        await settle()
+
+    assert await storage.lease_due(now=clock.now(), limit=10, lease_ms=LEASE_MS) == []
+
+
+async def test_stopping_hands_unfinished_items_back_due_at_once(
+    storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
+) -> None:
+    worker.release.clear()
+    await storage.enqueue([item("stuck", clock.now())])
+    running = await scheduler()
+    assert worker.steps() == ["stuck"]
+
+    await running.stop(grace=0.05)
+
+    [again] = await storage.lease_due(now=clock.now(), limit=10, lease_ms=LEASE_MS)
+    assert again.step_id == "stuck"
