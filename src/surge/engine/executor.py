@@ -163,6 +163,9 @@ class Executor:
         A lost lease is logged, not raised: the item runs again.
         """
         at = self._clock.now()
+        if outcome.ended is None:  # no events: nothing to match
+            await self._commit(to_commit(item, outcome, state=state, at=at, on=None))
+            return
 
         async def commit(snapshot: Snapshot) -> None:
             await self._commit(to_commit(item, outcome, state=state, at=at, on=snapshot))
@@ -180,14 +183,14 @@ class Executor:
 
 
 def to_commit(
-    item: WorkItem, outcome: Outcome, *, state: RunState | None, at: int, on: Snapshot
+    item: WorkItem, outcome: Outcome, *, state: RunState | None, at: int, on: Snapshot | None
 ) -> Commit:
     """The `Commit` that writes `outcome`; a run's ending is matched against snapshot `on`."""
     update = outcome.run_update
     entries = []
     if outcome.ended is not None:
-        if state is None:
-            raise ValueError("ending a run needs its state")
+        if state is None or on is None:
+            raise ValueError("ending a run needs its state and a registry snapshot")
         update, events = ending(state, outcome.ended, now=at)
         if outcome.run_update is not None and outcome.run_update.request_version is not None:
             update = _with_version(update, outcome.run_update.request_version)
@@ -203,7 +206,7 @@ def to_commit(
         then=outcome.then,
         retry_at=outcome.retry_at,
         link_events_to_run=outcome.sent_events,
-        registry_version=on.version if entries else None,
+        registry_version=on.version if on is not None and entries else None,
     )
 
 

@@ -174,10 +174,12 @@ def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) 
     force_plan = True if non_lazy > 1 else None
     if force_plan is None and call.state.run.force_step_plan and (version or 0) >= 2:
         force_plan = False if call.item.step_id == DISCOVERY else None
+    if version == call.state.run.request_version:
+        version = None  # unchanged: nothing to write
     update = RunUpdate(request_version=version, force_step_plan=force_plan)
     return Outcome(
         memos=plan.memos,
-        run_update=update,
+        run_update=None if update == RunUpdate() else update,
         history=plan.history,
         enqueue=plan.enqueue,
         then=plan.then,

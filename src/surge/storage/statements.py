@@ -21,10 +21,13 @@ transaction — is a statement kind of its own, rendered by each connector.
 from __future__ import annotations
 
 import enum
+import operator
 import re
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from surge.core import codec
 
 __all__ = [
     "FRAGMENTS",
@@ -80,7 +83,11 @@ class Want(enum.Enum):
     """The number of rows the statement changed."""
 
 
-@dataclass(frozen=True, slots=True)
+# Statements are built on every operation's hot path: plain slotted dataclasses (several times
+# cheaper to create than frozen ones), treated as values all the same.
+
+
+@dataclass(slots=True)
 class Query:
     """One statement of neutral SQL with its parameters."""
 
@@ -111,33 +118,62 @@ def count(sql: str, *params: Any) -> Query:
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A column and its type: ``TEXT``, ``BIGINT``, ``INTEGER``, ``BOOLEAN``, or ``JSON`` (any
-    JSON value, stored as text)."""
+    """A column and its type: ``TEXT``, ``BIGINT``, ``INTEGER``, ``BOOLEAN``, ``JSON`` (any
+    JSON value, stored as text) or ``ENUM`` (an `enum.Enum`'s value, stored as text)."""
 
     name: str
     type: str
 
 
-@dataclass(frozen=True)
 class Table:
-    """A table's name and the columns the rules read and write, in that order."""
+    """A table's name and the columns the rules read and write, in that order.
 
-    name: str
-    columns: tuple[Column, ...]
+    A record whose fields are named as the columns converts to a row with `row_of`.
+    """
+
+    __slots__ = ("_enums", "_fields", "_json", "_names", "columns", "name")
+
+    def __init__(self, name: str, columns: tuple[Column, ...]) -> None:
+        self.name = name
+        self.columns = columns
+        self._names = ", ".join(column.name for column in columns)
+        self._json = [n for n, column in enumerate(columns) if column.type == "JSON"]
+        self._enums = [n for n, column in enumerate(columns) if column.type == "ENUM"]
+        self._fields = operator.attrgetter(*(column.name for column in columns))
 
     def names(self, alias: str = "") -> str:
         """The column list for a ``SELECT`` or an ``INSERT``: ``a, b`` or ``r.a, r.b``."""
-        prefix = f"{alias}." if alias else ""
-        return ", ".join(prefix + column.name for column in self.columns)
+        if not alias:
+            return self._names
+        return ", ".join(f"{alias}.{column.name}" for column in self.columns)
+
+    def row_of(self, record: object) -> tuple[Any, ...]:
+        """`record`'s fields in column order, ready to store: JSON columns encoded as text,
+        enum columns as their values."""
+        values = self._fields(record)
+        if len(self.columns) == 1:
+            values = (values,)
+        if not self._json and not self._enums:
+            return tuple(values)
+        row = list(values)
+        for n in self._json:
+            row[n] = codec.dumps_str(row[n])
+        for n in self._enums:
+            row[n] = row[n].value
+        return tuple(row)
+
+    def __repr__(self) -> str:
+        return f"Table({self.name!r})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InsertRows:
     """Insert `rows` (tuples in `table`'s column order) in one statement.
 
     `conflict` is an ``ON CONFLICT ...`` clause, written the same on both databases. With
-    `returning`, the result is the list of that column's values for the rows actually
-    inserted (those a conflict skipped are left out); otherwise the rule reads nothing.
+    `returning` — the column the conflict is on — the result is the list of that column's
+    values for the rows actually inserted (those a conflict skipped are left out); otherwise
+    the rule reads nothing.
     """
 
     table: Table
@@ -146,10 +182,10 @@ class InsertRows:
     returning: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Expect:
-    """Run `query` (a ``SELECT``, or a write ending in ``RETURNING``); unless it yields exactly
-    `rows` rows, the whole operation fails with `error` and changes nothing.
+    """Run `query`; unless it returns (a ``SELECT``) or changes (a write) exactly `rows` rows,
+    the whole operation fails with the exception `error()` makes, and changes nothing.
 
     The rule reads nothing back, so on PostgreSQL the check is made by the database itself in
     the same round trip as the statements around it.
@@ -157,10 +193,10 @@ class Expect:
 
     query: Query
     rows: int
-    error: Exception
+    error: Callable[[], Exception]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LockRows:
     """Lock the rows of `table` whose `key` column is in `values` until the transaction ends.
 
@@ -173,7 +209,7 @@ class LockRows:
     values: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Serialize:
     """Run one at a time with every other transaction naming one of the same `keys`.
 

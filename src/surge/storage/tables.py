@@ -8,7 +8,6 @@ are named and ordered as a table's columns converts both ways with `row_of` and 
 
 from __future__ import annotations
 
-import enum
 from typing import Any, TypeVar
 
 from surge.core import codec
@@ -22,6 +21,8 @@ R = TypeVar("R")
 TEXT, BIGINT, INTEGER, BOOLEAN = "TEXT", "BIGINT", "INTEGER", "BOOLEAN"
 JSON = "JSON"
 """Any JSON value, stored as text."""
+ENUM = "ENUM"
+"""An `enum.Enum`'s value, stored as text."""
 
 
 def _table(name: str, *columns: str) -> Table:
@@ -73,7 +74,7 @@ HISTORY = _table(
 )
 WORK_ITEMS = _table(
     "work_items",
-    "kind TEXT",
+    "kind ENUM",
     "run_id TEXT",
     "step_id TEXT",
     "attempt INTEGER",
@@ -107,15 +108,7 @@ def _json(text: str | None) -> Any:
 def row_of(table: Table, record: object) -> Row:
     """The values of `record`'s fields named as `table`'s columns, in column order, ready to
     store: JSON columns as text, enums as their values."""
-    row = []
-    for column in table.columns:
-        value = getattr(record, column.name)
-        if column.type == JSON:
-            value = codec.dumps_str(value)
-        elif isinstance(value, enum.Enum):
-            value = value.value
-        row.append(value)
-    return tuple(row)
+    return table.row_of(record)
 
 
 def record_from(cls: type[R], table: Table, row: Row) -> R:

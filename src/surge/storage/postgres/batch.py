@@ -32,7 +32,7 @@ __all__ = ["Session"]
 
 T = TypeVar("T")
 
-_STORED_AS = {"JSON": "TEXT"}
+_STORED_AS = {"JSON": "TEXT", "ENUM": "TEXT"}
 """Column types stored as another type."""
 
 # A list parameter is an array literal.
@@ -81,18 +81,16 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
     if isinstance(statement, st.InsertRows):
         if not statement.rows:
             return None
-        return _insert(statement), [list(column) for column in zip(*statement.rows, strict=True)]
+        if len(statement.rows) == 1:  # the common case: plain values, no arrays to parse
+            return _insert(statement, one=True), statement.rows[0]
+        columns = [list(column) for column in zip(*statement.rows, strict=True)]
+        return _insert(statement, one=False), columns
     if isinstance(statement, st.Expect):
         query = statement.query
         key = f"expect {statement.rows}: {query.sql}"
         return _prepared(key, lambda: _expect(query, statement.rows)), (*query.params, position)
     if isinstance(statement, st.LockRows):
-        key = f"lock {statement.table}.{statement.key}"
-        sql = (
-            f"SELECT 1 FROM {statement.table} WHERE {statement.key} = ANY(CAST($1 AS TEXT[]))"
-            f" ORDER BY {statement.key} FOR UPDATE"
-        )
-        return _prepared(key, lambda: sql), (list(statement.values),)
+        return _lock(statement)
     if isinstance(statement, st.Serialize):
         # Sorted, so two transactions locking overlapping keys cannot deadlock.
         sql = (
@@ -103,28 +101,46 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
     raise TypeError(f"not a statement: {statement!r}")
 
 
-def _insert(insert: st.InsertRows) -> _Prepared:
+def _insert(insert: st.InsertRows, *, one: bool) -> _Prepared:
+    """One row as values; several as one array a column, unnested: one statement either way."""
     table = insert.table
-    key = f"insert {table.name} {insert.conflict} {insert.returning}"
+    key = f"insert {table.name} {one} {insert.conflict} {insert.returning}"
 
     def build() -> str:
-        arrays = ", ".join(
-            f"CAST(${n} AS {_STORED_AS.get(column.type, column.type)}[])"
-            for n, column in enumerate(table.columns, 1)
-        )
+        numbered = enumerate(table.columns, 1)
+        if one:
+            rows = "VALUES (" + ", ".join(f"${n}" for n, _ in numbered) + ")"
+        else:
+            arrays = ", ".join(
+                f"CAST(${n} AS {_STORED_AS.get(column.type, column.type)}[])"
+                for n, column in numbered
+            )
+            rows = f"SELECT * FROM unnest({arrays})"
         returning = f" RETURNING {insert.returning}" if insert.returning else ""
-        return (
-            f"INSERT INTO {table.name} ({table.names()}) SELECT * FROM unnest({arrays})"
-            f" {insert.conflict}{returning}"
-        )
+        return f"INSERT INTO {table.name} ({table.names()}) {rows} {insert.conflict}{returning}"
 
     return _prepared(key, build)
 
 
+def _lock(lock: st.LockRows) -> tuple[_Prepared, Sequence[Any]]:
+    table, column = lock.table, lock.key
+    if len(lock.values) == 1:
+        sql = f"SELECT 1 FROM {table} WHERE {column} = $1 FOR UPDATE"
+        return _prepared(f"lock {table}.{column}", lambda: sql), lock.values
+    # Sorted, so two transactions locking overlapping rows cannot deadlock.
+    sql = (
+        f"SELECT 1 FROM {table} WHERE {column} = ANY(CAST($1 AS TEXT[]))"
+        f" ORDER BY {column} FOR UPDATE"
+    )
+    return _prepared(f"lock {table}.{column} many", lambda: sql), (sorted(lock.values),)
+
+
 def _expect(query: st.Query, rows: int) -> str:
     n = query.sql.count("?") + 1
+    # A write counts the rows it changed: what it returns, once it returns something.
+    changes = "" if query.sql.lstrip()[:6].upper() == "SELECT" else " RETURNING 1"
     return (
-        f"WITH s AS ({_numbered(query.sql)}) SELECT CASE WHEN count(*) = {rows} THEN 0"
+        f"WITH s AS ({_numbered(query.sql)}{changes}) SELECT CASE WHEN count(*) = {rows} THEN 0"
         f" ELSE CAST('{_EXPECT_MARK}' || CAST(${n} AS TEXT) || ':' || count(*) AS INTEGER) END"
         " FROM s"
     )
@@ -212,7 +228,7 @@ class Session:
         except psycopg.Error as exc:
             failed = _EXPECT_FAILED.search(str(exc))
             if failed is not None and int(failed.group(1)) < len(message.expects):
-                raise message.expects[int(failed.group(1))].error from None
+                raise message.expects[int(failed.group(1))].error() from None
             raise
         position = 0
         while True:

@@ -9,6 +9,8 @@ one round trip; a lost lease is caught by an `Expect` that aborts the whole tran
 
 from __future__ import annotations
 
+import functools
+
 from surge.core import codec
 from surge.core.errors import StaleLease
 
@@ -20,9 +22,8 @@ from .queue import enqueue
 
 # Only an inserted memo takes a place in the stack; a step already memoized keeps its first.
 _INSERT_MEMO = (
-    "INSERT INTO memos (run_id, step_id, seq, name, op, outcome, at)"
-    " SELECT CAST(? AS TEXT), CAST(? AS TEXT), COALESCE(MAX(seq), 0) + 1, CAST(? AS TEXT),"
-    " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT) FROM memos WHERE run_id = ?"
+    "INSERT INTO memos (run_id, step_id, seq, name, op, outcome, at) VALUES"
+    " (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM memos WHERE run_id = ?), ?, ?, ?, ?)"
     " ON CONFLICT (run_id, step_id) DO NOTHING"
 )
 _DISCOVER = (
@@ -30,7 +31,17 @@ _DISCOVER = (
     " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 0, 0, CAST(? AS BIGINT),"
     " CAST(? AS TEXT), CAST(? AS TEXT)"
 )
-_RUN_IS_IDLE = " WHERE NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ?{but})"
+_CONFLICT = " ON CONFLICT (unique_key) DO NOTHING"
+# SQLite's upsert needs a WHERE after a SELECT to parse.
+_DISCOVER_ALWAYS = _DISCOVER + " WHERE TRUE" + _CONFLICT
+_DISCOVER_IF_IDLE = (
+    _DISCOVER + " WHERE NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ?)" + _CONFLICT
+)
+_DISCOVER_IF_IDLE_BUT_RETRIED = (
+    _DISCOVER
+    + " WHERE NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ? AND id <> ?)"
+    + _CONFLICT
+)
 
 
 def commit(c: Commit) -> Rule[None]:
@@ -43,7 +54,7 @@ def commit(c: Commit) -> Rule[None]:
     for memo in c.memos:
         outcome = codec.dumps_str(memo.outcome)
         yield execute(
-            _INSERT_MEMO, run_id, memo.step_id, memo.name, memo.op, outcome, memo.at, run_id
+            _INSERT_MEMO, run_id, memo.step_id, run_id, memo.name, memo.op, outcome, memo.at
         )
     if c.run_update is not None and run_id is not None:
         yield from _update_run(run_id, c.run_update)
@@ -61,73 +72,81 @@ def commit(c: Commit) -> Rule[None]:
 
 def _run_of(c: Commit) -> str | None:
     run_id = c.item.run_id
-    for present, what in (
-        (c.memos, "memos"),
-        (c.run_update is not None, "run_update"),
-        (c.link_events_to_run, "link_events_to_run"),
-        (c.then is not Then.NOTHING, "then"),
-    ):
-        if present and run_id is None:
-            raise ValueError(f"a commit with {what} needs a work item that belongs to a run")
+    if run_id is None:
+        for present, what in (
+            (c.memos, "memos"),
+            (c.run_update is not None, "run_update"),
+            (c.link_events_to_run, "link_events_to_run"),
+            (c.then is not Then.NOTHING, "then"),
+        ):
+            if present:
+                raise ValueError(f"a commit with {what} needs a work item that belongs to a run")
     return run_id
 
 
 def _release(c: Commit) -> Rule[None]:
     """Delete the leased item, or move it to its retry."""
     item = c.item
-    lost = StaleLease(f"work item {item.id} is no longer leased with this token")
+
+    def lost() -> StaleLease:
+        return StaleLease(f"work item {item.id} is no longer leased with this token")
+
     if c.retry_at is None:
-        sql = "DELETE FROM work_items WHERE id = ? AND lease_token = ? RETURNING id"
+        sql = "DELETE FROM work_items WHERE id = ? AND lease_token = ?"
         yield Expect(execute(sql, item.id, item.lease_token), 1, lost)
         return
     sql = (
         "UPDATE work_items SET due_at = ?, attempt = attempt + 1, lease_token = NULL"
-        " WHERE id = ? AND lease_token = ? RETURNING id"
+        " WHERE id = ? AND lease_token = ?"
     )
     yield Expect(execute(sql, c.retry_at, item.id, item.lease_token), 1, lost)
     yield WAKE
 
 
 def _update_run(run_id: str, update: RunUpdate) -> Rule[None]:
-    assignments: list[str] = []
+    columns: list[str] = []
     values: list[object] = []
-
-    def assign(column: str, value: object) -> None:
-        assignments.append(f"{column} = ?")
-        values.append(value)
-
     if update.status is not None:
-        assign("status", update.status.value)
+        columns.append("status")
+        values.append(update.status.value)
     if update.ended_at is not None:
-        assign("ended_at", update.ended_at)
+        columns.append("ended_at")
+        values.append(update.ended_at)
     # `None` means "leave as is", except when the run ends: then it is the final value.
     ending = update.status is not None and update.status.is_final
     if update.output is not None or ending:
-        assign("output", json_or_null(update.output))
+        columns.append("output")
+        values.append(json_or_null(update.output))
     if update.error is not None or ending:
-        assign("error", json_or_null(update.error))
+        columns.append("error")
+        values.append(json_or_null(update.error))
     if update.request_version is not None:
-        assign("request_version", update.request_version)
+        columns.append("request_version")
+        values.append(update.request_version)
     if update.force_step_plan is not None:
-        assign("force_step_plan", update.force_step_plan)
-    if assignments:
-        yield execute(f"UPDATE runs SET {', '.join(assignments)} WHERE id = ?", *values, run_id)
+        columns.append("force_step_plan")
+        values.append(update.force_step_plan)
+    if columns:
+        yield execute(_update_sql(tuple(columns)), *values, run_id)
+
+
+@functools.cache
+def _update_sql(columns: tuple[str, ...]) -> str:
+    """The same text for the same columns (the connectors cache statements by text)."""
+    return f"UPDATE runs SET {', '.join(f'{column} = ?' for column in columns)} WHERE id = ?"
 
 
 def _discover(c: Commit, run_id: str) -> Rule[None]:
     """Queue a discovery call for the run (with `DISCOVER_IF_IDLE`, only if nothing else is
     queued for it once this commit's own deletes and inserts are done)."""
-    params: list[object] = [WorkKind.CALL.value, run_id, DISCOVERY, c.at, "{}"]
-    params.append(step_key(run_id, DISCOVERY))
-    sql = _DISCOVER
-    if c.then is Then.DISCOVER_IF_IDLE:
-        # Of two parallel steps finishing together, exactly the later one queues it. Only a
-        # retried item is still there to leave out: a deleted one's id may be reused already
-        # by an item this commit queued (SQLite reuses the highest rowid).
-        retried = c.retry_at is not None
-        sql += _RUN_IS_IDLE.format(but=" AND id <> ?" if retried else "")
-        params += [run_id, c.item.id] if retried else [run_id]
+    item = (WorkKind.CALL.value, run_id, DISCOVERY, c.at, "{}", step_key(run_id, DISCOVERY))
+    if c.then is Then.DISCOVER:
+        yield execute(_DISCOVER_ALWAYS, *item)
+    elif c.retry_at is None:
+        # Of two parallel steps finishing together, exactly the later one queues it.
+        yield execute(_DISCOVER_IF_IDLE, *item, run_id)
     else:
-        sql += " WHERE TRUE"  # SQLite's upsert needs a WHERE after a SELECT to parse
-    yield execute(sql + " ON CONFLICT (unique_key) DO NOTHING", *params)
+        # Only a retried item is still there to leave out: a deleted one's id may be reused
+        # already by an item this commit queued (SQLite reuses the highest rowid).
+        yield execute(_DISCOVER_IF_IDLE_BUT_RETRIED, *item, run_id, c.item.id)
     yield WAKE

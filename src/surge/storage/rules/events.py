@@ -84,7 +84,7 @@ def ingest(entries: Sequence[IngestEntry], *, registry_version: int | None) -> R
         for user_id, internal_id, received_at in sorted(rows, key=lambda r: (r[2], r[1])):
             dedupe.latest[user_id] = (internal_id, received_at)
     if registry_version is not None:
-        yield Expect(fetch(_REGISTRY_AT, registry_version), 1, RegistryChanged())
+        yield Expect(fetch(_REGISTRY_AT, registry_version), 1, RegistryChanged)
     stored: list[str] = []
     fresh: list[IngestEntry] = []
     seeded: list[IngestEntry] = []

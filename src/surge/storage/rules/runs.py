@@ -23,11 +23,14 @@ from ..tables import (
 from .events import ingest, where
 
 _RUN = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = ?"
-_RUN_EVENTS = (
-    "SELECT e.internal_id, e.payload FROM run_events re"
+# A run's events and memos in one read: event rows are (0, id, payload, NULL, NULL, NULL),
+# memo rows (seq, step_id, outcome, name, op, at), memos in stack order.
+_EVENTS_AND_MEMOS = (
+    "SELECT 0, e.internal_id, e.payload, NULL, NULL, NULL FROM run_events re"
     " JOIN events e ON e.internal_id = re.event_id WHERE re.run_id = ?"
+    f" UNION ALL SELECT seq, {MEMO_COLUMNS} FROM memos WHERE run_id = ?"
+    " ORDER BY 1"
 )
-_MEMOS = f"SELECT {MEMO_COLUMNS} FROM memos WHERE run_id = ? ORDER BY seq"
 
 
 def get_run(run_id: str) -> Rule[RunRecord]:
@@ -58,20 +61,16 @@ def list_runs(query: RunQuery) -> Rule[list[RunRecord]]:
 def load_run_state(run_id: str) -> Rule[RunState]:
     """The run, its events' payloads in `event_ids` order, and its memos in stack order.
 
-    The three reads go out together (one round trip on PostgreSQL). Memos only ever grow, so
-    a memo committed between them is harmless: the run is called with one more step done.
+    Both reads go out together (one round trip on PostgreSQL). Memos only ever grow, so a
+    memo committed between them is harmless: the run is called with one more step done.
     """
-    run_row, event_rows, memo_rows = yield (
-        fetch_one(_RUN, run_id),
-        fetch(_RUN_EVENTS, run_id),
-        fetch(_MEMOS, run_id),
-    )
+    run_row, rows = yield (fetch_one(_RUN, run_id), fetch(_EVENTS_AND_MEMOS, run_id, run_id))
     if run_row is None:
         raise NotFound(f"no run {run_id!r}")
     run = run_from(run_row)
-    payloads = dict(event_rows)
+    payloads = {row[1]: row[2] for row in rows if row[0] == 0}
     events = [codec.loads(payloads[i]) for i in run.event_ids if i in payloads]
-    return RunState(run=run, events=events, memos=[memo_from(row) for row in memo_rows])
+    return RunState(run=run, events=events, memos=[memo_from(row[1:]) for row in rows if row[0]])
 
 
 def run_history(run_id: str) -> Rule[list[HistoryEntry]]:

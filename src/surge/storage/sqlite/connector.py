@@ -7,9 +7,10 @@ statement: each result is at hand at once, so nothing is gained by sending state
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from surge.core import codec
@@ -25,7 +26,7 @@ from ..statements import (
     Query,
     Rule,
     Serialize,
-    Statement,
+    Table,
     Want,
     fill_fragments,
 )
@@ -45,23 +46,17 @@ _DIALECT = {
     "skip_locked": "",
     "payload_app_id": "json_extract(payload, '$.app_id')",
 }
-_rendered: dict[str, str] = {}
+_rendered: dict[str, tuple[str, bool, bool]] = {}
 
 
-def render(sql: str) -> str:
-    """Neutral SQL as SQLite reads it (cached: the set of statements is small and fixed)."""
-    text = _rendered.get(sql)
-    if text is None:
-        text = _rendered[sql] = fill_fragments(sql, _DIALECT)
-    return text
-
-
-def _param(value: Any) -> Any:
-    return codec.dumps_str(value) if isinstance(value, list | tuple) else value
-
-
-def _params(values: Sequence[Any]) -> list[Any]:
-    return [_param(value) for value in values]
+def render(sql: str) -> tuple[str, bool, bool]:
+    """Neutral SQL as SQLite reads it, whether it takes list parameters, and whether it is a
+    ``SELECT`` (cached: the set of statements is small and fixed)."""
+    found = _rendered.get(sql)
+    if found is None:
+        is_read = sql.lstrip()[:6].upper() == "SELECT"
+        found = _rendered[sql] = (fill_fragments(sql, _DIALECT), "{" in sql, is_read)
+    return found
 
 
 class SQLiteConnector(Connector):
@@ -104,58 +99,91 @@ class SQLiteConnector(Connector):
 def drive(tx: Tx, rule: Rule[T]) -> T:
     """Run `rule` to its end on `tx`, sending each statement's result back into it."""
     result: Any = None
+    send = rule.send
     try:
         while True:
-            step = rule.send(result)
-            if isinstance(step, tuple):
-                result = tuple(_run(tx, statement) for statement in step)
+            step = send(result)
+            if type(step) is tuple:
+                result = tuple(_HANDLERS[type(s)](tx, s) for s in step)
             else:
-                result = _run(tx, step)
+                result = _HANDLERS[type(step)](tx, step)
     except StopIteration as done:
         value: T = done.value
         return value
 
 
-def _run(tx: Tx, statement: Statement) -> Any:
+def _query(tx: Tx, query: Query) -> Any:
+    cursor = _cursor(tx, query)
+    want = query.want
+    if want is Want.NOTHING:
+        return None
+    if want is Want.ROWS:
+        return cursor.fetchall()
+    if want is Want.ONE:
+        return cursor.fetchone()
+    return cursor.rowcount
+
+
+def _cursor(tx: Tx, query: Query) -> sqlite3.Cursor:
+    text, lists, _ = _rendered.get(query.sql) or render(query.sql)
+    params: Sequence[Any] = query.params
+    if lists:
+        params = [codec.dumps_str(p) if isinstance(p, list | tuple) else p for p in params]
+    return tx.conn.execute(text, params)
+
+
+def _expect(tx: Tx, expect: Expect) -> None:
+    cursor = _cursor(tx, expect.query)
+    is_read = render(expect.query.sql)[2]
+    found = len(cursor.fetchall()) if is_read else cursor.rowcount
+    if found != expect.rows:
+        raise expect.error()
+
+
+def _insert(tx: Tx, insert: InsertRows) -> list[Any] | None:
     conn = tx.conn
-    if isinstance(statement, Query):
-        cursor = conn.execute(render(statement.sql), _params(statement.params))
-        if statement.want is Want.ROWS:
-            return cursor.fetchall()
-        if statement.want is Want.ONE:
-            return cursor.fetchone()
-        if statement.want is Want.COUNT:
-            return cursor.rowcount
-        return None
-    if isinstance(statement, InsertRows):
-        return _insert(conn, statement)
-    if isinstance(statement, Expect):
-        query = statement.query
-        rows = conn.execute(render(query.sql), _params(query.params)).fetchall()
-        if len(rows) != statement.rows:
-            raise statement.error
-        return None
-    if isinstance(statement, LockRows | Serialize):
-        return None  # the single writer already excludes every other
-    if statement is WAKE:
-        tx.wake()
-        return None
-    raise TypeError(f"not a statement: {statement!r}")
-
-
-def _insert(conn: sqlite3.Connection, insert: InsertRows) -> list[Any] | None:
-    table = insert.table
-    marks = ", ".join("?" * len(table.columns))
-    sql = f"INSERT INTO {table.name} ({table.names()}) VALUES ({marks}) {insert.conflict}"
     if insert.returning is None:
-        if insert.rows:
-            conn.executemany(sql, insert.rows)
+        rows = insert.rows
+        if len(rows) == 1:
+            conn.execute(_insert_sql(insert.table, insert.conflict), rows[0])
+        elif rows:
+            conn.executemany(_insert_sql(insert.table, insert.conflict), rows)
         return None
-    # executemany cannot return rows: one statement a row, each telling if it was inserted.
-    sql += f" RETURNING {insert.returning}"
-    returned = []
+    # executemany returns no rows. With one writer nothing can be inserted between a look-up
+    # and the insert, so the rows to insert are those whose key is not stored yet.
+    table, key = insert.table, insert.returning
+    at = [column.name for column in table.columns].index(key)
+    sql = f"SELECT {key} FROM {table.name} WHERE {key} IN {_LIST}"
+    seen = {row[0] for row in conn.execute(sql, (codec.dumps_str([r[at] for r in insert.rows]),))}
+    new = []
     for row in insert.rows:
-        found = conn.execute(sql, row).fetchone()
-        if found is not None:
-            returned.append(found[0])
-    return returned
+        if row[at] not in seen:
+            seen.add(row[at])
+            new.append(row)
+    if new:
+        conn.executemany(_insert_sql(table, insert.conflict), new)
+    return [row[at] for row in new]
+
+
+def _nothing(tx: Tx, statement: object) -> None:
+    """Row and advisory locks: the single writer already excludes every other."""
+
+
+def _wake(tx: Tx, statement: object) -> None:
+    tx.wake()
+
+
+_HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
+    Query: _query,
+    InsertRows: _insert,
+    Expect: _expect,
+    LockRows: _nothing,
+    Serialize: _nothing,
+    type(WAKE): _wake,
+}
+
+
+@functools.cache
+def _insert_sql(table: Table, conflict: str) -> str:
+    marks = ", ".join("?" * len(table.columns))
+    return f"INSERT INTO {table.name} ({table.names()}) VALUES ({marks}) {conflict}"
