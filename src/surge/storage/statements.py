@@ -52,7 +52,14 @@ __all__ = [
 
 T = TypeVar("T")
 
-FRAGMENTS = ("in_texts", "not_in_texts", "in_ints", "skip_locked", "payload_app_id")
+FRAGMENTS = (
+    "in_texts",
+    "not_in_texts",
+    "in_ints",
+    "skip_locked",
+    "payload_app_id",
+    "in_run_event_ids",
+)
 """The fragments neutral SQL may use, each written ``{name}``:
 
 * ``{in_texts}``, ``{not_in_texts}``, ``{in_ints}``: ``IN`` / ``NOT IN`` a list parameter
@@ -61,6 +68,8 @@ FRAGMENTS = ("in_texts", "not_in_texts", "in_ints", "skip_locked", "payload_app_
   whose single writer already excludes every other.
 * ``{payload_app_id}``: the ``app_id`` key of a work item's JSON payload (cron items), as the
   index on it is written.
+* ``{in_run_event_ids}``: ``IN`` the JSON array ``event_ids`` of the run whose id is the one
+  parameter (``?``) it takes: ``WHERE e.internal_id {in_run_event_ids}``.
 """
 _FRAGMENT = re.compile(r"\{(" + "|".join(FRAGMENTS) + r")\}")
 

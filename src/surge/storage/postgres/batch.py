@@ -42,6 +42,11 @@ _DIALECT = {
     "in_ints": "= ANY(CAST(? AS BIGINT[]))",
     "skip_locked": "FOR UPDATE SKIP LOCKED",
     "payload_app_id": "((payload::jsonb) ->> 'app_id')",
+    # An array, not IN (subquery): PostgreSQL plans `= ANY` of an array as primary key look-ups.
+    "in_run_event_ids": (
+        "= ANY(ARRAY(SELECT json_array_elements_text(CAST(r.event_ids AS JSON))"
+        " FROM runs r WHERE r.id = ?))"
+    ),
 }
 _EXPECT_MARK = "surge-expect:"
 _EXPECT_FAILED = re.compile(_EXPECT_MARK + r"(\d+):")
@@ -57,10 +62,10 @@ class _Prepared:
         self.sql = sql
 
 
-_statements: dict[str, _Prepared] = {}
+_statements: dict[object, _Prepared] = {}
 
 
-def _prepared(key: str, build: Callable[[], str]) -> _Prepared:
+def _prepared(key: object, build: Callable[[], str]) -> _Prepared:
     entry = _statements.get(key)
     if entry is None:
         entry = _statements[key] = _Prepared(f"surge_{len(_statements)}", build())
@@ -87,7 +92,7 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
         return _insert(statement, one=False), columns
     if isinstance(statement, st.Expect):
         query = statement.query
-        key = f"expect {statement.rows}: {query.sql}"
+        key = ("expect", statement.rows, query.sql)
         return _prepared(key, lambda: _expect(query, statement.rows)), (*query.params, position)
     if isinstance(statement, st.LockRows):
         return _lock(statement)
@@ -104,7 +109,7 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
 def _insert(insert: st.InsertRows, *, one: bool) -> _Prepared:
     """One row as values; several as one array a column, unnested: one statement either way."""
     table = insert.table
-    key = f"insert {table.name} {one} {insert.conflict} {insert.returning}"
+    key = ("insert", table.name, one, insert.conflict, insert.returning)
 
     def build() -> str:
         numbered = enumerate(table.columns, 1)
@@ -126,13 +131,13 @@ def _lock(lock: st.LockRows) -> tuple[_Prepared, Sequence[Any]]:
     table, column = lock.table, lock.key
     if len(lock.values) == 1:
         sql = f"SELECT 1 FROM {table} WHERE {column} = $1 FOR UPDATE"
-        return _prepared(f"lock {table}.{column}", lambda: sql), lock.values
+        return _prepared(("lock", table, column), lambda: sql), lock.values
     # Sorted, so two transactions locking overlapping rows cannot deadlock.
     sql = (
         f"SELECT 1 FROM {table} WHERE {column} = ANY(CAST($1 AS TEXT[]))"
         f" ORDER BY {column} FOR UPDATE"
     )
-    return _prepared(f"lock {table}.{column} many", lambda: sql), (sorted(lock.values),)
+    return _prepared(("lock many", table, column), lambda: sql), (sorted(lock.values),)
 
 
 def _expect(query: st.Query, rows: int) -> str:
@@ -230,14 +235,16 @@ class Session:
             if failed is not None and int(failed.group(1)) < len(message.expects):
                 raise message.expects[int(failed.group(1))].error() from None
             raise
+        reads = message.reads
         position = 0
-        while True:
-            index = message.reads.get(position)
+        while reads:
+            index = reads.pop(position, None)
             if index is not None:
                 results[index] = await _result(cursor, statements[index])
             position += 1
             if not cursor.nextset():
-                return results
+                break
+        return results
 
     def _compose(self, statements: list[st.Statement], *, begin: bool, commit: bool) -> _Message:
         message = _Message(parts=["BEGIN"] if begin else [])

@@ -8,7 +8,7 @@ inside one. The prepared statement each ``EXECUTE`` names gives every literal it
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from surge.core.errors import StorageError
@@ -18,19 +18,10 @@ __all__ = ["array", "literal"]
 
 def literal(value: Any) -> str:
     """`value` (`None`, a bool, an int, a str, or a list of str/int/None) as a SQL literal."""
-    if value is None:
-        return "NULL"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, list | tuple):
-        return _text(array(value))
-    raise TypeError(f"cannot send a {type(value).__name__} to PostgreSQL")
+    write = _BY_TYPE.get(type(value))
+    if write is None:
+        raise TypeError(f"cannot send a {type(value).__name__} to PostgreSQL")
+    return write(value)
 
 
 def _text(value: str) -> str:
@@ -38,6 +29,20 @@ def _text(value: str) -> str:
         # A NUL would end the query text early; PostgreSQL cannot store it in text anyway.
         raise StorageError("PostgreSQL cannot store the NUL character (\\u0000) in text")
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _list(values: list[Any] | tuple[Any, ...]) -> str:
+    return _text(array(values))
+
+
+_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    str: _text,
+    int: str,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "NULL",
+    list: _list,
+    tuple: _list,
+}
 
 
 def array(values: Iterable[object]) -> str:

@@ -24,12 +24,12 @@ from .events import ingest, where
 
 _RUN = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = ?"
 # A run's events and memos in one read: event rows are (0, id, payload, NULL, NULL, NULL),
-# memo rows (seq, step_id, outcome, name, op, at), memos in stack order.
+# found by primary key from the run's `event_ids`; memo rows (seq, step_id, outcome, name,
+# op, at), seq counting from 1.
 _EVENTS_AND_MEMOS = (
-    "SELECT 0, e.internal_id, e.payload, NULL, NULL, NULL FROM run_events re"
-    " JOIN events e ON e.internal_id = re.event_id WHERE re.run_id = ?"
+    "SELECT 0, e.internal_id, e.payload, NULL, NULL, NULL FROM events e"
+    " WHERE e.internal_id {in_run_event_ids}"
     f" UNION ALL SELECT seq, {MEMO_COLUMNS} FROM memos WHERE run_id = ?"
-    " ORDER BY 1"
 )
 
 
@@ -70,7 +70,8 @@ def load_run_state(run_id: str) -> Rule[RunState]:
     run = run_from(run_row)
     payloads = {row[1]: row[2] for row in rows if row[0] == 0}
     events = [codec.loads(payloads[i]) for i in run.event_ids if i in payloads]
-    return RunState(run=run, events=events, memos=[memo_from(row[1:]) for row in rows if row[0]])
+    memos = sorted((row for row in rows if row[0]), key=lambda row: row[0])
+    return RunState(run=run, events=events, memos=[memo_from(row[1:]) for row in memos])
 
 
 def run_history(run_id: str) -> Rule[list[HistoryEntry]]:

@@ -45,6 +45,7 @@ _DIALECT = {
     "in_ints": f"IN {_LIST}",
     "skip_locked": "",
     "payload_app_id": "json_extract(payload, '$.app_id')",
+    "in_run_event_ids": "IN (SELECT j.value FROM runs r, json_each(r.event_ids) j WHERE r.id = ?)",
 }
 _rendered: dict[str, tuple[str, bool, bool]] = {}
 

@@ -10,9 +10,6 @@ INSERT INTO registry (id, version) VALUES (1, 0);
 -- The time a leased item fell due (its due_at is pushed to the lease expiry while leased).
 ALTER TABLE work_items ADD COLUMN fell_due_at BIGINT;
 
--- A run's events, for loading its state in one read.
-CREATE INDEX run_events_run ON run_events (run_id);
-
 -- A step's commit is written once, in Python, for both databases (storage/rules/commit.py):
 -- the SQL function 0001 created for it is gone.
 DROP FUNCTION surge_commit;

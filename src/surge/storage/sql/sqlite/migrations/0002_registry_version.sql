@@ -9,6 +9,3 @@ INSERT INTO registry (id, version) VALUES (1, 0);
 
 -- The time a leased item fell due (its due_at is pushed to the lease expiry while leased).
 ALTER TABLE work_items ADD COLUMN fell_due_at INTEGER;
-
--- A run's events, for loading its state in one read.
-CREATE INDEX run_events_run ON run_events (run_id);
