@@ -8,7 +8,7 @@ those are in `storage/rules/`, written once.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from .statements import Rule
@@ -50,8 +50,10 @@ class Connector(abc.ABC):
         """Finish in-flight operations and release every connection."""
 
     @abc.abstractmethod
-    async def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> T:
-        """Run a rule and return its value; raise what it raises, changing nothing.
+    def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> Awaitable[T]:
+        """Run a rule; await its value, or what it raises (having changed nothing).
+
+        Not a coroutine itself: it hands back the driver's, one layer less on the hot path.
 
         Args:
             rule: Makes the rule's generator (again, if the connector retries it).

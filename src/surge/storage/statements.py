@@ -58,7 +58,6 @@ FRAGMENTS = (
     "in_ints",
     "skip_locked",
     "payload_app_id",
-    "in_run_event_ids",
 )
 """The fragments neutral SQL may use, each written ``{name}``:
 
@@ -68,8 +67,6 @@ FRAGMENTS = (
   whose single writer already excludes every other.
 * ``{payload_app_id}``: the ``app_id`` key of a work item's JSON payload (cron items), as the
   index on it is written.
-* ``{in_run_event_ids}``: ``IN`` the JSON array ``event_ids`` of the run whose id is the one
-  parameter (``?``) it takes: ``WHERE e.internal_id {in_run_event_ids}``.
 """
 _FRAGMENT = re.compile(r"\{(" + "|".join(FRAGMENTS) + r")\}")
 

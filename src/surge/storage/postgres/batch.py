@@ -42,11 +42,6 @@ _DIALECT = {
     "in_ints": "= ANY(CAST(? AS BIGINT[]))",
     "skip_locked": "FOR UPDATE SKIP LOCKED",
     "payload_app_id": "((payload::jsonb) ->> 'app_id')",
-    # An array, not IN (subquery): PostgreSQL plans `= ANY` of an array as primary key look-ups.
-    "in_run_event_ids": (
-        "= ANY(ARRAY(SELECT json_array_elements_text(CAST(r.event_ids AS JSON))"
-        " FROM runs r WHERE r.id = ?))"
-    ),
 }
 _EXPECT_MARK = "surge-expect:"
 _EXPECT_FAILED = re.compile(_EXPECT_MARK + r"(\d+):")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Awaitable
 from typing import TypeVar
 
 import psycopg
@@ -57,6 +58,6 @@ class PostgresConnector(Connector):
         await self._db.close()
         await self._listener.stop()
 
-    async def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> T:
+    def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> Awaitable[T]:
         """Run the rule on a pooled connection, retrying transient failures."""
-        return await self._db.run(rule, transaction=transaction)
+        return self._db.run(rule, transaction=transaction)

@@ -65,7 +65,8 @@ def commit(c: Commit) -> Rule[None]:
     if c.link_events_to_run:
         sql = "UPDATE events SET source_run_id = ? WHERE internal_id {in_texts}"
         yield execute(sql, run_id, c.link_events_to_run)
-    yield from enqueue(c.enqueue)
+    if c.enqueue:
+        yield from enqueue(c.enqueue)
     if c.then is not Then.NOTHING and run_id is not None:
         yield from _discover(c, run_id)
 

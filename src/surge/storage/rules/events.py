@@ -28,7 +28,7 @@ from ..statements import (
     fetch_one,
 )
 from ..tables import EVENTS, NEW_RUNS, RUN_EVENTS, WORK_ITEMS, Row, record_from, row_of
-from .queue import ITEM_CONFLICT, discovery
+from .queue import ITEM_CONFLICT, discovery_row
 
 USER_ID_LOCKS = range(1, 65)
 """The advisory lock keys that user-id look-ups take, one per bucket of ids."""
@@ -126,8 +126,9 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
         links.extend((event_id, run.id) for event_id in run.event_ids)
     yield InsertRows(NEW_RUNS, rows)
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")
-    discoveries = [row_of(WORK_ITEMS, discovery(run.id, run.started_at)) for run in runs]
-    yield InsertRows(WORK_ITEMS, discoveries, ITEM_CONFLICT)
+    yield InsertRows(
+        WORK_ITEMS, [discovery_row(run.id, run.started_at) for run in runs], ITEM_CONFLICT
+    )
     yield WAKE
 
 

@@ -28,11 +28,10 @@ _HELD = "id {in_ints} AND lease_token {in_texts}"
 """The items of a list still leased with their tokens (a token names one item)."""
 
 
-def discovery(run_id: str, due_at: int) -> NewWorkItem:
-    """The call that runs a function from the top; a run has at most one queued."""
-    return NewWorkItem(
-        kind=WorkKind.CALL, due_at=due_at, run_id=run_id, unique_key=step_key(run_id, DISCOVERY)
-    )
+def discovery_row(run_id: str, due_at: int) -> tuple[object, ...]:
+    """The `WORK_ITEMS` row of the call that runs a function from the top (a run has at most
+    one queued)."""
+    return (WorkKind.CALL.value, run_id, DISCOVERY, 0, 0, due_at, "{}", step_key(run_id, DISCOVERY))
 
 
 def enqueue(items: Sequence[NewWorkItem]) -> Rule[None]:

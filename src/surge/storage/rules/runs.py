@@ -23,14 +23,10 @@ from ..tables import (
 from .events import ingest, where
 
 _RUN = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = ?"
-# A run's events and memos in one read: event rows are (0, id, payload, NULL, NULL, NULL),
-# found by primary key from the run's `event_ids`; memo rows (seq, step_id, outcome, name,
-# op, at), seq counting from 1.
-_EVENTS_AND_MEMOS = (
-    "SELECT 0, e.internal_id, e.payload, NULL, NULL, NULL FROM events e"
-    " WHERE e.internal_id {in_run_event_ids}"
-    f" UNION ALL SELECT seq, {MEMO_COLUMNS} FROM memos WHERE run_id = ?"
-)
+# The run with the payload of its first event (joined already, for the run's parent).
+_RUN_STATE = f"SELECT {RUN_COLUMNS}, e.payload FROM {RUN_FROM} WHERE r.id = ?"
+_MEMOS = f"SELECT {MEMO_COLUMNS} FROM memos WHERE run_id = ? ORDER BY seq"
+_EVENTS = "SELECT internal_id, payload FROM events WHERE internal_id {in_texts}"
 
 
 def get_run(run_id: str) -> Rule[RunRecord]:
@@ -61,17 +57,23 @@ def list_runs(query: RunQuery) -> Rule[list[RunRecord]]:
 def load_run_state(run_id: str) -> Rule[RunState]:
     """The run, its events' payloads in `event_ids` order, and its memos in stack order.
 
-    Both reads go out together (one round trip on PostgreSQL). Memos only ever grow, so a
-    memo committed between them is harmless: the run is called with one more step done.
+    The run (with its first event) and its memos are read together: one round trip on
+    PostgreSQL, and a second only for a run started by several events (a batch). Memos only
+    ever grow, so a memo committed between the reads is harmless: the run is called with one
+    more step done.
     """
-    run_row, rows = yield (fetch_one(_RUN, run_id), fetch(_EVENTS_AND_MEMOS, run_id, run_id))
+    run_row, memo_rows = yield (fetch_one(_RUN_STATE, run_id), fetch(_MEMOS, run_id))
     if run_row is None:
         raise NotFound(f"no run {run_id!r}")
     run = run_from(run_row)
-    payloads = {row[1]: row[2] for row in rows if row[0] == 0}
+    payloads: dict[str, str] = {}
+    if run.event_ids and run_row[-1] is not None:
+        payloads[run.event_ids[0]] = run_row[-1]
+    others = [event_id for event_id in run.event_ids if event_id not in payloads]
+    if others:
+        payloads.update((yield fetch(_EVENTS, others)))
     events = [codec.loads(payloads[i]) for i in run.event_ids if i in payloads]
-    memos = sorted((row for row in rows if row[0]), key=lambda row: row[0])
-    return RunState(run=run, events=events, memos=[memo_from(row[1:]) for row in memos])
+    return RunState(run=run, events=events, memos=[memo_from(row) for row in memo_rows])
 
 
 def run_history(run_id: str) -> Rule[list[HistoryEntry]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from surge.core import codec
@@ -45,7 +45,6 @@ _DIALECT = {
     "in_ints": f"IN {_LIST}",
     "skip_locked": "",
     "payload_app_id": "json_extract(payload, '$.app_id')",
-    "in_run_event_ids": "IN (SELECT j.value FROM runs r, json_each(r.event_ids) j WHERE r.id = ?)",
 }
 _rendered: dict[str, tuple[str, bool, bool]] = {}
 
@@ -90,11 +89,11 @@ class SQLiteConnector(Connector):
         if self._writer is not None:
             await self._writer.stop()
 
-    async def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> T:
+    def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> Awaitable[T]:
         """Run the rule on the writer thread, inside its group's transaction."""
         if self._writer is None:
             raise StorageError("the SQLite storage is not open")
-        return await self._writer.submit(lambda tx: drive(tx, rule()))
+        return self._writer.submit(lambda tx: drive(tx, rule()))
 
 
 def drive(tx: Tx, rule: Rule[T]) -> T:
@@ -114,7 +113,11 @@ def drive(tx: Tx, rule: Rule[T]) -> T:
 
 
 def _query(tx: Tx, query: Query) -> Any:
-    cursor = _cursor(tx, query)
+    text, lists, _ = _rendered.get(query.sql) or render(query.sql)
+    params: Sequence[Any] = query.params
+    if lists:
+        params = [codec.dumps_str(p) if isinstance(p, list | tuple) else p for p in params]
+    cursor = tx.conn.execute(text, params)
     want = query.want
     if want is Want.NOTHING:
         return None
@@ -135,7 +138,7 @@ def _cursor(tx: Tx, query: Query) -> sqlite3.Cursor:
 
 def _expect(tx: Tx, expect: Expect) -> None:
     cursor = _cursor(tx, expect.query)
-    is_read = render(expect.query.sql)[2]
+    is_read = _rendered[expect.query.sql][2]
     found = len(cursor.fetchall()) if is_read else cursor.rowcount
     if found != expect.rows:
         raise expect.error()
