@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import random
 
 import pytest
 from ulid import ULID
@@ -21,6 +22,20 @@ def test_new_ulid_is_a_ulid_and_unique() -> None:
 
 def test_new_ulid_embeds_the_given_timestamp() -> None:
     assert ULID.from_str(new_ulid(1_714_550_400_123)).milliseconds == 1_714_550_400_123
+
+
+@pytest.mark.parametrize("case", range(300))
+def test_ulids_are_encoded_as_the_reference_implementation_does(case: int) -> None:
+    rng = random.Random(case)
+    ms = rng.choice([0, 1, (1 << 48) - 1, rng.randrange(1 << 48)])
+    entropy = bytes(rng.choice([0, 255, rng.randrange(256)]) for _ in range(10))
+
+    [first] = seeded_ulids(_seed(ms, entropy), 1)
+
+    # The first seeded id adds 1 to the last four entropy bytes.
+    tail = (int.from_bytes(entropy[6:], "big") + 1) & 0xFFFFFFFF
+    expected = ULID.from_bytes(ms.to_bytes(6, "big") + entropy[:6] + tail.to_bytes(4, "big"))
+    assert first == str(expected)
 
 
 def test_new_ulid_rejects_negative_timestamp() -> None:

@@ -115,9 +115,7 @@ START_OPTIONS = (
 )
 
 
-SERVER_PACKAGES = frozenset(
-    {"starlette", "uvicorn", "httptools", "uvloop", "croniter", "cel", "ulid"}
-)
+SERVER_PACKAGES = frozenset({"starlette", "uvicorn", "httptools", "uvloop", "croniter", "cel"})
 """Top-level modules of the `server` extra: missing ones get an install hint."""
 
 

@@ -37,11 +37,18 @@ def new_ulid(ms: int | None = None) -> str:
     return _ulid_from_parts(ms, os.urandom(_ENTROPY_BYTES))
 
 
-def _ulid_from_parts(ms: int, entropy: bytes) -> str:
-    # python-ulid ships with the server extra only; the SDK imports this module without it.
-    from ulid import ULID
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = [_CROCKFORD[n >> 5] + _CROCKFORD[n & 31] for n in range(1024)]
+"""Every 10-bit value as its two Crockford base32 digits."""
+_SHIFTS = tuple(range(120, -1, -10))
 
-    return str(ULID.from_bytes(ms.to_bytes(6, "big") + entropy))
+
+def _ulid_from_parts(ms: int, entropy: bytes) -> str:
+    # A ULID is its 128 bits as 26 Crockford base32 digits (the first holds 3 bits): 13 pairs
+    # of digits, 10 bits each, from a table. Every event and run gets one; this is about twice
+    # as fast as python-ulid, which the tests keep as the reference.
+    value = ms << 80 | int.from_bytes(entropy, "big")
+    return "".join([_PAIRS[value >> shift & 1023] for shift in _SHIFTS])
 
 
 def _seed_error(problem: str) -> InvalidInput:

@@ -3,7 +3,7 @@
 Column lists and types are written here once; the schema itself is the versioned SQL under
 `sql/<dialect>/migrations/`, and a test keeps the two dialects' columns alike. JSON values are
 stored as text, timestamps as integer milliseconds since the epoch (UTC). A record whose fields
-are named and ordered as a table's columns converts both ways with `row_of` and `record_from`.
+are named as a table's columns converts both ways: `Table.row_of` and `record_from`.
 """
 
 from __future__ import annotations
@@ -103,12 +103,6 @@ def json_or_null(value: Any) -> str | None:
 
 def _json(text: str | None) -> Any:
     return None if text is None else codec.loads(text)
-
-
-def row_of(table: Table, record: object) -> Row:
-    """The values of `record`'s fields named as `table`'s columns, in column order, ready to
-    store: JSON columns as text, enums as their values."""
-    return table.row_of(record)
 
 
 def record_from(cls: type[R], table: Table, row: Row) -> R:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from ..records import AppRecord, FunctionRecord, NewWorkItem, RegistryState
 from ..statements import InsertRows, Rule, Serialize, execute, fetch, fetch_one
-from ..tables import APPS, FUNCTIONS, record_from, row_of
+from ..tables import APPS, FUNCTIONS, record_from
 from .queue import enqueue
 
 APPS_LOCK = 1_000_000
@@ -74,9 +74,9 @@ def sync_app(
     # The app at this URL now answers under a new id: the old registration is gone.
     for (old_id,) in replaced:
         yield from _delete_app(old_id)
-    yield execute(_UPSERT_APP, *row_of(APPS, app))
+    yield execute(_UPSERT_APP, *APPS.row_of(app))
     yield execute("DELETE FROM functions WHERE app_id = ?", app.id)
-    yield InsertRows(FUNCTIONS, [row_of(FUNCTIONS, fn) for fn in functions], _UPSERT_FUNCTION)
+    yield InsertRows(FUNCTIONS, [FUNCTIONS.row_of(fn) for fn in functions], _UPSERT_FUNCTION)
     keep = [item.unique_key for item in crons if item.unique_key is not None]
     yield execute(
         f"DELETE FROM work_items WHERE {_APP_CRONS}"

@@ -15,10 +15,10 @@ from surge.core import codec
 from surge.core.errors import StaleLease
 
 from ..records import DISCOVERY, Commit, RunUpdate, Then, WorkKind, step_key
-from ..statements import WAKE, Expect, InsertRows, LockRows, Rule, execute
-from ..tables import HISTORY, json_or_null, row_of
+from ..statements import WAKE, Expect, InsertRows, LockRows, Rule, Statement, execute
+from ..tables import HISTORY, json_or_null
 from .events import ingest
-from .queue import enqueue
+from .queue import enqueued
 
 # Only an inserted memo takes a place in the stack; a step already memoized keeps its first.
 _INSERT_MEMO = (
@@ -48,27 +48,29 @@ def commit(c: Commit) -> Rule[None]:
     """Apply `c` in the order its docstring gives; `StaleLease`, changing nothing, if the
     item's lease passed on."""
     run_id = _run_of(c)
-    if run_id is not None:
-        yield LockRows("runs", "id", (run_id,))
-    yield from _release(c)
+    # Statements whose results are not read go out together: one step of the rule each.
+    first: list[Statement] = [] if run_id is None else [LockRows("runs", "id", (run_id,))]
+    first += _release(c)
     for memo in c.memos:
         outcome = codec.dumps_str(memo.outcome)
-        yield execute(
-            _INSERT_MEMO, run_id, memo.step_id, run_id, memo.name, memo.op, outcome, memo.at
-        )
+        row = (run_id, memo.step_id, run_id, memo.name, memo.op, outcome, memo.at)
+        first.append(execute(_INSERT_MEMO, *row))
     if c.run_update is not None and run_id is not None:
-        yield from _update_run(run_id, c.run_update)
+        first += _update_run(run_id, c.run_update)
     if c.history:
-        yield InsertRows(HISTORY, [row_of(HISTORY, entry) for entry in c.history])
+        first.append(InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in c.history]))
+    yield tuple(first)
     if c.events:
         yield from ingest(c.events, registry_version=c.registry_version)
+    then: list[Statement] = []
     if c.link_events_to_run:
         sql = "UPDATE events SET source_run_id = ? WHERE internal_id {in_texts}"
-        yield execute(sql, run_id, c.link_events_to_run)
-    if c.enqueue:
-        yield from enqueue(c.enqueue)
+        then.append(execute(sql, run_id, c.link_events_to_run))
+    then += enqueued(c.enqueue)
     if c.then is not Then.NOTHING and run_id is not None:
-        yield from _discover(c, run_id)
+        then += _discover(c, run_id)
+    if then:
+        yield tuple(then)
 
 
 def _run_of(c: Commit) -> str | None:
@@ -85,7 +87,7 @@ def _run_of(c: Commit) -> str | None:
     return run_id
 
 
-def _release(c: Commit) -> Rule[None]:
+def _release(c: Commit) -> list[Statement]:
     """Delete the leased item, or move it to its retry."""
     item = c.item
 
@@ -94,17 +96,15 @@ def _release(c: Commit) -> Rule[None]:
 
     if c.retry_at is None:
         sql = "DELETE FROM work_items WHERE id = ? AND lease_token = ?"
-        yield Expect(execute(sql, item.id, item.lease_token), 1, lost)
-        return
+        return [Expect(execute(sql, item.id, item.lease_token), 1, lost)]
     sql = (
         "UPDATE work_items SET due_at = ?, attempt = attempt + 1, lease_token = NULL"
         " WHERE id = ? AND lease_token = ?"
     )
-    yield Expect(execute(sql, c.retry_at, item.id, item.lease_token), 1, lost)
-    yield WAKE
+    return [Expect(execute(sql, c.retry_at, item.id, item.lease_token), 1, lost), WAKE]
 
 
-def _update_run(run_id: str, update: RunUpdate) -> Rule[None]:
+def _update_run(run_id: str, update: RunUpdate) -> list[Statement]:
     columns: list[str] = []
     values: list[object] = []
     if update.status is not None:
@@ -127,8 +127,9 @@ def _update_run(run_id: str, update: RunUpdate) -> Rule[None]:
     if update.force_step_plan is not None:
         columns.append("force_step_plan")
         values.append(update.force_step_plan)
-    if columns:
-        yield execute(_update_sql(tuple(columns)), *values, run_id)
+    if not columns:
+        return []
+    return [execute(_update_sql(tuple(columns)), *values, run_id)]
 
 
 @functools.cache
@@ -137,17 +138,17 @@ def _update_sql(columns: tuple[str, ...]) -> str:
     return f"UPDATE runs SET {', '.join(f'{column} = ?' for column in columns)} WHERE id = ?"
 
 
-def _discover(c: Commit, run_id: str) -> Rule[None]:
+def _discover(c: Commit, run_id: str) -> list[Statement]:
     """Queue a discovery call for the run (with `DISCOVER_IF_IDLE`, only if nothing else is
     queued for it once this commit's own deletes and inserts are done)."""
     item = (WorkKind.CALL.value, run_id, DISCOVERY, c.at, "{}", step_key(run_id, DISCOVERY))
     if c.then is Then.DISCOVER:
-        yield execute(_DISCOVER_ALWAYS, *item)
+        queue = execute(_DISCOVER_ALWAYS, *item)
     elif c.retry_at is None:
         # Of two parallel steps finishing together, exactly the later one queues it.
-        yield execute(_DISCOVER_IF_IDLE, *item, run_id)
+        queue = execute(_DISCOVER_IF_IDLE, *item, run_id)
     else:
         # Only a retried item is still there to leave out: a deleted one's id may be reused
         # already by an item this commit queued (SQLite reuses the highest rowid).
-        yield execute(_DISCOVER_IF_IDLE_BUT_RETRIED, *item, run_id, c.item.id)
-    yield WAKE
+        queue = execute(_DISCOVER_IF_IDLE_BUT_RETRIED, *item, run_id, c.item.id)
+    return [queue, WAKE]

@@ -27,7 +27,7 @@ from ..statements import (
     fetch,
     fetch_one,
 )
-from ..tables import EVENTS, NEW_RUNS, RUN_EVENTS, WORK_ITEMS, Row, record_from, row_of
+from ..tables import EVENTS, NEW_RUNS, RUN_EVENTS, WORK_ITEMS, Row, record_from
 from .queue import ITEM_CONFLICT, discovery_row
 
 USER_ID_LOCKS = range(1, 65)
@@ -96,11 +96,11 @@ def ingest(entries: Sequence[IngestEntry], *, registry_version: int | None) -> R
     runs = [run for entry in fresh for run in entry.runs]
     if fresh:
         # Minted ids cannot be stored yet: a plain insert, and no round trip to wait for.
-        yield InsertRows(EVENTS, [row_of(EVENTS, e.event) for e in fresh])
+        yield InsertRows(EVENTS, [EVENTS.row_of(e.event) for e in fresh])
     if seeded:
         inserted = yield InsertRows(
             EVENTS,
-            [row_of(EVENTS, e.event) for e in seeded],
+            [EVENTS.row_of(e.event) for e in seeded],
             "ON CONFLICT (internal_id) DO NOTHING",
             returning="internal_id",
         )

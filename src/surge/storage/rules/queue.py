@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..records import DISCOVERY, NewWorkItem, WorkItem, WorkKind, step_key
-from ..statements import WAKE, InsertRows, Rule, execute, fetch, fetch_one
-from ..tables import LEASED_ITEM_COLUMNS, WORK_ITEMS, leased_item_from, row_of
+from ..statements import WAKE, InsertRows, Rule, Statement, execute, fetch, fetch_one
+from ..tables import LEASED_ITEM_COLUMNS, WORK_ITEMS, leased_item_from
 
 ITEM_CONFLICT = "ON CONFLICT (unique_key) DO NOTHING"
 """An item whose `unique_key` is already queued is not queued again."""
@@ -36,9 +36,19 @@ def discovery_row(run_id: str, due_at: int) -> tuple[object, ...]:
 
 def enqueue(items: Sequence[NewWorkItem]) -> Rule[None]:
     """Queue `items`, skipping those whose `unique_key` is already queued."""
-    if items:
-        yield InsertRows(WORK_ITEMS, [row_of(WORK_ITEMS, item) for item in items], ITEM_CONFLICT)
-        yield WAKE
+    statements = enqueued(items)
+    if statements:
+        yield tuple(statements)
+
+
+def enqueued(items: Sequence[NewWorkItem]) -> list[Statement]:
+    """The statements that queue `items` (see `enqueue`)."""
+    if not items:
+        return []
+    return [
+        InsertRows(WORK_ITEMS, [WORK_ITEMS.row_of(item) for item in items], ITEM_CONFLICT),
+        WAKE,
+    ]
 
 
 def lease_due(*, now: int, limit: int, lease_ms: int, token: str) -> Rule[list[WorkItem]]:

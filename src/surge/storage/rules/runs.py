@@ -17,7 +17,6 @@ from ..tables import (
     RUN_FROM,
     memo_from,
     record_from,
-    row_of,
     run_from,
 )
 from .events import ingest, where
@@ -98,6 +97,6 @@ def cancel_run(
     yield execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", cancelled, at, run_id)
     yield execute("DELETE FROM work_items WHERE run_id = ?", run_id)
     entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled")
-    yield InsertRows(HISTORY, [row_of(HISTORY, entry)])
+    yield InsertRows(HISTORY, [HISTORY.row_of(entry)])
     yield from ingest(events, registry_version=registry_version)
     return replace(run, status=RunStatus.CANCELLED, ended_at=at)

@@ -104,7 +104,7 @@ def drive(tx: Tx, rule: Rule[T]) -> T:
         while True:
             step = send(result)
             if type(step) is tuple:
-                result = tuple(_HANDLERS[type(s)](tx, s) for s in step)
+                result = tuple([_HANDLERS[type(s)](tx, s) for s in step])
             else:
                 result = _HANDLERS[type(step)](tx, step)
     except StopIteration as done:
