@@ -88,7 +88,9 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def summary(results: dict[tuple[str, str], list[dict[str, Any]]], configs: list[str]) -> list[list[str]]:
+def summary(
+    results: dict[tuple[str, str], list[dict[str, Any]]], configs: list[str]
+) -> list[list[str]]:
     """Per configuration and figure: the two medians and their ratio."""
     rows = []
     for config in configs:
