@@ -90,10 +90,11 @@ class SQLiteConnector(Connector):
             await self._writer.stop()
 
     def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> Awaitable[T]:
-        """Run the rule on the writer thread, inside its group's transaction."""
+        """Run the rule on the writer thread, inside its group's transaction (and, with
+        `transaction`, its own savepoint)."""
         if self._writer is None:
             raise StorageError("the SQLite storage is not open")
-        return self._writer.submit(lambda tx: drive(tx, rule()))
+        return self._writer.submit(lambda tx: drive(tx, rule()), savepoint=transaction)
 
 
 def drive(tx: Tx, rule: Rule[T]) -> T:

@@ -2,7 +2,9 @@
 
 Coroutines submit an operation (a callable taking a `Tx`) and await its future. The thread takes
 every operation queued so far and runs them in one transaction: each inside its own savepoint,
-so a failing operation rolls back alone and gets its exception while the others commit. One
+so a failing operation rolls back alone and gets its exception while the others commit (an
+operation submitted without one is a read or a single statement, which SQLite already undoes
+alone when it fails). One
 fsync then covers the whole group, which is what lets thousands of small commits per second
 through a single connection. Futures are resolved on their event loop only after COMMIT.
 """
@@ -49,6 +51,7 @@ class Tx:
 class _Pending:
     op: Callable[[Tx], Any]
     future: asyncio.Future[Any]
+    savepoint: bool
 
 
 _Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
@@ -125,12 +128,16 @@ class Writer:
             self._closed = True
             raise
 
-    async def submit(self, op: Callable[[Tx], T]) -> T:
-        """Run `op` in the writer thread, inside a transaction, and return its result."""
+    async def submit(self, op: Callable[[Tx], T], *, savepoint: bool = True) -> T:
+        """Run `op` in the writer thread, inside a transaction, and return its result.
+
+        With `savepoint`, a failing `op` leaves no trace; without, only its failing
+        statement is undone (enough for an `op` that reads, or writes in one statement).
+        """
         if self._closed:
             raise StorageError("the SQLite storage is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Pending(op, future))
+        self._queue.put(_Pending(op, future, savepoint))
         result: T = await future
         return result
 
@@ -225,7 +232,9 @@ def _run_ops(conn: sqlite3.Connection, ops: list[_Pending]) -> tuple[list[_Outco
     woke = False
     for pending in ops:
         tx = Tx(conn)
-        conn.execute("SAVEPOINT op")
+        savepoint = pending.savepoint
+        if savepoint:
+            conn.execute("SAVEPOINT op")
         try:
             value = pending.op(tx)
         except Exception as exc:
@@ -233,11 +242,13 @@ def _run_ops(conn: sqlite3.Connection, ops: list[_Pending]) -> tuple[list[_Outco
                 # SQLite rolled the whole transaction back itself (disk full, I/O error): the
                 # operations before this one are lost too, so the batch fails as a whole.
                 raise
-            conn.execute("ROLLBACK TO op")
-            conn.execute("RELEASE op")
+            if savepoint:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
             outcomes.append((pending.future, None, translate(exc)))
             continue
-        conn.execute("RELEASE op")
+        if savepoint:
+            conn.execute("RELEASE op")
         woke = woke or tx.woke
         outcomes.append((pending.future, value, None))
     return outcomes, woke
