@@ -46,7 +46,7 @@ _UNSUPPORTED = {
 _IGNORED = {Opcode.NONE, Opcode.DEFER_ADD, Opcode.DEFER_ABORT}
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Call:
     """The call that was made: which run, which work item, at what time."""
 
@@ -57,7 +57,7 @@ class Call:
     policy: RetryPolicy
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Outcome:
     """What an app's answer means for its run, in the order a `Commit` applies it."""
 

@@ -1,7 +1,10 @@
 """Domain records that cross the storage boundary.
 
 All timestamps are integer milliseconds since the Unix epoch (UTC). JSON-valued fields hold
-already-decoded Python values.
+already-decoded Python values. Every record is a value: build a new one (`dataclasses.replace`),
+never change one. The few built on every app call (`RunRecord`, `Memo`, `RunState`, `WorkItem`,
+`HistoryEntry`, `Commit`) are plain slotted dataclasses rather than frozen ones, which cost
+twice as much to build.
 """
 
 from __future__ import annotations
@@ -112,7 +115,7 @@ class EventRecord:
     source_run_id: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class RunRecord:
     """A run of a function."""
 
@@ -131,7 +134,7 @@ class RunRecord:
     """The run whose `step.sendEvent` produced this run's first event, if any."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Memo:
     """A step's stored outcome: `{"data": x}`, `{"error": e}`, or a raw value."""
 
@@ -142,7 +145,7 @@ class Memo:
     at: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class RunState:
     """Everything the executor needs to call an app for a run."""
 
@@ -167,7 +170,7 @@ class NewWorkItem:
     """When set, enqueueing is skipped if an item with the same key already exists."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class WorkItem:
     """A leased work item. `lease_token` must be presented to complete or release it."""
 
@@ -230,7 +233,7 @@ class Then(enum.Enum):
     "Step planning and parallel steps")."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class HistoryEntry:
     """One line of a run's history, shown in the dashboard and the query API."""
 
@@ -242,7 +245,7 @@ class HistoryEntry:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Commit:
     """The outcome of handling one work item, written in one transaction.
 
