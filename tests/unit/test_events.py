@@ -7,16 +7,19 @@ import pytest
 
 from surge.core.errors import InvalidInput
 from surge.core.events import (
-    ABSOLUTE_MAX_EVENT_BYTES,
-    DEFAULT_MAX_EVENT_BYTES,
     FUNCTION_CANCELLED,
     FUNCTION_FAILED,
     FUNCTION_FINISHED,
     FUNCTION_INVOKED,
-    MAX_EVENTS_PER_REQUEST,
     SCHEDULED_TIMER,
     internal_event,
     parse_events,
+)
+from surge.core.limits import (
+    ABSOLUTE_MAX_EVENT_BYTES,
+    DEFAULT_MAX_EVENT_BYTES,
+    MAX_EVENTS_PER_REQUEST,
+    MAX_NESTING,
 )
 
 NOW = 1_714_554_000_000
@@ -186,6 +189,60 @@ def test_event_size_limit_is_413_at_the_boundary() -> None:
     assert err.field == "events[1]"
     assert "1001" in err.message
     assert "1000" in err.message
+
+
+def nested(depth: int) -> Any:
+    """An array holding an array ... `depth` levels deep."""
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_nesting_limit_counts_the_event_itself() -> None:
+    # The event is level 1 and `data` level 2, so its value may nest MAX_NESTING - 2 deep.
+    deepest = {"name": "a", "data": {"x": nested(MAX_NESTING - 2)}}
+    assert parse(deepest)[0]["data"] == deepest["data"]
+    err = reject([{"name": "ok"}, {"name": "a", "data": {"x": nested(MAX_NESTING - 1)}}])
+    assert err.status == 400
+    assert err.field == "events[1]"
+    assert f"nest too deeply (the limit is {MAX_NESTING} levels" in err.message
+
+
+@pytest.mark.parametrize("depth", [250, 260, 1000])
+def test_nesting_the_encoder_cannot_handle_is_a_400(depth: int) -> None:
+    err = reject({"name": "a", "user": {"x": nested(depth)}})
+    assert err.status == 400
+    assert "nest too deeply" in err.message
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "text"),
+    [
+        ({"name": "a\x00b"}, "name", "event name must not contain a NUL character"),
+        ({"name": "a", "id": "\x00"}, "id", "event id must not contain a NUL character"),
+        ({"name": "a", "v": "1\x00"}, "v", "event version must not contain a NUL character"),
+        ({"name": "a", "id": "i" * 256}, "id", "event id is too long: 256 characters"),
+        ({"name": "a", "v": "v" * 256}, "v", "event version is too long: 256 characters"),
+    ],
+)
+def test_identifiers_the_databases_cannot_store_are_refused(
+    event: dict[str, Any], field: str, text: str
+) -> None:
+    err = reject(event)
+    assert err.status == 400
+    assert err.field == field
+    assert text in err.message
+
+
+def test_nul_inside_data_is_kept() -> None:
+    # Stored as JSON text, where it is the escape \u0000: both databases keep it.
+    assert parse({"name": "a", "data": {"s": "a\x00b"}})[0]["data"] == {"s": "a\x00b"}
+
+
+def test_id_and_version_at_their_length_limit_are_kept() -> None:
+    [event] = parse({"name": "a", "id": "i" * 255, "v": "v" * 255})
+    assert (len(event["id"]), len(event["v"])) == (255, 255)
 
 
 def test_event_size_limit_capped_at_absolute_max() -> None:

@@ -59,3 +59,15 @@ def test_bearer_accepts_plain_or_hashed_with_or_without_prefix_as_the_sdks_send(
 def test_keys_that_are_not_even_length_hex_are_refused(key: str) -> None:
     with pytest.raises(InvalidInput, match="even-length hex"):
         check_key(key, option="--signing-key")
+
+
+@pytest.mark.parametrize(
+    "header", ["t=²&s=abc", "t=1700000000&s=é", "t=\u0661\u0667&s=ab", "t=&s="]
+)
+def test_a_signature_header_with_odd_text_is_refused_not_raised(header: str) -> None:
+    assert not verify_signature(header, b"{}", [KEY], now=1_700_000_000)
+
+
+@pytest.mark.parametrize("header", ["Bearer é", "Bearer \udcff", "Bearer 🙂" + BARE])
+def test_a_bearer_with_odd_text_is_refused_not_raised(header: str) -> None:
+    assert not bearer_matches(header, [KEY])

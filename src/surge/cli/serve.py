@@ -10,7 +10,7 @@ import uvicorn
 
 from surge.core.clock import SystemClock
 from surge.core.errors import InvalidInput, MissingDriver
-from surge.core.events import ABSOLUTE_MAX_EVENT_BYTES
+from surge.core.limits import ABSOLUTE_MAX_EVENT_BYTES
 from surge.core.signing import check_key
 from surge.engine import Engine, EngineConfig
 from surge.server import create_app

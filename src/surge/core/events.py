@@ -16,28 +16,28 @@ from typing import Any
 
 from surge.core import codec
 from surge.core.errors import InvalidInput
+from surge.core.limits import (
+    ABSOLUTE_MAX_EVENT_BYTES,
+    MAX_EVENTS_PER_REQUEST,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_NESTING,
+    text_problem,
+    too_deep,
+)
 
 __all__ = [
-    "ABSOLUTE_MAX_EVENT_BYTES",
-    "DEFAULT_MAX_EVENT_BYTES",
     "FUNCTION_CANCELLED",
     "FUNCTION_FAILED",
     "FUNCTION_FINISHED",
     "FUNCTION_INVOKED",
     "INTERNAL_PREFIX",
-    "MAX_EVENTS_PER_REQUEST",
-    "MAX_NAME_LENGTH",
     "MAX_TS_MS",
     "MIN_TS_MS",
     "SCHEDULED_TIMER",
     "internal_event",
     "parse_events",
 ]
-
-MAX_EVENTS_PER_REQUEST = 5000
-DEFAULT_MAX_EVENT_BYTES = 512 * 1024
-ABSOLUTE_MAX_EVENT_BYTES = 3 * 1024 * 1024
-MAX_NAME_LENGTH = 255
 
 MIN_TS_MS = 315_532_800_000
 """1980-01-01T00:00:00Z: the earliest accepted ``ts``."""
@@ -106,6 +106,12 @@ def parse_events(body: bytes, *, max_event_bytes: int, now_ms: int) -> list[dict
 def _parse_one(item: Any, prefix: str, limit: int, now_ms: int) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise _fail(prefix, f"each event must be a JSON object, got {_kind(item)}")
+    if too_deep(item):
+        raise _fail(
+            prefix or "event",
+            f"arrays and objects nest too deeply (the limit is {MAX_NESTING} levels,"
+            " counting the event itself)",
+        )
     size = len(codec.dumps(item))
     if size > limit:
         raise _fail(
@@ -117,14 +123,16 @@ def _parse_one(item: Any, prefix: str, limit: int, now_ms: int) -> dict[str, Any
         "name": _name(item.get("name"), _path(prefix, "name")),
         "data": _data(item.get("data"), _path(prefix, "data")),
     }
-    event_id = _optional_str(item.get("id"), _path(prefix, "id"))
+    id_field = _path(prefix, "id")
+    event_id = _optional_str(item.get("id"), id_field)
     if event_id:
-        event["id"] = event_id
+        event["id"] = _identifier(event_id, id_field, "event id", MAX_ID_LENGTH)
     event["ts"] = _ts(item.get("ts"), _path(prefix, "ts"), now_ms)
     event["user"] = _object(item.get("user"), _path(prefix, "user"))
-    version = _optional_str(item.get("v"), _path(prefix, "v"))
+    version_field = _path(prefix, "v")
+    version = _optional_str(item.get("v"), version_field)
     if version is not None:
-        event["v"] = version
+        event["v"] = _identifier(version, version_field, "event version", MAX_NAME_LENGTH)
     return event
 
 
@@ -149,11 +157,7 @@ def _name(value: Any, field: str) -> str:
         raise _fail(field, f"event name must be a string, got {_kind(value)}")
     if not value:
         raise _fail(field, "event name must not be empty")
-    if len(value) > MAX_NAME_LENGTH:
-        raise _fail(
-            field,
-            f"event name is too long: {len(value)} characters (the limit is {MAX_NAME_LENGTH})",
-        )
+    _identifier(value, field, "event name", MAX_NAME_LENGTH)
     if value[: len(INTERNAL_PREFIX)].lower() == INTERNAL_PREFIX:
         raise _fail(field, "event name is reserved for internal use")
     return value
@@ -172,6 +176,13 @@ def _data(value: Any, field: str) -> dict[str, Any]:
     if "_inngest" in data:
         data = {k: v for k, v in data.items() if k != "_inngest"}
     return data
+
+
+def _identifier(value: str, field: str, what: str, max_length: int) -> str:
+    problem = text_problem(value, what=what, max_length=max_length)
+    if problem is not None:
+        raise _fail(field, problem)
+    return value
 
 
 def _optional_str(value: Any, field: str) -> str | None:

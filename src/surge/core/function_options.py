@@ -13,8 +13,9 @@ from typing import Any
 
 from surge.core.durations import parse_duration
 from surge.core.errors import InvalidInput, OptionProblem
+from surge.core.limits import MAX_DURATION_MS, MAX_INT
 
-__all__ = ["OptionProblem", "check_options"]
+__all__ = ["OptionProblem", "check_options", "duration_problem"]
 
 ExpressionCheck = Callable[[str], object]
 
@@ -48,19 +49,32 @@ def _check_expr(value: Any, field: str, check: ExpressionCheck | None) -> None:
 def _check_int(value: Any, field: str, *, minimum: int, required: bool = True) -> None:
     if value is None and not required:
         return
-    if not _is_int(value) or value < minimum:
-        raise OptionProblem(field, f"must be an integer >= {minimum}")
+    if not _is_int(value) or not minimum <= value <= MAX_INT:
+        raise OptionProblem(field, f"must be an integer from {minimum} to {MAX_INT}")
+
+
+def duration_problem(value: Any) -> str | None:
+    """Why `value` is not a usable duration option (a string such as ``"30s"``, more than
+    zero and at most `MAX_DURATION_MS`), or `None` if it is one."""
+    if not isinstance(value, str):
+        return 'must be a duration string such as "30s"'
+    try:
+        seconds = parse_duration(value)
+    except InvalidInput as exc:
+        return exc.message
+    if seconds <= 0:
+        return f"duration {value!r} must be more than zero"
+    if seconds * 1000 > MAX_DURATION_MS:
+        return f"duration {value!r} is too long (the limit is {MAX_DURATION_MS // 86_400_000} days)"
+    return None
 
 
 def _check_duration(value: Any, field: str, *, required: bool = True) -> None:
     if value is None and not required:
         return
-    if not isinstance(value, str):
-        raise OptionProblem(field, 'must be a duration string such as "30s"')
-    try:
-        parse_duration(value)
-    except InvalidInput as exc:
-        raise OptionProblem(field, exc.message) from None
+    problem = duration_problem(value)
+    if problem is not None:
+        raise OptionProblem(field, problem)
 
 
 def _check_concurrency_item(item: Any, field: str, check: ExpressionCheck | None) -> None:
@@ -68,7 +82,7 @@ def _check_concurrency_item(item: Any, field: str, check: ExpressionCheck | None
     _check_int(obj.get("limit"), f"{field}.limit", minimum=0)
     _check_expr(obj.get("key"), f"{field}.key", check)
     scope = obj.get("scope")
-    if scope is not None and scope not in _CONCURRENCY_SCOPES:
+    if scope is not None and (not isinstance(scope, str) or scope not in _CONCURRENCY_SCOPES):
         raise OptionProblem(f"{field}.scope", "must be one of fn, env, account")
 
 
@@ -137,7 +151,7 @@ def _check_cancel(value: Any, check: ExpressionCheck | None) -> None:
 def _check_singleton(value: Any, check: ExpressionCheck | None) -> None:
     obj = _require_object(value, "singleton")
     mode = obj.get("mode")
-    if mode is not None and mode not in _SINGLETON_MODES:
+    if mode is not None and (not isinstance(mode, str) or mode not in _SINGLETON_MODES):
         raise OptionProblem("singleton.mode", "must be skip or cancel")
     _check_expr(obj.get("key"), "singleton.key", check)
 

@@ -20,15 +20,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from surge.core import codec
-from surge.core.durations import parse_duration
 from surge.core.errors import InvalidFunction, InvalidInput
-from surge.core.function_options import OptionProblem, check_options
-from surge.core.urls import app_identity_url, normalize_url
+from surge.core.function_options import OptionProblem, check_options, duration_problem
+from surge.core.limits import MAX_NAME_LENGTH, text_problem
+from surge.core.urls import app_identity_url, normalize_url, url_problem
 
 __all__ = [
     "DEFAULT_RETRIES",
     "MAX_RETRIES",
-    "MAX_TRIGGER_EVENT_LENGTH",
     "AppSync",
     "CronTrigger",
     "EventTrigger",
@@ -42,7 +41,6 @@ __all__ = [
 
 DEFAULT_RETRIES = 4
 MAX_RETRIES = 20
-MAX_TRIGGER_EVENT_LENGTH = 255
 
 ExpressionCheck = Callable[[str], object]
 
@@ -158,6 +156,20 @@ def _optional_str(value: Any, field_name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidInput(f"{field_name} must be a string", field=field_name)
+    return _app_text(value, field_name, field_name)
+
+
+def _app_text(value: str, field_name: str, what: str) -> str:
+    problem = text_problem(value, what=what, max_length=MAX_NAME_LENGTH)
+    if problem is not None:
+        raise InvalidInput(f"{field_name}: {problem}", field=field_name)
+    return value
+
+
+def _function_text(fn_id: str, value: str, field_name: str, what: str) -> str:
+    problem = text_problem(value, what=what, max_length=MAX_NAME_LENGTH)
+    if problem is not None:
+        raise InvalidFunction(fn_id, field_name, problem)
     return value
 
 
@@ -186,9 +198,13 @@ def parse_register(body: bytes, *, check_expression: ExpressionCheck | None = No
     app_id = _get(decoded, "appName")
     if not isinstance(app_id, str) or not app_id.strip():
         raise InvalidInput("App ID required", field="appName")
+    _app_text(app_id, "appName", "app id")
     url = _get(decoded, "url")
     if not isinstance(url, str) or not url.strip():
         raise InvalidInput("url required", field="url")
+    problem = url_problem(url.strip())
+    if problem is not None:
+        raise InvalidInput(f"url: {problem}", field="url")
     raw_functions = _get(decoded, "functions")
     if raw_functions is None:
         raw_functions = []
@@ -227,11 +243,15 @@ def _parse_function(item: Any, index: int, check: ExpressionCheck | None) -> Fun
     fn_id = _get(item, "id")
     if not isinstance(fn_id, str) or not fn_id.strip():
         raise InvalidFunction(f"functions[{index}]", "id", "a non-empty string id is required")
+    problem = text_problem(fn_id, what="function id", max_length=MAX_NAME_LENGTH)
+    if problem is not None:
+        raise InvalidFunction(f"functions[{index}]", "id", problem)
     name = _get(item, "name")
     if name is None or name == "":
         name = fn_id
     if not isinstance(name, str):
         raise InvalidFunction(fn_id, "name", "must be a string")
+    _function_text(fn_id, name, "name", "function name")
     triggers = _parse_triggers(fn_id, _get(item, "triggers"), check)
     steps, url, retries = _parse_steps(fn_id, _get(item, "steps"))
     try:
@@ -267,12 +287,9 @@ def _parse_trigger(fn_id: str, value: Any, path: str, check: ExpressionCheck | N
         raise InvalidFunction(fn_id, f"{path}.cron", str(exc)) from None
     jitter = _get(value, "jitter")
     if jitter is not None:
-        try:
-            if not isinstance(jitter, str):
-                raise InvalidInput("must be a duration string")
-            parse_duration(jitter)
-        except InvalidInput as exc:
-            raise InvalidFunction(fn_id, f"{path}.jitter", exc.message) from None
+        problem = duration_problem(jitter)
+        if problem is not None:
+            raise InvalidFunction(fn_id, f"{path}.jitter", problem)
     return CronTrigger(cron=cron, timezone=timezone, jitter=jitter)
 
 
@@ -281,13 +298,7 @@ def _parse_event_trigger(
 ) -> EventTrigger:
     if not isinstance(event, str):
         raise InvalidFunction(fn_id, f"{path}.event", "must be a string")
-    if len(event) > MAX_TRIGGER_EVENT_LENGTH:
-        raise InvalidFunction(
-            fn_id,
-            f"{path}.event",
-            f"event name is too long: {len(event)} characters "
-            f"(the limit is {MAX_TRIGGER_EVENT_LENGTH})",
-        )
+    _function_text(fn_id, event, f"{path}.event", "event name")
     if expression == "":
         expression = None
     if expression is not None:
@@ -352,6 +363,9 @@ def _parse_steps(fn_id: str, value: Any) -> tuple[dict[str, Any], str, int]:
         step_url = _get(runtime, "url") if isinstance(runtime, dict) else None
         if not isinstance(step_url, str) or not step_url.strip():
             raise InvalidFunction(fn_id, f"{path}.runtime.url", "a step url is required")
+        problem = url_problem(step_url.strip())
+        if problem is not None:
+            raise InvalidFunction(fn_id, f"{path}.runtime.url", problem)
         step_url = normalize_url(step_url.strip())
         url = url or step_url
         step_retries = _parse_retries(fn_id, _get(step, "retries"), f"{path}.retries")

@@ -76,7 +76,7 @@ def verify_signature(
         return False
     fields = dict(part.split("=", 1) for part in header.split("&") if "=" in part)
     stamp, given = fields.get("t", ""), fields.get("s", "")
-    if not stamp.isdigit() or not given:
+    if not (stamp.isascii() and stamp.isdigit()) or not given:
         return False
     current = int(time.time()) if now is None else now
     if abs(current - int(stamp)) > MAX_SIGNATURE_AGE_S:
@@ -84,7 +84,7 @@ def verify_signature(
     message = _canonical_or_raw(body)
     for key in keys:
         expected = signature(message, key, at=int(stamp)).split("&s=", 1)[1]
-        if hmac.compare_digest(expected, given):
+        if _same(expected, given):
             return True
     return False
 
@@ -98,9 +98,15 @@ def bearer_matches(header: str | None, keys: list[str]) -> bool:
     for key in keys:
         _, plain = split_key(key)
         for accepted in (plain, hashed_key(key)):
-            if hmac.compare_digest(token_body.lower(), accepted.lower()):
+            if _same(token_body.lower(), accepted.lower()):
                 return True
     return False
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time equality that any text may reach (`compare_digest` refuses non-ASCII
+    `str`s with an exception; header values come from the client)."""
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
 
 
 def _canonical_or_raw(body: bytes) -> bytes:

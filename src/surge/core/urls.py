@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-__all__ = ["app_identity_url", "normalize_url"]
+from surge.core.limits import MAX_URL_LENGTH
+
+__all__ = ["app_identity_url", "normalize_url", "url_problem"]
 
 _DROPPED_PARAMS = frozenset({"deployId", "probe"})
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0"})
@@ -18,6 +20,23 @@ def _strip_query(query: str) -> str:
         if part and unquote(part.partition("=")[0]) not in _DROPPED_PARAMS
     ]
     return "&".join(kept)
+
+
+def url_problem(url: str) -> str | None:
+    """Why the server could not call `url` (it must be an absolute ``http://`` or
+    ``https://`` URL with a host), or `None` if it can."""
+    if len(url) > MAX_URL_LENGTH:
+        return f"URL is too long: {len(url)} characters (the limit is {MAX_URL_LENGTH})"
+    if any(ord(c) < 0x21 or c == "\x7f" for c in url):
+        return "URL must not contain spaces or control characters"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return f"must be an absolute http:// or https:// URL, got {url[:100]!r}"
+    try:
+        parts.port  # noqa: B018 - it raises on a port that is not a number in range
+    except ValueError:
+        return f"URL has an invalid port: {url[:100]!r}"
+    return None
 
 
 def normalize_url(url: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from surge.core.events import DEFAULT_MAX_EVENT_BYTES
+from surge.core.limits import DEFAULT_MAX_EVENT_BYTES
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ from surge.core.durations import parse_duration, parse_time
 from surge.core.errors import AppUnreachable, InvalidInput
 from surge.core.functions import FunctionConfig
 from surge.core.ids import is_ulid
+from surge.core.limits import MAX_NESTING, too_deep
 from surge.core.opcodes import Op, Opcode, parse_ops
 from surge.storage import (
     HistoryEntry,
@@ -88,14 +89,14 @@ def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Outcome:
         return _function_error(call, error_value("NotAnSDK", message + "; is it a proxy?"), None)
     if response.status == 200:
         try:
-            output = codec.loads(response.body) if response.body.strip() else None
-        except codec.JSONDecodeError:
-            message = f"the app answered 200 with a body that is not JSON: {_excerpt(response)}"
+            output = _decode(response.body) if response.body.strip() else None
+        except (codec.JSONDecodeError, InvalidInput) as exc:
+            message = f"the app answered 200 with an unreadable body ({exc}): {_excerpt(response)}"
             return _function_error(call, error_value("InvalidResponse", message), None)
         return _complete(call, output, version)
     if response.status == 206:
         try:
-            ops = parse_ops(codec.loads(response.body))
+            ops = parse_ops(_decode(response.body))
         except (codec.JSONDecodeError, InvalidInput) as exc:
             message = f"the app answered 206 with unreadable opcodes ({exc}): {_excerpt(response)}"
             return _function_error(call, error_value("InvalidResponse", message), None)
@@ -278,6 +279,15 @@ def _version_update(call: Call, version: int | None) -> RunUpdate | None:
     return RunUpdate(request_version=version)
 
 
+def _decode(body: bytes) -> Any:
+    """An app's JSON answer; `InvalidInput` when it nests more deeply than an event may, so
+    that whatever is stored from it can be served back."""
+    value = codec.loads(body)
+    if too_deep(value):
+        raise InvalidInput(f"arrays and objects nest more than {MAX_NESTING} levels deep")
+    return value
+
+
 def _excerpt(response: AppResponse, limit: int = 300) -> str:
     text = response.body[:limit].decode("utf-8", "replace")
     return repr(text) + ("…" if len(response.body) > limit else "")
@@ -286,8 +296,8 @@ def _excerpt(response: AppResponse, limit: int = 300) -> str:
 def _error_body(response: AppResponse) -> Any:
     """The error a failed call reports, or a description of what the app did instead."""
     try:
-        body = codec.loads(response.body) if response.body.strip() else None
-    except codec.JSONDecodeError:
+        body = _decode(response.body) if response.body.strip() else None
+    except (codec.JSONDecodeError, InvalidInput):
         body = None
     if isinstance(body, dict) and ("message" in body or "name" in body or "error" in body):
         return body
@@ -300,8 +310,8 @@ def _error_body(response: AppResponse) -> Any:
 def _unwrap_stream(response: AppResponse) -> AppResponse:
     """A 201 streaming answer: keep-alive spaces, then `{"status", "headers", "body"}`."""
     try:
-        wrapped = codec.loads(response.body.strip())
-    except codec.JSONDecodeError:
+        wrapped = _decode(response.body.strip())
+    except (codec.JSONDecodeError, InvalidInput):
         return AppResponse(status=502, headers=response.headers, body=response.body)
     if not isinstance(wrapped, dict) or not isinstance(wrapped.get("status"), int):
         return AppResponse(status=502, headers=response.headers, body=response.body)

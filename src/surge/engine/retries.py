@@ -43,7 +43,7 @@ def retry_after_ms(header: str | None, now: int) -> int | None:
         return None
     value = header.strip()
     due: int | None = None
-    if value.isdigit() and len(value) <= 7:
+    if value.isascii() and value.isdigit() and len(value) <= 7:
         due = now + int(value) * 1000
     else:
         try:

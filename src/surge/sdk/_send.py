@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from surge.core.events import MAX_EVENTS_PER_REQUEST
 from surge.core.ids import EVENT_ID_SEED_HEADER
+from surge.core.limits import MAX_EVENTS_PER_REQUEST
 from surge.core.run_errors import EventSendError
 
 from ._event import Event, EventType

@@ -33,7 +33,7 @@ def invalid_input_response(exc: InvalidInput) -> JSONResponse:
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) one larger than `limit` bytes before reading it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise InvalidInput(
             f"request body is {int(declared)} bytes; the limit is {limit} bytes", status=413
         )

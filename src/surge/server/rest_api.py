@@ -12,14 +12,13 @@ from starlette.responses import Response
 
 from surge.core.durations import parse_time
 from surge.core.errors import InvalidInput, NotFound
+from surge.core.limits import MAX_PAGE_SIZE
 from surge.engine import Engine
 from surge.storage import EventQuery, EventRecord, HistoryEntry, RunQuery, RunRecord
 
 from .responses import JSONResponse, error_response, invalid_input_response
 
 T = TypeVar("T")
-
-MAX_LIMIT = 1000
 
 
 def iso(ms: int | None) -> str | None:
@@ -96,8 +95,8 @@ def _limit(request: Request, default: int = 100) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}", field="limit")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be an integer from 1 to {MAX_PAGE_SIZE}", field="limit")
     return int(raw)
 
 
@@ -155,7 +154,7 @@ def _history_json(entries: list[HistoryEntry]) -> list[dict[str, Any]]:
 
 
 def _runs_of_event(engine: Engine, event_id: str) -> Awaitable[list[RunRecord]]:
-    return engine.event_runs(event_id, limit=MAX_LIMIT)
+    return engine.event_runs(event_id, limit=MAX_PAGE_SIZE)
 
 
 get_event = by_id("event_id", Engine.get_event, event_json)

@@ -10,17 +10,16 @@ from starlette.responses import Response
 
 from surge.core import codec
 from surge.core.errors import InvalidInput
+from surge.core.limits import MAX_REQUEST_BYTES
 from surge.engine import Engine
 
 from .responses import JSONResponse, error_response, invalid_input_response, read_body
-
-MAX_REGISTER_BYTES = 16 * 1024 * 1024
 
 
 async def register(request: Request) -> Response:
     engine: Engine = request.app.state.engine
     try:
-        body = await read_body(request, MAX_REGISTER_BYTES)
+        body = await read_body(request, MAX_REQUEST_BYTES)
         result = await engine.sync_app(body, request.headers)
     except InvalidInput as exc:
         return invalid_input_response(exc)

@@ -53,6 +53,27 @@ async def test_api_calls_without_the_signing_key_are_refused(
 
 
 @pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer ünïcödé".encode(),
+        b"Bearer \xff\xfe",
+        "Bearer 🙂".encode(),
+        f"Bearer {HEX}é".encode(),
+    ],
+)
+async def test_a_non_ascii_authorization_header_is_a_401_not_a_crash(
+    asgi_server_with: Factory, authorization: bytes
+) -> None:
+    async with production(asgi_server_with) as server:
+        resp = await server.client.get("/v1/runs", headers={"Authorization": authorization})
+        health = await server.client.get("/health")
+
+    assert resp.status_code == 401
+    assert "signing key" in resp.json()["error"]
+    assert health.status_code == 200
+
+
+@pytest.mark.parametrize(
     "token",
     [
         KEY,  # plain, as a user's curl sends it

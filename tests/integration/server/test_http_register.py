@@ -88,6 +88,35 @@ INVALID_FUNCTIONS: list[tuple[str, dict[str, Any], str]] = [
     ("retries 99", {"retries": 99}, "steps.step.retries.attempts"),
     ("trigger with neither event nor cron", {"triggers": [{}]}, "triggers[0]"),
     ("257-char trigger event", {"triggers": [{"event": "e" * 256}]}, "triggers[0].event"),
+    ("NUL in a trigger event", {"triggers": [{"event": "shop/\x00"}]}, "triggers[0].event"),
+    ("NUL in the name", {"name": "a\x00b"}, "name"),
+    ("a list as singleton.mode", {"singleton": {"mode": ["skip"]}}, "singleton.mode"),
+    (
+        "an object as concurrency.scope",
+        {"concurrency": [{"limit": 1, "scope": {"fn": 1}}]},
+        "concurrency[0].scope",
+    ),
+    ("a limit of 2^64-1", {"concurrency": 2**64 - 1}, "concurrency"),
+    ("a limit of 2^63", {"throttle": {"limit": 2**63, "period": "1s"}}, "throttle.limit"),
+    ("a period of -1s", {"throttle": {"limit": 1, "period": "-1s"}}, "throttle.period"),
+    ("a period of 0s", {"rateLimit": {"limit": 1, "period": "0s"}}, "rateLimit.period"),
+    (
+        "a period of 9999999999999999999999h",
+        {"debounce": {"period": "9999999999999999999999h"}},
+        "debounce.period",
+    ),
+    ("a cron jitter of 0s", {"triggers": [{"cron": "* * * * *", "jitter": "0s"}]}, "jitter"),
+    *[
+        (f"step url {label}", {"steps": {"step": {"id": "step", "runtime": {"url": url}}}}, field)
+        for label, url, field in [
+            ("'1'", "1", "steps.step.runtime.url"),
+            ("with NUL", "http://app.test/\x00", "steps.step.runtime.url"),
+            ("of 10,000 characters", "http://app.test/" + "a" * 10_000, "steps.step.runtime.url"),
+            ("ftp://", "ftp://app.test/api", "steps.step.runtime.url"),
+            ("without a host", "http:///api/inngest", "steps.step.runtime.url"),
+            ("with a bad port", "http://app.test:99999/api", "steps.step.runtime.url"),
+        ]
+    ],
 ]
 
 
@@ -116,6 +145,31 @@ async def test_invalid_function_is_refused_and_nothing_changes(
     assert "shop-broken" in body["error"]
     assert field in body["error"]
     assert await dev_functions(server) == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("url", "1", "must be an absolute http:// or https:// URL"),
+        ("url", "http://app.test/\x00", "must not contain spaces or control characters"),
+        ("url", "http://app.test/" + "a" * 10_000, "URL is too long: 10016 characters"),
+        ("appName", "shop\x00", "app id must not contain a NUL character"),
+        ("appName", "s" * 256, "app id is too long: 256 characters"),
+        ("sdk", "py\x00", "sdk must not contain a NUL character"),
+    ],
+)
+async def test_an_app_the_server_could_not_call_or_store_is_refused(
+    server: Harness, sdk_app: ScriptedApp, field: str, value: str, problem: str
+) -> None:
+    body = sdk_app.register_body("shop", [sdk_app.function("shop", "ok", [{"event": "a"}])])
+    body[field] = value
+
+    resp = await post_register(server, body)
+
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["field"] == field
+    assert problem in resp.json()["error"]
+    assert await dev_functions(server) == {}
 
 
 async def test_expected_server_kind_cloud_is_refused(server: Harness, sdk_app: ScriptedApp) -> None:

@@ -219,6 +219,44 @@ def test_unreadable_opcodes_fail_the_call_saying_so() -> None:
     assert outcome.ended.error["name"] == "InvalidResponse"
 
 
+def deep(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("reply", "name", "text"),
+    [
+        (answer(200, deep(101)), "InvalidResponse", "nest more than 100 levels deep"),
+        (
+            answer(206, b'[{"op": "StepRun", "id": "s", "data": ' + deep(99) + b"}]"),
+            "InvalidResponse",
+            "nest more than 100 levels deep",
+        ),
+        # A streamed answer that cannot be unwrapped reads as a bad gateway.
+        (
+            answer(201, b'{"status": 200, "headers": {}, "body": ' + deep(300) + b"}"),
+            "AppError",
+            "HTTP 502",
+        ),
+    ],
+    ids=["output", "step data", "streamed body"],
+)
+def test_an_answer_nested_deeper_than_an_event_may_is_refused_by_name(
+    reply: AppResponse, name: str, text: str
+) -> None:
+    outcome = interpret(call(attempt=3, retries=3), reply)
+
+    assert outcome.ended is not None and outcome.ended.status is RunStatus.FAILED
+    assert outcome.ended.error["name"] == name
+    assert text in outcome.ended.error["message"]
+
+
+def test_an_answer_at_the_nesting_limit_is_kept() -> None:
+    outcome = interpret(call(), answer(200, deep(100)))
+
+    assert outcome.ended is not None and outcome.ended.status is RunStatus.COMPLETED
+
+
 def test_a_step_tool_the_server_does_not_support_fails_the_run_by_name() -> None:
     outcome = interpret(call(), answer(206, [op("WaitForEvent", "wait", opts={})]))
 

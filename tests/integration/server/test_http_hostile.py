@@ -1,0 +1,120 @@
+"""Input a careless or hostile client sends: refused with a 4xx naming the problem, or
+accepted and readable back on every path, on SQLite and on PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from conftest import engine_on, socket_harness
+from surge.core.limits import MAX_ID_LENGTH, MAX_NESTING
+
+if TYPE_CHECKING:
+    from conftest import Harness, ScriptedApp
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The server over a real socket, on SQLite and then on PostgreSQL."""
+    if request.param == "sqlite":
+        database = str(tmp_path / "surge.db")
+    else:
+        database = request.getfixturevalue("postgres_url")
+    async with socket_harness(engine_on(database)) as harness:
+        yield harness
+
+
+def nested(depth: int) -> Any:
+    """An array holding an array ... `depth` levels deep."""
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+async def refused(server: Harness, event: Any) -> dict[str, Any]:
+    resp = await server.client.post("/e/test-key", json=event)
+    assert resp.status_code == 400, resp.text
+    body: dict[str, Any] = resp.json()
+    assert body["status"] == 400
+    return body
+
+
+@pytest.mark.parametrize("depth", [250, 260, 600])
+async def test_an_event_nested_too_deeply_is_refused_and_listing_keeps_working(
+    any_db: Harness, depth: int
+) -> None:
+    [plain] = await any_db.send({"name": "shop/ok"})
+
+    body = await refused(any_db, {"name": "shop/deep", "data": {"x": nested(depth)}})
+
+    assert f"nest too deeply (the limit is {MAX_NESTING} levels" in body["error"]
+    assert [e["internal_id"] for e in await any_db.events()] == [plain]
+    assert (await any_db.client.get(f"/v1/events/{plain}")).status_code == 200
+
+
+async def test_the_deepest_accepted_event_is_served_back_on_every_path(
+    any_db: Harness, sdk_app: ScriptedApp
+) -> None:
+    # The event is level 1 and `data` level 2.
+    data = {"x": nested(MAX_NESTING - 2)}
+    function = sdk_app.function("deep", "echo", [{"event": "shop/deep"}])
+    sdk_app.script(function["id"], [sdk_app.ok(data)])
+    await sdk_app.register(any_db, "deep", [function])
+
+    [event_id] = await any_db.send({"name": "shop/deep", "data": data})
+    [run] = await any_db.wait_event_runs(event_id, 1)
+    run = await any_db.wait_run(run["id"])
+
+    assert run["status"] == "Completed"
+    assert run["output"] == data
+    assert (await any_db.get_data(f"/v1/events/{event_id}"))["data"] == data
+    assert [e["data"] for e in await any_db.events()] == [data]
+    [call] = sdk_app.calls(function["id"])
+    assert call.body["event"]["data"] == data
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "problem"),
+    [
+        ({"name": "shop/\x00"}, "name", "event name must not contain a NUL character"),
+        ({"name": "shop/a", "id": "a\x00"}, "id", "event id must not contain a NUL character"),
+        ({"name": "shop/a", "v": "\x00"}, "v", "event version must not contain a NUL character"),
+        (
+            {"name": "shop/a", "id": "i" * (MAX_ID_LENGTH + 1)},
+            "id",
+            f"event id is too long: {MAX_ID_LENGTH + 1} characters",
+        ),
+    ],
+)
+async def test_identifiers_a_database_cannot_store_are_refused_and_nothing_is_stored(
+    any_db: Harness, event: dict[str, Any], field: str, problem: str
+) -> None:
+    body = await refused(any_db, [{"name": "shop/fine"}, event])
+
+    assert body["field"] == f"events[1].{field}"
+    assert problem in body["error"]
+    assert await any_db.events() == []
+
+
+async def test_nul_and_odd_unicode_inside_data_are_kept(any_db: Harness) -> None:
+    data = {"nul": "a\x00b", "emoji": "🙂", "rtl": "\u202e", "bom": "\ufeff", "\x00key": 1}
+
+    [event_id] = await any_db.send({"name": "shop/odd", "data": data, "user": {"n": "\x00"}})
+
+    stored = await any_db.get_data(f"/v1/events/{event_id}")
+    assert (stored["data"], stored["user"]) == (data, {"n": "\x00"})
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/runs"])
+@pytest.mark.parametrize("limit", ["²", "٣", "1e3", "-1", "0", "1001", ""])
+async def test_a_limit_that_is_not_a_plain_number_in_range_is_a_400(
+    any_db: Harness, path: str, limit: str
+) -> None:
+    resp = await any_db.client.get(path, params={"limit": limit})
+
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["field"] == "limit"
