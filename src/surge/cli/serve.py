@@ -13,7 +13,7 @@ from surge.core.errors import InvalidInput, MissingDriver
 from surge.core.limits import ABSOLUTE_MAX_EVENT_BYTES
 from surge.core.signing import check_key
 from surge.engine import Engine, EngineConfig
-from surge.server import create_app
+from surge.server import create_app, server_config
 from surge.storage import is_postgres_url, open_storage
 
 
@@ -46,18 +46,8 @@ def serve(args: argparse.Namespace) -> int:
         f"(database {_redact(database)})",
         flush=True,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=args.host,
-            port=args.port,
-            loop="uvloop" if sys.platform != "win32" else "asyncio",
-            http="httptools",
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-        )
-    )
+    loop = "uvloop" if sys.platform != "win32" else "asyncio"
+    server = uvicorn.Server(server_config(app, host=args.host, port=args.port, loop=loop))
     server.run()
     return 0
 

@@ -11,10 +11,14 @@ from typing import Any
 
 __all__ = [
     "ABSOLUTE_MAX_EVENT_BYTES",
+    "BODY_IDLE_TIMEOUT_S",
     "DEFAULT_MAX_EVENT_BYTES",
+    "HEAD_TIMEOUT_S",
+    "KEEP_ALIVE_TIMEOUT_S",
     "MAX_DURATION_MS",
     "MAX_EVENTS_PER_REQUEST",
     "MAX_EVENT_REQUEST_BYTES",
+    "MAX_HEAD_BYTES",
     "MAX_ID_LENGTH",
     "MAX_INT",
     "MAX_NAME_LENGTH",
@@ -53,6 +57,16 @@ MAX_URL_LENGTH = 2048
 
 MAX_PAGE_SIZE = 1000
 """The most records one page of a REST listing returns (its ``limit``)."""
+
+HEAD_TIMEOUT_S = 10.0
+"""Seconds a client has to send a request's head (request line and headers), counted from
+its first byte or from the connection opening."""
+BODY_IDLE_TIMEOUT_S = 30.0
+"""Seconds a request's body may stall before the connection is closed."""
+KEEP_ALIVE_TIMEOUT_S = 5.0
+"""Seconds an idle kept-alive connection stays open between requests."""
+MAX_HEAD_BYTES = 64 * 1024
+"""The largest request head (request line and headers); a larger one is answered 431."""
 
 MAX_DURATION_MS = 366 * 24 * 3600 * 1000
 """The longest duration an option may name (a year)."""

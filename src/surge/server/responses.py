@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from surge.core import codec
@@ -39,9 +39,13 @@ async def read_body(request: Request, limit: int) -> bytes:
         )
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise InvalidInput(f"request body exceeds the limit of {limit} bytes", status=413)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise InvalidInput(f"request body exceeds the limit of {limit} bytes", status=413)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Gone, or closed for stalling (`server/http.py`): nothing of the request is used.
+        raise InvalidInput("the client stopped sending the request body", status=408) from None
     return b"".join(chunks)

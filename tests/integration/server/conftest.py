@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from surge.core.clock import SystemClock
 from surge.engine import Engine, EngineConfig
-from surge.server import create_app
+from surge.server import create_app, server_config
 from surge.storage import Storage, WorkItem, WorkKind, open_storage
 
 FINAL = frozenset({"Completed", "Failed", "Cancelled"})
@@ -80,16 +80,16 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve_on_loopback(app: Any, *, lifespan: str = "on") -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free 127.0.0.1 port; yield its base URL."""
+async def serve_on_loopback(
+    app: Any, *, lifespan: str = "on", **options: Any
+) -> AsyncIterator[str]:
+    """Serve `app` as `surge dev` does (uvicorn behind `GuardedProtocol`; `options` passed on)
+    on a free 127.0.0.1 port; yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, lifespan=lifespan, log_level="warning", access_log=False, ws="none"
-    )
-    server = _QuietServer(config)
+    server = _QuietServer(server_config(app, lifespan=lifespan, **options))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
