@@ -103,10 +103,12 @@ def bearer_matches(header: str | None, keys: list[str]) -> bool:
     return False
 
 
-def _same(expected: str, given: str) -> bool:
-    """Constant-time equality that any text may reach (`compare_digest` refuses non-ASCII
-    `str`s with an exception; header values come from the client)."""
-    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of any two texts (`compare_digest` refuses non-ASCII `str`s
+    with an exception, and header values come from the client)."""
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
 
 
 def _canonical_or_raw(body: bytes) -> bytes:

@@ -320,6 +320,28 @@ async def socket_server(tmp_path: Path) -> AsyncIterator[Harness]:
         yield harness
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The server over a real socket, on SQLite and then on PostgreSQL."""
+    if request.param == "sqlite":
+        database = str(tmp_path / "surge.db")
+    else:
+        database = request.getfixturevalue("postgres_url")
+    async with socket_harness(engine_on(database)) as harness:
+        yield harness
+
+
+@pytest.fixture
+def serve_with(tmp_path: Path) -> Callable[..., contextlib.AbstractAsyncContextManager[str]]:
+    """Factory: ``async with serve_with(http=...) as base_url``: a server on loopback with
+    these uvicorn options."""
+
+    def build(**options: Any) -> contextlib.AbstractAsyncContextManager[str]:
+        return serve_on_loopback(create_app(make_engine(tmp_path).engine), **options)
+
+    return build
+
+
 @pytest.fixture(params=["asgi", "socket"])
 async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
     """The server reached in process, then over a real socket."""

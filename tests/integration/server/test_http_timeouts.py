@@ -6,15 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 
-from conftest import make_engine, serve_on_loopback
 from surge.core.limits import MAX_HEAD_BYTES
-from surge.server import create_app
 from surge.server.http import GuardedProtocol
 
 DEADLINE_S = 0.4
@@ -26,9 +23,10 @@ class _Quick(GuardedProtocol):
 
 
 @pytest.fixture
-async def base_url(tmp_path: Path) -> AsyncIterator[str]:
-    app = create_app(make_engine(tmp_path).engine)
-    async with serve_on_loopback(app, http=_Quick) as url:
+async def base_url(
+    serve_with: Callable[..., contextlib.AbstractAsyncContextManager[str]],
+) -> AsyncIterator[str]:
+    async with serve_with(http=_Quick) as url:
         yield url
 
 
