@@ -12,10 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from surge.core import codec
 from surge.engine import Engine
 
 from . import events_api, rest_api, sync_api
 from .auth import SigningKeyAuth
+from .openapi import openapi_document
 from .responses import error_response
 
 
@@ -45,6 +47,7 @@ def create_app(
         Route("/fn/remove", sync_api.remove, methods=["DELETE"]),
         Route("/health", sync_api.health, methods=["GET"]),
         Route("/dev", sync_api.dev_info, methods=["GET"]),
+        Route("/v1/openapi.json", _openapi, methods=["GET"]),
         Route("/v1/events", rest_api.list_events, methods=["GET"]),
         Route("/v1/events/{event_id}", rest_api.get_event, methods=["GET"]),
         Route("/v1/events/{event_id}/runs", rest_api.event_runs, methods=["GET"]),
@@ -66,6 +69,13 @@ def create_app(
     app.state.event_keys = event_keys
     app.state.start_opts = start_opts or {}
     return app
+
+
+_OPENAPI = codec.dumps(openapi_document())
+
+
+async def _openapi(request: Request) -> Response:
+    return Response(_OPENAPI, media_type="application/json")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -1,0 +1,488 @@
+"""`GET /v1/openapi.json`: the HTTP API as an OpenAPI 3.1 document.
+
+Written by hand next to the routes it describes; `tests/integration/server/test_openapi.py`
+checks that it names exactly the routes `create_app` serves, and the fuzz test
+(`tests/integration/server/test_fuzz.py`) drives every operation it lists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from surge.core.limits import (
+    MAX_EVENTS_PER_REQUEST,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PAGE_SIZE,
+    MAX_URL_LENGTH,
+)
+from surge.core.version import VERSION
+
+__all__ = ["openapi_document"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _data(schema: dict[str, Any]) -> dict[str, Any]:
+    """The REST v1 envelope: `{"data": ..., "metadata": {"fetched_at": ...}}`."""
+    return {
+        "type": "object",
+        "required": ["data", "metadata"],
+        "properties": {"data": schema, "metadata": _ref("Metadata")},
+    }
+
+
+def _path_id(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+_PAGE = [
+    {
+        "name": "limit",
+        "in": "query",
+        "description": "How many records, newest first.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 100},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "The id of the last record of the previous page.",
+        "schema": {"type": "string"},
+    },
+]
+
+_EVENT_IN = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+        "data": {"type": "object"},
+        "user": {"type": "object"},
+        "id": {"type": "string", "maxLength": MAX_ID_LENGTH},
+        "ts": {"type": "integer", "description": "Epoch milliseconds; 0 or missing: now."},
+        "v": {"type": "string", "maxLength": MAX_NAME_LENGTH},
+    },
+}
+
+_HTTP_URL = "^https?://[a-z0-9.-]{1,30}(:[0-9]{2,5})?/[a-z/]{0,20}$"
+_DURATION = {"type": "string", "description": 'A duration such as "30s" or "1h30m".'}
+_EXPRESSION = {"type": "string", "description": "A CEL expression."}
+_CONCURRENCY = {
+    "type": "object",
+    "properties": {
+        "limit": {"type": "integer"},
+        "key": _EXPRESSION,
+        "scope": {"enum": ["fn", "env", "account"]},
+    },
+}
+_LIMITED = {
+    "type": "object",
+    "properties": {
+        "limit": {"type": "integer"},
+        "period": _DURATION,
+        "burst": {"type": "integer"},
+        "key": _EXPRESSION,
+    },
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "status"],
+        "properties": {
+            "error": {"type": "string"},
+            "status": {"type": "integer"},
+            "field": {"type": "string", "description": "The offending input, when one is."},
+        },
+    },
+    "Metadata": {
+        "type": "object",
+        "properties": {"fetched_at": {"type": "string", "format": "date-time"}},
+    },
+    "Event": {
+        "type": "object",
+        "properties": {
+            "internal_id": {"type": "string"},
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "data": {"type": "object"},
+            "user": {"type": "object"},
+            "ts": {"type": "integer"},
+            "v": {"type": ["string", "null"]},
+            "received_at": {"type": "string", "format": "date-time"},
+            "source_run_id": {"type": ["string", "null"]},
+        },
+    },
+    "Run": {
+        "type": "object",
+        "properties": {
+            "run_id": {"type": "string"},
+            "run_started_at": {"type": "string", "format": "date-time"},
+            "function_id": {"type": "string"},
+            "event_id": {"type": ["string", "null"]},
+            "event_ids": {"type": "array", "items": {"type": "string"}},
+            "parent_run_id": {"type": ["string", "null"]},
+            "cron": {"type": ["string", "null"]},
+            "status": {"enum": ["Running", "Completed", "Failed", "Cancelled"]},
+            "ended_at": {"type": ["string", "null"], "format": "date-time"},
+            "output": {},
+            "error": {},
+        },
+    },
+    "HistoryEntry": {
+        "type": "object",
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "kind": {"type": "string"},
+            "step_id": {"type": ["string", "null"]},
+            "attempt": {"type": "integer"},
+        },
+    },
+    "Register": {
+        "type": "object",
+        "required": ["appName", "url"],
+        "properties": {
+            "appName": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+            "url": {"type": "string", "pattern": _HTTP_URL, "maxLength": MAX_URL_LENGTH},
+            "sdk": {"type": "string"},
+            "framework": {"type": "string"},
+            "functions": {"type": "array", "items": _ref("Function")},
+        },
+    },
+    "Function": {
+        "type": "object",
+        "description": "A function as the SDKs describe it; options: docs/protocol.md, Sync.",
+        "required": ["id", "steps"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+            "name": {"type": "string", "maxLength": MAX_NAME_LENGTH},
+            "triggers": {
+                "type": "array",
+                "items": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["event"],
+                            "properties": {
+                                "event": {"type": "string"},
+                                "expression": {"type": "string"},
+                            },
+                        },
+                        {
+                            "type": "object",
+                            "required": ["cron"],
+                            "properties": {"cron": {"type": "string"}, "jitter": _DURATION},
+                        },
+                    ]
+                },
+            },
+            "steps": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["runtime"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "runtime": {
+                            "type": "object",
+                            "required": ["url"],
+                            "properties": {
+                                "type": {"const": "http"},
+                                "url": {"type": "string", "pattern": _HTTP_URL},
+                            },
+                        },
+                        "retries": {
+                            "type": "object",
+                            "properties": {"attempts": {"type": "integer"}},
+                        },
+                    },
+                },
+            },
+            "concurrency": {
+                "oneOf": [
+                    {"type": "integer"},
+                    _CONCURRENCY,
+                    {"type": "array", "items": _CONCURRENCY},
+                ]
+            },
+            "throttle": _LIMITED,
+            "rateLimit": _LIMITED,
+            "debounce": {
+                "type": "object",
+                "properties": {"period": _DURATION, "timeout": _DURATION, "key": _EXPRESSION},
+            },
+            "batchEvents": {
+                "type": "object",
+                "properties": {
+                    "maxSize": {"type": "integer"},
+                    "timeout": _DURATION,
+                    "key": _EXPRESSION,
+                    "if": _EXPRESSION,
+                },
+            },
+            "cancel": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"event": {"type": "string"}, "if": _EXPRESSION},
+                },
+            },
+            "singleton": {
+                "type": "object",
+                "properties": {"mode": {"enum": ["skip", "cancel"]}, "key": _EXPRESSION},
+            },
+            "priority": {"type": "object", "properties": {"run": _EXPRESSION}},
+            "timeouts": {
+                "type": "object",
+                "properties": {"start": _DURATION, "finish": _DURATION},
+            },
+            "idempotency": _EXPRESSION,
+        },
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the routes `create_app` serves."""
+    event_id = _path_id("event_id", "An event's internal id, or else its latest user `id`.")
+    run_id = _path_id("run_id", "A run's id.")
+    not_found = _error("There is no such thing.")
+    invalid = _error("The input is invalid; `error` names the problem and `field` the input.")
+    run = _json(_data(_ref("Run")), "The run.")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Surge",
+            "version": VERSION,
+            "description": "The HTTP API of a Surge server node. Limits: docs/limits.md.",
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "signingKey": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"signingKey": []}],
+        "paths": {
+            "/e/{key}": {
+                "post": {
+                    "summary": "Send one event or several",
+                    "security": [],
+                    "parameters": [_path_id("key", "An event key (any in dev mode).")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        _EVENT_IN,
+                                        {
+                                            "type": "array",
+                                            "items": _EVENT_IN,
+                                            "minItems": 1,
+                                            "maxItems": MAX_EVENTS_PER_REQUEST,
+                                        },
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "ids": {"type": "array", "items": {"type": "string"}},
+                                    "status": {"const": 200},
+                                },
+                            },
+                            "The internal ids of the events, in order.",
+                        ),
+                        "400": invalid,
+                        "401": _error("The event key is not known."),
+                        "413": _error("The body or an event is too large."),
+                    },
+                }
+            },
+            "/fn/register": {
+                "post": {
+                    "summary": "Sync an app and its functions",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("Register")}},
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "ok": {"type": "boolean"},
+                                    "modified": {"type": "boolean"},
+                                    "app_id": {"type": "string"},
+                                },
+                            },
+                            "The app is synced.",
+                        ),
+                        "400": invalid,
+                    },
+                }
+            },
+            "/fn/remove": {
+                "delete": {
+                    "summary": "Remove the app served at a URL",
+                    "parameters": [
+                        {"name": "url", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json({"type": "object"}, "The app is removed."),
+                        "400": invalid,
+                        "404": not_found,
+                    },
+                }
+            },
+            "/health": {
+                "get": {
+                    "summary": "Whether the node answers",
+                    "security": [],
+                    "responses": {"200": _json({"type": "object"}, "It does.")},
+                }
+            },
+            "/dev": {
+                "get": {
+                    "summary": "The node's options, apps and functions",
+                    "responses": {"200": _json({"type": "object"}, "What the node knows.")},
+                }
+            },
+            "/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
+                }
+            },
+            "/v1/events": {
+                "get": {
+                    "summary": "Events, newest first",
+                    "parameters": [
+                        {"name": "name", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "received_after",
+                            "in": "query",
+                            "schema": {"type": "string", "format": "date-time"},
+                        },
+                        {
+                            "name": "received_before",
+                            "in": "query",
+                            "schema": {"type": "string", "format": "date-time"},
+                        },
+                        *_PAGE,
+                    ],
+                    "responses": {
+                        "200": _json(_data({"type": "array", "items": _ref("Event")}), "Events."),
+                        "400": invalid,
+                    },
+                }
+            },
+            "/v1/events/{event_id}": {
+                "get": {
+                    "summary": "One event",
+                    "parameters": [event_id],
+                    "responses": {
+                        "200": _json(_data(_ref("Event")), "The event."),
+                        "404": not_found,
+                    },
+                }
+            },
+            "/v1/events/{event_id}/runs": {
+                "get": {
+                    "summary": "The runs an event started",
+                    "parameters": [event_id],
+                    "responses": {
+                        "200": _json(_data({"type": "array", "items": _ref("Run")}), "Runs."),
+                        "404": not_found,
+                    },
+                }
+            },
+            "/v1/runs": {
+                "get": {
+                    "summary": "Runs, newest first",
+                    "parameters": [
+                        {"name": "function_id", "in": "query", "schema": {"type": "string"}},
+                        {"name": "parent_run_id", "in": "query", "schema": {"type": "string"}},
+                        *_PAGE,
+                    ],
+                    "responses": {
+                        "200": _json(_data({"type": "array", "items": _ref("Run")}), "Runs."),
+                        "400": invalid,
+                    },
+                }
+            },
+            "/v1/runs/{run_id}": {
+                "get": {
+                    "summary": "One run",
+                    "parameters": [run_id],
+                    "responses": {"200": run, "404": not_found},
+                },
+                "delete": {
+                    "summary": "Cancel a run",
+                    "parameters": [run_id],
+                    "responses": {"200": run, "404": not_found},
+                },
+            },
+            "/v1/runs/{run_id}/history": {
+                "get": {
+                    "summary": "A run's history, oldest first",
+                    "parameters": [run_id],
+                    "responses": {
+                        "200": _json(
+                            _data({"type": "array", "items": _ref("HistoryEntry")}), "History."
+                        ),
+                        "404": not_found,
+                    },
+                }
+            },
+            "/v0/runs/{run_id}": {
+                "delete": {
+                    "summary": "Cancel a run (the path the SDKs use)",
+                    "parameters": [run_id],
+                    "responses": {"200": run, "404": not_found},
+                }
+            },
+            "/v0/runs/{run_id}/batch": {
+                "get": {
+                    "summary": "A run's events (for SDK requests sent with `use_api`)",
+                    "parameters": [run_id],
+                    "responses": {
+                        "200": _json({"type": "array", "items": {"type": "object"}}, "Events."),
+                        "404": not_found,
+                    },
+                }
+            },
+            "/v0/runs/{run_id}/actions": {
+                "get": {
+                    "summary": "A run's memoized steps (for SDK requests sent with `use_api`)",
+                    "parameters": [run_id],
+                    "responses": {
+                        "200": _json({"type": "object"}, "Step outcomes by step id."),
+                        "404": not_found,
+                    },
+                }
+            },
+        },
+    }
