@@ -285,7 +285,15 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Send one event or several",
                     "security": [],
-                    "parameters": [_path_id("key", "An event key (any in dev mode).")],
+                    "parameters": [
+                        _path_id("key", "An event key (any in dev mode)."),
+                        {
+                            "name": "X-Inngest-Event-Id-Seed",
+                            "in": "header",
+                            "description": '"<ms>,<base64 of 10 bytes>": deterministic ids.',
+                            "schema": {"type": "string"},
+                        },
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -324,6 +332,14 @@ def openapi_document() -> dict[str, Any]:
             "/fn/register": {
                 "post": {
                     "summary": "Sync an app and its functions",
+                    "parameters": [
+                        {
+                            "name": "X-Inngest-Expected-Server-Kind",
+                            "in": "header",
+                            "schema": {"enum": ["dev", "cloud"]},
+                        },
+                        {"name": "X-Inngest-Sdk", "in": "header", "schema": {"type": "string"}},
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": _ref("Register")}},
