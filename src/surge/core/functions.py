@@ -6,7 +6,7 @@ and unknown keys are ignored. Every function problem raises `InvalidFunction` na
 function id and the field path (``triggers[0].cron``).
 
 CEL expressions are checked through the ``check_expression`` callable, because compiling CEL
-belongs to the engine: the server passes ``surge.engine.expressions.compile_expression``.
+belongs to the engine: the server passes ``surge.engine.expressions.check_expression``.
 """
 
 from __future__ import annotations
@@ -179,8 +179,8 @@ def parse_register(body: bytes, *, check_expression: ExpressionCheck | None = No
     Args:
         body: The raw JSON body.
         check_expression: Compiles a CEL expression and raises `InvalidInput` if it is
-            invalid (pass ``surge.engine.expressions.compile_expression``). ``None`` skips
-            CEL checks.
+            invalid or too costly (pass ``surge.engine.expressions.check_expression``).
+            ``None`` skips CEL checks.
 
     Returns:
         The validated `AppSync`.

@@ -15,9 +15,11 @@ __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
     "HEAD_TIMEOUT_S",
     "KEEP_ALIVE_TIMEOUT_S",
+    "MAX_COMPREHENSIONS",
     "MAX_DURATION_MS",
     "MAX_EVENTS_PER_REQUEST",
     "MAX_EVENT_REQUEST_BYTES",
+    "MAX_EXPRESSION_LENGTH",
     "MAX_HEAD_BYTES",
     "MAX_ID_LENGTH",
     "MAX_INT",
@@ -67,6 +69,13 @@ KEEP_ALIVE_TIMEOUT_S = 5.0
 """Seconds an idle kept-alive connection stays open between requests."""
 MAX_HEAD_BYTES = 64 * 1024
 """The largest request head (request line and headers); a larger one is answered 431."""
+
+MAX_EXPRESSION_LENGTH = 4096
+"""Characters in a CEL expression (a trigger's, an option's key or condition)."""
+MAX_COMPREHENSIONS = 8
+"""Comprehension macros (``all``, ``exists``, ``exists_one``, ``map``, ``filter``) in one
+expression; none may sit inside another's body, whose cost would grow with the square of an
+event's lists."""
 
 MAX_DURATION_MS = 366 * 24 * 3600 * 1000
 """The longest duration an option may name (a year)."""

@@ -27,7 +27,7 @@ from surge.storage import (
 )
 
 from .cron import next_fire
-from .expressions import compile_expression
+from .expressions import check_expression
 from .triggers import TriggerIndex
 
 logger = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class Registry:
                 f"the app expects a {expected!r} server; this is a {self._server_kind!r} server",
                 field="X-Inngest-Expected-Server-Kind",
             )
-        sync = parse_register(body, check_expression=compile_expression)
+        sync = parse_register(body, check_expression=check_expression)
         app = AppRecord(
             id=sync.app_id,
             url=sync.url,

@@ -92,6 +92,23 @@ INVALID_FUNCTIONS: list[tuple[str, dict[str, Any], str]] = [
     ("NUL in the name", {"name": "a\x00b"}, "name"),
     ("a list as singleton.mode", {"singleton": {"mode": ["skip"]}}, "singleton.mode"),
     (
+        "a comprehension inside another in a trigger",
+        {
+            "triggers": [
+                {
+                    "event": "shop/x",
+                    "expression": "event.data.l.all(x, event.data.l.all(y, x + y >= 0))",
+                }
+            ]
+        },
+        "triggers[0].expression",
+    ),
+    (
+        "a 6,000-character concurrency key",
+        {"concurrency": [{"limit": 1, "key": " + ".join(["event.data.a"] * 400)}]},
+        "concurrency[0].key",
+    ),
+    (
         "an object as concurrency.scope",
         {"concurrency": [{"limit": 1, "scope": {"fn": 1}}]},
         "concurrency[0].scope",
