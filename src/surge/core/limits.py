@@ -13,6 +13,7 @@ __all__ = [
     "ABSOLUTE_MAX_EVENT_BYTES",
     "BODY_IDLE_TIMEOUT_S",
     "DEFAULT_MAX_EVENT_BYTES",
+    "EXPRESSION_TIMEOUT_S",
     "HEAD_TIMEOUT_S",
     "KEEP_ALIVE_TIMEOUT_S",
     "MAX_COMPREHENSIONS",
@@ -76,6 +77,9 @@ MAX_COMPREHENSIONS = 8
 """Comprehension macros (``all``, ``exists``, ``exists_one``, ``map``, ``filter``) in one
 expression; none may sit inside another's body, whose cost would grow with the square of an
 event's lists."""
+
+EXPRESSION_TIMEOUT_S = 1.0
+"""The longest a trigger condition may take on one event; past it, it does not hold."""
 
 MAX_DURATION_MS = 366 * 24 * 3600 * 1000
 """The longest duration an option may name (a year)."""

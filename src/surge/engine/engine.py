@@ -30,10 +30,11 @@ from surge.storage import (
 
 from .app_client import AppClient
 from .apps import AppPinger, AppStatus
+from .conditions import Conditions
 from .config import EngineConfig
 from .executor import Executor
 from .finish import RunEnded, ending
-from .ingest import entry_for, sent_entries
+from .ingest import entry_for, sent_events
 from .registry import Registry, Snapshot, SyncResult
 from .scheduler import Scheduler
 
@@ -69,6 +70,7 @@ class Engine:
         self._storage = storage
         self._registry = Registry(storage, server_kind=config.server_kind)
         self._client = AppClient(timeout=config.call_timeout)
+        self._conditions = Conditions()
         self._executor = Executor(storage, self._registry, self._client, self._clock, config)
         self._scheduler = Scheduler(
             storage,
@@ -100,6 +102,7 @@ class Engine:
         await self._pinger.stop()
         await self._scheduler.stop()
         await self._client.close()
+        await self._conditions.close()
         await self._storage.close()
 
     async def _watch_registry(self) -> None:
@@ -121,9 +124,22 @@ class Engine:
         """
         now = self._clock.now()
         limit = self.config.max_event_bytes
+        events = sent_events(body, seed=seed, now=now, max_event_bytes=limit)
 
         async def store(snapshot: Snapshot) -> list[str]:
-            entries = sent_entries(snapshot, body, seed=seed, now=now, max_event_bytes=limit)
+            matches = await self._conditions.match(snapshot.index, [e for _, e in events])
+            entries = [
+                entry_for(
+                    snapshot,
+                    event,
+                    now=now,
+                    internal_id=internal_id,
+                    fresh=not seed,
+                    dedupe=True,
+                    matched=matched,
+                )
+                for (internal_id, event), matched in zip(events, matches, strict=True)
+            ]
             return await self._storage.ingest(entries, registry_version=snapshot.version)
 
         return await self._registry.current(store)

@@ -6,9 +6,11 @@ version (`Registry.current`), so they are matched again if apps were synced mean
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from surge.core.events import parse_events
+from surge.core.functions import FunctionConfig
 from surge.core.ids import new_ulid, seeded_ulids
 from surge.storage import EventRecord, IngestEntry, NewRun
 from surge.storage.records import DEDUPE_WINDOW_MS
@@ -16,23 +18,29 @@ from surge.storage.records import DEDUPE_WINDOW_MS
 from .registry import Snapshot
 
 
-def sent_entries(
-    snapshot: Snapshot, body: bytes, *, seed: str | None, now: int, max_event_bytes: int
-) -> list[IngestEntry]:
-    """The entries of a `POST /e/{key}` body.
+def sent_events(
+    body: bytes, *, seed: str | None, now: int, max_event_bytes: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """The events of a `POST /e/{key}` body, each with its internal id and as it is stored.
 
     Raises `InvalidInput` when any event is invalid. With `seed` (`X-Inngest-Event-Id-Seed`)
     the ids are deterministic, so a retried send stores nothing twice and returns the same ids.
     """
     events = parse_events(body, max_event_bytes=max_event_bytes, now_ms=now)
     if seed:
-        ids: list[str | None] = list(seeded_ulids(seed, len(events)))
+        ids = seeded_ulids(seed, len(events))
     else:
-        ids = [None] * len(events)
-    return [
-        entry_for(snapshot, event, internal_id=internal_id, now=now, dedupe=True)
-        for event, internal_id in zip(events, ids, strict=True)
-    ]
+        ids = [new_ulid(now) for _ in events]
+    return [(i, stored_payload(event, i)) for event, i in zip(events, ids, strict=True)]
+
+
+def stored_payload(event: dict[str, Any], internal_id: str) -> dict[str, Any]:
+    """`event` as it is stored and as conditions see it: ``id``, ``user`` and ``data`` set."""
+    payload = dict(event)
+    payload.setdefault("id", internal_id)
+    payload.setdefault("user", {})
+    payload.setdefault("data", {})
+    return payload
 
 
 def entry_for(
@@ -44,20 +52,25 @@ def entry_for(
     dedupe: bool = False,
     start: str | None = None,
     cron: str | None = None,
+    matched: Sequence[FunctionConfig] | None = None,
+    fresh: bool | None = None,
 ) -> IngestEntry:
     """The entry storing `event` and starting every function it triggers.
 
     Without `internal_id`, a new one is minted. With `dedupe`, a user-given ``id`` already
     stored in the last 24 hours keeps the event from being stored again. With `start`, the
-    event starts that one function instead (a cron tick), whatever the triggers say.
+    event starts that one function instead (a cron tick), whatever the triggers say. With
+    `matched`, those are the functions it triggers (decided by `Conditions`); `fresh` says
+    whether `internal_id` was just minted (it is, without one).
     """
-    fresh = internal_id is None
+    fresh = internal_id is None if fresh is None else fresh
     internal_id = internal_id or new_ulid(now)
-    payload = dict(event)
-    payload.setdefault("id", internal_id)
-    payload.setdefault("user", {})
-    payload.setdefault("data", {})
-    targets = [start] if start is not None else [f.id for f in snapshot.index.match(payload)]
+    payload = stored_payload(event, internal_id)
+    if start is not None:
+        targets = [start]
+    else:
+        functions = snapshot.index.match(payload) if matched is None else matched
+        targets = [f.id for f in functions]
     runs = [
         NewRun(
             id=new_ulid(now),

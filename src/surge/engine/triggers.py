@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from surge.core.errors import InvalidInput
@@ -69,24 +69,32 @@ class TriggerIndex:
         Args:
             event: A normalized event (``name``, ``data``...); conditions see it as ``event``.
         """
+        return self.decide(event, lambda condition: condition.matches({"event": event}))
+
+    def decide(
+        self, event: dict[str, Any], holds: Callable[[Expression], bool]
+    ) -> list[FunctionConfig]:
+        """As `match`, with `holds` deciding whether a trigger's condition holds for `event`."""
         name = event.get("name")
         if not isinstance(name, str):
             return []
+        matched: dict[int, FunctionConfig] = {}
+        for position, fn, condition in self.candidates(name):
+            if position in matched:
+                continue
+            if condition is not None and not holds(condition):
+                continue
+            matched[position] = fn
+        return [matched[p] for p in sorted(matched)]
+
+    def candidates(self, name: str) -> list[_Entry]:
+        """The triggers an event named `name` may match: (function's position, function,
+        condition), before conditions are checked."""
         candidates: list[_Entry] = list(self._exact.get(name, ()))
         for prefix, entries in self._prefixes.items():
             if name.startswith(prefix):
                 candidates.extend(entries)
-        matched: dict[int, FunctionConfig] = {}
-        variables: dict[str, Any] | None = None
-        for position, fn, condition in candidates:
-            if position in matched:
-                continue
-            if condition is not None:
-                variables = variables or {"event": event}
-                if not condition.matches(variables):
-                    continue
-            matched[position] = fn
-        return [matched[p] for p in sorted(matched)]
+        return candidates
 
     def cron_functions(self) -> list[tuple[FunctionConfig, CronTrigger]]:
         """Every (function, cron trigger) pair, in index order."""

@@ -111,3 +111,25 @@ async def test_a_limit_that_is_not_a_plain_number_in_range_is_a_400(
 
     assert resp.status_code == 400, resp.text
     assert resp.json()["field"] == "limit"
+
+
+async def test_a_condition_on_a_large_event_is_decided_apart_and_still_starts_runs(
+    any_db: Harness, sdk_app: ScriptedApp
+) -> None:
+    function = sdk_app.function(
+        "big", "seven", [{"event": "shop/big", "expression": "event.data.items.exists(i, i == 7)"}]
+    )
+    sdk_app.script(function["id"], [sdk_app.ok("ok")])
+    await sdk_app.register(any_db, "big", [function])
+    items = list(range(30_000))  # about 170 KB: decided in the worker process
+
+    [with_seven, without] = await any_db.send(
+        [
+            {"name": "shop/big", "data": {"items": items}},
+            {"name": "shop/big", "data": {"items": [i for i in items if i != 7]}},
+        ]
+    )
+
+    [run] = await any_db.wait_event_runs(with_seven, 1)
+    assert run["function_id"] == function["id"]
+    assert await any_db.event_runs(without) == []
