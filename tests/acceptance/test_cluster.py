@@ -84,10 +84,11 @@ def test_three_nodes_finish_a_fan_out_while_nodes_are_killed_and_restarted(
     (start_id,) = entry.send(
         {
             "name": "compat/fanout.start",
-            # Steps long enough that the fan-out (at least 2,000 runs x 2 steps x 0.5 s / 300
-            # calls in flight = 6.7 s) outlasts the kills below (at most 5.4 s), however fast
-            # the server is.
-            "data": {"count": WORK_ITEMS, "tag": uuid.uuid4().hex, "step_sleep_ms": 500},
+            # Steps long enough that the fan-out (at least 2,000 runs x 2 steps x 1 s / 300
+            # calls in flight = 13.3 s) outlasts the kills below (at most 5.4 s of pauses,
+            # plus three restarts of about a second each, longer on a loaded machine),
+            # however fast the server is.
+            "data": {"count": WORK_ITEMS, "tag": uuid.uuid4().hex, "step_sleep_ms": 1000},
         }
     )
     (orchestrator,) = entry.wait_event_runs(start_id, 1, timeout=120)

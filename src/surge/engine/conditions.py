@@ -32,6 +32,7 @@ __all__ = ["INLINE_BUDGET", "Conditions"]
 logger = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 60.0
+_SLICE_S = 0.005
 
 INLINE_BUDGET = 1 << 20
 """Expression characters times encoded event bytes evaluated on the event loop; above it, in the
@@ -75,7 +76,15 @@ class Conditions:
 
             return holds
 
-        return [index.decide(event, deciding(n, event)) for n, event in enumerate(events)]
+        matched = []
+        slice_started = time.perf_counter()
+        for n, event in enumerate(events):
+            matched.append(index.decide(event, deciding(n, event)))
+            if time.perf_counter() - slice_started > _SLICE_S:
+                # Many events, each cheap: let the loop serve others between them.
+                await asyncio.sleep(0)
+                slice_started = time.perf_counter()
+        return matched
 
     async def close(self) -> None:
         """Stop the worker process, if one runs."""

@@ -41,6 +41,8 @@ from .scheduler import Scheduler
 logger = logging.getLogger(__name__)
 
 REGISTRY_WATCH_INTERVAL_S = 1.0
+_PARSE_INLINE_BYTES = 256 * 1024
+"""Event request bodies up to this size are decoded on the event loop; larger ones in a thread."""
 """How often a node of a cluster looks for app syncs made through another node (a node also
 reloads whenever storage finds its registry stale, before matching any event)."""
 
@@ -124,7 +126,14 @@ class Engine:
         """
         now = self._clock.now()
         limit = self.config.max_event_bytes
-        events = sent_events(body, seed=seed, now=now, max_event_bytes=limit)
+        if len(body) > _PARSE_INLINE_BYTES:
+            # Decoding and checking a large body takes long: off the loop, in slices the
+            # GIL hands over.
+            events = await asyncio.to_thread(
+                sent_events, body, seed=seed, now=now, max_event_bytes=limit
+            )
+        else:
+            events = sent_events(body, seed=seed, now=now, max_event_bytes=limit)
 
         async def store(snapshot: Snapshot) -> list[str]:
             matches = await self._conditions.match(snapshot.index, [e for _, e in events])
