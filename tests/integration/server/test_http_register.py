@@ -143,8 +143,9 @@ INVALID_FUNCTIONS: list[tuple[str, dict[str, Any], str]] = [
     ids=[case[0] for case in INVALID_FUNCTIONS],
 )
 async def test_invalid_function_is_refused_and_nothing_changes(
-    server: Harness, sdk_app: ScriptedApp, change: dict[str, Any], field: str
+    any_db: Harness, sdk_app: ScriptedApp, change: dict[str, Any], field: str
 ) -> None:
+    server = any_db
     good = sdk_app.function("shop", "welcome", [{"event": "shop/signup"}])
     await sdk_app.register(server, "shop", [good])
     before = await dev_functions(server)
@@ -176,8 +177,9 @@ async def test_invalid_function_is_refused_and_nothing_changes(
     ],
 )
 async def test_an_app_the_server_could_not_call_or_store_is_refused(
-    server: Harness, sdk_app: ScriptedApp, field: str, value: str, problem: str
+    any_db: Harness, sdk_app: ScriptedApp, field: str, value: str, problem: str
 ) -> None:
+    server = any_db
     body = sdk_app.register_body("shop", [sdk_app.function("shop", "ok", [{"event": "a"}])])
     body[field] = value
 
