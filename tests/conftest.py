@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -31,8 +32,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import psycopg
 import pytest
 
 from surge.core.signing import signature
@@ -49,6 +52,10 @@ APP_START_TIMEOUT = 30.0
 LOG_TAIL_CHARS = 4000
 
 T = TypeVar("T")
+
+POSTGRES_URI = os.environ.get(
+    "SURGE_TEST_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def free_port() -> int:
@@ -574,3 +581,31 @@ def surge_server_module(module_launcher: Launcher) -> Callable[..., SurgeServer]
 @pytest.fixture(scope="module")
 def app_process_module(module_launcher: Launcher) -> Callable[..., AppProcess]:
     return module_launcher.app
+
+
+@contextlib.contextmanager
+def _new_postgres_database() -> Iterator[str]:
+    """A new database on `POSTGRES_URI`'s server; dropped (its connections cut) on exit."""
+    name = f"surge_accept_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_URI, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield urlunsplit(urlsplit(POSTGRES_URI)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(POSTGRES_URI, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    """A new PostgreSQL database for the test's servers, dropped afterwards (ask for it
+    before the server fixtures, so the database outlives the servers)."""
+    with _new_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_database_url() -> Iterator[str]:
+    """`database_url`, shared by a test module."""
+    with _new_postgres_database() as url:
+        yield url

@@ -8,17 +8,13 @@ others within the lease timeout.
 
 from __future__ import annotations
 
-import os
 import random
-import secrets
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 if TYPE_CHECKING:
@@ -26,27 +22,12 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.compat, pytest.mark.postgres]
 
-POSTGRES_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 SIGNING_KEY = "signkey-test-" + "3c" * 32
 WORK_ITEMS = 2000
 QUEUE_WORKERS = 100
 LEASE_TIMEOUT_S = 3
 KILLS = 3
 SYNC_ROUNDS = 50
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """A new PostgreSQL database shared by the nodes, dropped afterwards."""
-    server_url = os.environ.get("SURGE_TEST_POSTGRES_URI", POSTGRES_URI)
-    name = f"surge_cluster_{secrets.token_hex(6)}"
-    with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def worker_steps(app: AppProcess) -> dict[str, dict[str, int]]:

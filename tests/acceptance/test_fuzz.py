@@ -11,15 +11,11 @@ examples is fixed and the generation deterministic, so a run in CI is repeatable
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -32,9 +28,6 @@ if TYPE_CHECKING:
 EXAMPLES_PER_OPERATION = 30
 TIMEOUT_S = 15.0
 SIGNING_KEY = "signkey-test-" + "5f" * 32
-POSTGRES_URI = os.environ.get(
-    "SURGE_TEST_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 SCHEMA = schemathesis.openapi.from_dict(openapi_document())
 SCHEMA.config.generation.update(
@@ -67,17 +60,6 @@ class Target:
         )
 
 
-def _postgres_database() -> Iterator[str]:
-    name = f"surge_fuzz_{secrets.token_hex(6)}"
-    with psycopg.connect(POSTGRES_URI, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(POSTGRES_URI)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(POSTGRES_URI, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 @pytest.fixture(
     scope="module",
     params=["dev-sqlite", pytest.param("start-postgres", marks=pytest.mark.postgres)],
@@ -88,10 +70,10 @@ def target(
     if request.param == "dev-sqlite":
         yield Target(server=surge_server_module(), headers={})
         return
-    for url in _postgres_database():
-        server = surge_server_module(signing_key=SIGNING_KEY, extra_args=["--db", url])
-        yield Target(server=server, headers={"Authorization": f"Bearer {SIGNING_KEY}"})
-        server.close()
+    url = request.getfixturevalue("module_database_url")
+    server = surge_server_module(signing_key=SIGNING_KEY, extra_args=["--db", url])
+    yield Target(server=server, headers={"Authorization": f"Bearer {SIGNING_KEY}"})
+    server.close()
 
 
 @SCHEMA.parametrize()

@@ -7,12 +7,9 @@ counts every step execution, so "ran exactly once" is what user code saw.
 
 from __future__ import annotations
 
-import os
-import secrets
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -22,22 +19,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.compat, pytest.mark.postgres]
 
-POSTGRES_URI = "postgresql://postgres@127.0.0.1:5432/postgres"
 FANOUT_ITEMS = 300
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """A new PostgreSQL database for one server, dropped afterwards."""
-    server_url = os.environ.get("SURGE_TEST_POSTGRES_URI", POSTGRES_URI)
-    name = f"surge_accept_{secrets.token_hex(6)}"
-    with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.mark.timeout(300)

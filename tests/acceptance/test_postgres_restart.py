@@ -7,16 +7,13 @@ reconnects, and calls whose results could not be committed run again once their 
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -52,19 +49,6 @@ def restart_postgres() -> None:
         except psycopg.OperationalError:
             assert time.monotonic() < deadline, "PostgreSQL did not come back within 30 s"
             time.sleep(0.2)
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    server_url = os.environ.get("SURGE_TEST_POSTGRES_URI", POSTGRES_URI)
-    name = f"surge_restart_{secrets.token_hex(6)}"
-    with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.mark.timeout(420)
