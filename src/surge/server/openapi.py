@@ -42,6 +42,17 @@ def _data(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _by_id(
+    summary: str, param: dict[str, Any], schema: dict[str, Any], description: str
+) -> dict[str, Any]:
+    """An operation on one thing named by path parameter `param`: it, or a 404."""
+    return {
+        "summary": summary,
+        "parameters": [param],
+        "responses": {"200": _json(schema, description), "404": _error("There is none.")},
+    }
+
+
 def _path_id(name: str, description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -263,9 +274,8 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the routes `create_app` serves."""
     event_id = _path_id("event_id", "An event's internal id, or else its latest user `id`.")
     run_id = _path_id("run_id", "A run's id.")
-    not_found = _error("There is no such thing.")
     invalid = _error("The input is invalid; `error` names the problem and `field` the input.")
-    run = _json(_data(_ref("Run")), "The run.")
+    runs = {"type": "array", "items": _ref("Run")}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -369,7 +379,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": _json({"type": "object"}, "The app is removed."),
                         "400": invalid,
-                        "404": not_found,
+                        "404": _error("No app is registered at that URL."),
                     },
                 }
             },
@@ -416,24 +426,10 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/v1/events/{event_id}": {
-                "get": {
-                    "summary": "One event",
-                    "parameters": [event_id],
-                    "responses": {
-                        "200": _json(_data(_ref("Event")), "The event."),
-                        "404": not_found,
-                    },
-                }
+                "get": _by_id("One event", event_id, _data(_ref("Event")), "The event.")
             },
             "/v1/events/{event_id}/runs": {
-                "get": {
-                    "summary": "The runs an event started",
-                    "parameters": [event_id],
-                    "responses": {
-                        "200": _json(_data({"type": "array", "items": _ref("Run")}), "Runs."),
-                        "404": not_found,
-                    },
-                }
+                "get": _by_id("The runs an event started", event_id, _data(runs), "Runs.")
             },
             "/v1/runs": {
                 "get": {
@@ -444,61 +440,43 @@ def openapi_document() -> dict[str, Any]:
                         *_PAGE,
                     ],
                     "responses": {
-                        "200": _json(_data({"type": "array", "items": _ref("Run")}), "Runs."),
+                        "200": _json(_data(runs), "Runs."),
                         "400": invalid,
                     },
                 }
             },
             "/v1/runs/{run_id}": {
-                "get": {
-                    "summary": "One run",
-                    "parameters": [run_id],
-                    "responses": {"200": run, "404": not_found},
-                },
-                "delete": {
-                    "summary": "Cancel a run",
-                    "parameters": [run_id],
-                    "responses": {"200": run, "404": not_found},
-                },
+                "get": _by_id("One run", run_id, _data(_ref("Run")), "The run."),
+                "delete": _by_id("Cancel a run", run_id, _data(_ref("Run")), "The run."),
             },
             "/v1/runs/{run_id}/history": {
-                "get": {
-                    "summary": "A run's history, oldest first",
-                    "parameters": [run_id],
-                    "responses": {
-                        "200": _json(
-                            _data({"type": "array", "items": _ref("HistoryEntry")}), "History."
-                        ),
-                        "404": not_found,
-                    },
-                }
+                "get": _by_id(
+                    "A run's history, oldest first",
+                    run_id,
+                    _data({"type": "array", "items": _ref("HistoryEntry")}),
+                    "History.",
+                )
             },
             "/v0/runs/{run_id}": {
-                "delete": {
-                    "summary": "Cancel a run (the path the SDKs use)",
-                    "parameters": [run_id],
-                    "responses": {"200": run, "404": not_found},
-                }
+                "delete": _by_id(
+                    "Cancel a run (the path the SDKs use)", run_id, _data(_ref("Run")), "The run."
+                )
             },
             "/v0/runs/{run_id}/batch": {
-                "get": {
-                    "summary": "A run's events (for SDK requests sent with `use_api`)",
-                    "parameters": [run_id],
-                    "responses": {
-                        "200": _json({"type": "array", "items": {"type": "object"}}, "Events."),
-                        "404": not_found,
-                    },
-                }
+                "get": _by_id(
+                    "A run's events (for SDK requests sent with `use_api`)",
+                    run_id,
+                    {"type": "array", "items": {"type": "object"}},
+                    "Events.",
+                )
             },
             "/v0/runs/{run_id}/actions": {
-                "get": {
-                    "summary": "A run's memoized steps (for SDK requests sent with `use_api`)",
-                    "parameters": [run_id],
-                    "responses": {
-                        "200": _json({"type": "object"}, "Step outcomes by step id."),
-                        "404": not_found,
-                    },
-                }
+                "get": _by_id(
+                    "A run's memoized steps (for SDK requests sent with `use_api`)",
+                    run_id,
+                    {"type": "object"},
+                    "Step outcomes by step id.",
+                )
             },
         },
     }
