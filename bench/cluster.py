@@ -112,6 +112,13 @@ async def database(
         yield str(sqlite_path())
         return
     assert db is not None
+    async with postgres_database(db) as url:
+        yield url
+
+
+@asynccontextmanager
+async def postgres_database(db: str) -> AsyncIterator[str]:
+    """A new PostgreSQL database on the server `db` names, dropped afterwards."""
     name = f"surge_bench_{secrets.token_hex(6)}"
     with psycopg.connect(db, autocommit=True, connect_timeout=5) as admin:
         admin.execute(f"CREATE DATABASE {name}")

@@ -1,18 +1,18 @@
 """Hostile events against a live server: does everyone else still get answered?
 
     .venv/bin/python bench/hostile.py [--seconds 10] [--per-request 4] [--surge .venv/bin/surge]
-        [--markdown]
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--markdown]
 
-Starts `surge dev` (a fresh SQLite file) with one function whose trigger condition scans a list
-in the event (`event.data.items.exists(i, i == -1)`, never true). Then, for `--seconds`, three
-clients share the server: a hostile sender posting, back to back, requests of 4 events that
-each carry an 85,000-item list (about 2 MB a request; `--per-request 120` sends about 60 MB,
-near the 64 MiB limit of one request), a prober calling `GET /health` every
-10 ms, and an ordinary sender posting one small event every 20 ms. Prints the latency of the
-probes and of the ordinary sends (p50, p99, max), the hostile events accepted per second, and
-whether the server refused, at sync, the nested-comprehension condition of issue 8 (a 3,000-item
-list in a 17 KB event held the event loop for 3.9 s). The target: `/health` and ordinary ingest
-answer within 50 ms at p99 while hostile events arrive.
+Starts `surge dev` (a fresh SQLite file, or a new database on the `--postgres` server) with one
+function whose trigger condition scans a list in the event (`event.data.items.exists(i, i ==
+-1)`, never true). Then, for `--seconds`, three clients share the server: a hostile sender
+posting, back to back, requests of 4 events that each carry an 85,000-item list (about 2 MB a
+request; `--per-request 120` sends about 60 MB, near the 64 MiB limit of one request), a
+prober calling `GET /health` every 10 ms, and an ordinary sender posting one small event every
+20 ms. Prints the latency of the probes and of the ordinary sends (p50, p99, max), the hostile
+events accepted per second, and whether the server refused, at sync, the nested-comprehension
+condition of issue 8 (a 3,000-item list in a 17 KB event held the event loop for 3.9 s). The
+target: `/health` and ordinary ingest answer within 50 ms at p99 while hostile events arrive.
 
 `--surge` runs another checkout's server (e.g. `../baseline/.venv/bin/surge`) for a before and
 after on one machine.
@@ -33,6 +33,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+from cluster import postgres_database
 
 SCAN = "event.data.items.exists(i, i == -1)"
 NESTED = "event.data.items.all(x, event.data.items.all(y, x + y >= 0))"
@@ -66,11 +67,22 @@ def percentiles(samples: list[float]) -> str:
     return f"{statistics.median(ordered):.1f} / {p99:.1f} / {ordered[-1]:.1f}"
 
 
-async def run(surge: str, seconds: float, per_request: int) -> dict[str, object]:
-    port = free_port()
+async def run(
+    surge: str, seconds: float, per_request: int, postgres: str | None
+) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="surge-hostile-"))
+    if postgres is None:
+        return await _serve(surge, seconds, per_request, workdir, str(workdir / "hostile.db"))
+    async with postgres_database(postgres) as url:
+        return await _serve(surge, seconds, per_request, workdir, url)
+
+
+async def _serve(
+    surge: str, seconds: float, per_request: int, workdir: Path, db: str
+) -> dict[str, object]:
+    port = free_port()
     argv = [surge, "dev", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--db", str(workdir / "hostile.db"), "--no-discovery", "--no-poll"]
+    argv += ["--db", db, "--no-discovery", "--no-poll"]
     log = (workdir / "server.log").open("w")
     server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
     base = f"http://127.0.0.1:{port}"
@@ -89,6 +101,7 @@ async def run(surge: str, seconds: float, per_request: int) -> dict[str, object]
             return await _load(base, seconds, per_request) | {
                 "nested_sync_status": nested.status_code,
                 "server": surge,
+                "database": "postgres" if db.startswith("postgres") else "sqlite",
             }
     finally:
         server.terminate()
@@ -147,23 +160,29 @@ def main() -> int:
     default_surge = str(Path(sys.executable).with_name("surge"))
     parser.add_argument("--surge", default=default_surge, help="the surge executable to run")
     parser.add_argument("--per-request", type=int, default=HOSTILE_PER_REQUEST)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="store in a new database on this PostgreSQL server (default: a new SQLite file)",
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    result = asyncio.run(run(args.surge, args.seconds, args.per_request))
+    result = asyncio.run(run(args.surge, args.seconds, args.per_request, args.postgres))
     for key, value in result.items():
         print(f"{key:22} {value}")
     ok = all(float(str(result[key])) <= 50 for key in ("health_p99", "ordinary_p99"))
     if args.markdown:
         print()
         print(
-            "| server | events per hostile request | nested sync | hostile events/s"
+            "| server | database | events per hostile request | nested sync | hostile events/s"
             " | /health p50 / p99 / max ms"
             " | ordinary send p50 / p99 / max ms |"
         )
-        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
         print(
-            f"| {result['server']} | {args.per_request} | {result['nested_sync_status']} | "
-            f"{result['hostile_events_per_s']} | {result['health_ms']} | {result['ordinary_ms']} |"
+            f"| {result['server']} | {result['database']} | {args.per_request} | "
+            f"{result['nested_sync_status']} | {result['hostile_events_per_s']} | "
+            f"{result['health_ms']} | {result['ordinary_ms']} |"
         )
     print("target (p99 <= 50 ms for both):", "met" if ok else "NOT met")
     return 0 if ok else 1

@@ -30,19 +30,18 @@ from surge.storage import (
 
 from .app_client import AppClient
 from .apps import AppPinger, AppStatus
+from .bodies import BodyDecoder
 from .conditions import Conditions
 from .config import EngineConfig
 from .executor import Executor
 from .finish import RunEnded, ending
-from .ingest import entry_for, sent_events
+from .ingest import entry_for
 from .registry import Registry, Snapshot, SyncResult
 from .scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
 
 REGISTRY_WATCH_INTERVAL_S = 1.0
-_PARSE_INLINE_BYTES = 256 * 1024
-"""Event request bodies up to this size are decoded on the event loop; larger ones in a thread."""
 """How often a node of a cluster looks for app syncs made through another node (a node also
 reloads whenever storage finds its registry stale, before matching any event)."""
 
@@ -73,6 +72,7 @@ class Engine:
         self._registry = Registry(storage, server_kind=config.server_kind)
         self._client = AppClient(timeout=config.call_timeout)
         self._conditions = Conditions()
+        self._bodies = BodyDecoder()
         self._executor = Executor(storage, self._registry, self._client, self._clock, config)
         self._scheduler = Scheduler(
             storage,
@@ -105,6 +105,7 @@ class Engine:
         await self._scheduler.stop()
         await self._client.close()
         await self._conditions.close()
+        await self._bodies.close()
         await self._storage.close()
 
     async def _watch_registry(self) -> None:
@@ -125,15 +126,9 @@ class Engine:
         invalid. Every function synced (on any node) before the events are stored is matched.
         """
         now = self._clock.now()
-        limit = self.config.max_event_bytes
-        if len(body) > _PARSE_INLINE_BYTES:
-            # Decoding and checking a large body takes long: off the loop, in slices the
-            # GIL hands over.
-            events = await asyncio.to_thread(
-                sent_events, body, seed=seed, now=now, max_event_bytes=limit
-            )
-        else:
-            events = sent_events(body, seed=seed, now=now, max_event_bytes=limit)
+        events = await self._bodies.events(
+            body, seed=seed, now=now, max_event_bytes=self.config.max_event_bytes
+        )
 
         async def store(snapshot: Snapshot) -> list[str]:
             matches = await self._conditions.match(snapshot.index, [e for _, e in events])

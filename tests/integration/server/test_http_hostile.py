@@ -3,11 +3,14 @@ accepted and readable back on every path, on SQLite and on PostgreSQL alike."""
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pytest
 
 from surge.core.limits import MAX_ID_LENGTH, MAX_NESTING
+from surge.engine.bodies import APART_BYTES, INLINE_BYTES
 
 if TYPE_CHECKING:
     from conftest import Harness, ScriptedApp
@@ -133,3 +136,29 @@ async def test_a_condition_on_a_large_event_is_decided_apart_and_still_starts_ru
     [run] = await any_db.wait_event_runs(with_seven, 1)
     assert run["function_id"] == function["id"]
     assert await any_db.event_runs(without) == []
+
+
+@pytest.mark.parametrize("count, size", [(4, 100_000), (10, 450_000)], ids=["thread", "child"])
+async def test_a_large_body_is_checked_and_stored_like_a_small_one(
+    any_db: Harness, count: int, size: int
+) -> None:
+    # Over `INLINE_BYTES` a body is decoded in a thread; over `APART_BYTES`, in a child
+    # process. The same checks, the same ids, either way.
+    blob = "x" * size
+    events = [{"name": "big/part", "data": {"n": n, "blob": blob}} for n in range(count)]
+    assert len(orjson.dumps(events)) > (INLINE_BYTES if count == 4 else APART_BYTES)
+    entropy = base64.b64encode(bytes(range(10))).decode()
+    seed = {"X-Inngest-Event-Id-Seed": f"{any_db.now_ms()},{entropy}"}
+    broken = [*events[:2], {"name": "", "data": {}}, *events[2:]]
+
+    refused = await any_db.client.post("/e/test-key", json=broken)
+    first = await any_db.send(events, headers=seed)
+    retried = await any_db.send(events, headers=seed)
+
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["field"] == "events[2].name"
+    assert first == retried
+    stored = await any_db.events(name="big/part")
+    assert sorted(e["internal_id"] for e in stored) == sorted(first)
+    served = await any_db.get_data(f"/v1/events/{first[3]}")
+    assert served["data"] == {"n": 3, "blob": blob}

@@ -206,3 +206,19 @@ async def test_a_commit_whose_events_were_matched_on_a_stale_registry_changes_no
     assert [r.id for r in await store.list_runs(RunQuery(event_id=finished.event.internal_id))] == [
         finished.runs[0].id
     ]
+
+
+async def test_large_events_with_awkward_text_are_stored_as_sent(store: Storage, kit: Kit) -> None:
+    # Several rows at once: on PostgreSQL one array literal a column, each event's text
+    # escaped on its own.
+    awkward = ["", "NULL", 'say "hi"', "back\\slash", "{x,y}", "it's", "é😀\n\t", '\\"', "'\\'"]
+    entries = [
+        kit.entry(kit.event(data={"n": n, "awkward": awkward, "pad": "'\\\"" * 30_000}), runs=1)
+        for n in range(4)
+    ]
+
+    ids = await store.ingest(entries)
+
+    assert ids == [e.event.internal_id for e in entries]
+    for entry in entries:
+        assert await store.get_event(entry.event.internal_id) == entry.event

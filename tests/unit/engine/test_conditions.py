@@ -1,4 +1,4 @@
-"""`Conditions`: costly trigger conditions run in a worker process with a deadline."""
+"""`Conditions`: costly trigger conditions run in a child process with a deadline."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def event(**data: Any) -> dict[str, Any]:
 
 
 def big(**data: Any) -> dict[str, Any]:
-    """An event large enough that any condition on it runs in the worker."""
+    """An event large enough that any condition on it runs in the child process."""
     return event(pad="x" * INLINE_BUDGET, **data)
 
 

@@ -32,7 +32,19 @@ def _text(value: str) -> str:
 
 
 def _list(values: list[Any] | tuple[Any, ...]) -> str:
-    return _text(array(values))
+    # `_text(array(values))`, each element escaped on its own: no pass over one huge string
+    # (a batch of large events), which would hold the GIL all along.
+    return "E'{" + ",".join(map(_text_element, values)) + "}'"
+
+
+def _text_element(value: object) -> str:
+    """`_element(value)` escaped as `_text` escapes: array quoting, then SQL quoting."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise StorageError("PostgreSQL cannot store the NUL character (\\u0000) in text")
+        escaped = value.replace("\\", "\\\\\\\\").replace('"', '\\\\"').replace("'", "''")
+        return '"' + escaped + '"'
+    return _element(value)
 
 
 _BY_TYPE: dict[type, Callable[[Any], str]] = {
