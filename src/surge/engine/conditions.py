@@ -19,10 +19,14 @@ from typing import Any
 
 from surge.core import codec
 from surge.core.functions import FunctionConfig
+from surge.core.ids import new_ulid
 from surge.core.limits import EXPRESSION_TIMEOUT_S
+from surge.storage import IngestEntry
 
 from .child import Child, ChildFailed
 from .expressions import Expression
+from .ingest import entry_for, stored_payload
+from .registry import Snapshot
 from .triggers import TriggerIndex
 
 __all__ = ["INLINE_BUDGET", "Conditions"]
@@ -82,6 +86,19 @@ class Conditions:
                 await asyncio.sleep(0)
                 slice_started = time.perf_counter()
         return matched
+
+    async def entries(
+        self, snapshot: Snapshot, events: Sequence[dict[str, Any]], *, now: int
+    ) -> list[IngestEntry]:
+        """The entries storing `events` (a run's ``inngest/function.*`` events), each matched
+        to the functions it triggers as sent events are."""
+        ids = [new_ulid(now) for _ in events]
+        payloads = [stored_payload(event, i) for event, i in zip(events, ids, strict=True)]
+        matches = await self.match(snapshot.index, payloads)
+        return [
+            entry_for(snapshot, payload, now=now, internal_id=i, fresh=True, matched=matched)
+            for payload, i, matched in zip(payloads, ids, matches, strict=True)
+        ]
 
     async def close(self) -> None:
         """Stop the child process, if one runs."""

@@ -73,7 +73,9 @@ class Engine:
         self._client = AppClient(timeout=config.call_timeout)
         self._conditions = Conditions()
         self._bodies = BodyDecoder()
-        self._executor = Executor(storage, self._registry, self._client, self._clock, config)
+        self._executor = Executor(
+            storage, self._registry, self._client, self._clock, config, self._conditions
+        )
         self._scheduler = Scheduler(
             storage,
             self._executor.handle,
@@ -174,7 +176,7 @@ class Engine:
         _, events = ending(state, RunEnded(status=RunStatus.CANCELLED), now=at)
 
         async def cancel(snapshot: Snapshot) -> RunRecord:
-            entries = [entry_for(snapshot, event, now=at) for event in events]
+            entries = await self._conditions.entries(snapshot, events, now=at)
             return await self._storage.cancel_run(
                 run_id, at=at, events=entries, registry_version=snapshot.version
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,6 +18,7 @@ from surge.core.signing import canonical_json, signature
 from surge.storage import (
     Commit,
     HistoryEntry,
+    IngestEntry,
     Memo,
     NewWorkItem,
     RunState,
@@ -30,6 +32,7 @@ from surge.storage import (
 from surge.storage.records import DISCOVERY
 
 from .app_client import AppClient
+from .conditions import Conditions
 from .config import EngineConfig
 from .cron import next_fire, timer_event
 from .finish import RunEnded, ending, error_value
@@ -54,9 +57,11 @@ class Executor:
         client: AppClient,
         clock: Clock,
         config: EngineConfig,
+        conditions: Conditions,
     ) -> None:
         self._storage = storage
         self._registry = registry
+        self._conditions = conditions
         self._client = client
         self._clock = clock
         self._policy = RetryPolicy(interval=config.retry_interval)
@@ -164,11 +169,16 @@ class Executor:
         """
         at = self._clock.now()
         if outcome.ended is None:  # no events: nothing to match
-            await self._commit(to_commit(item, outcome, state=state, at=at, on=None))
+            await self._commit(to_commit(item, outcome, at=at))
             return
+        if state is None:
+            raise ValueError("ending a run needs its state")
+        update, events = ending(state, outcome.ended, now=at)
 
         async def commit(snapshot: Snapshot) -> None:
-            await self._commit(to_commit(item, outcome, state=state, at=at, on=snapshot))
+            entries = await self._conditions.entries(snapshot, events, now=at)
+            ended = Ended(update=update, entries=entries, registry_version=snapshot.version)
+            await self._commit(to_commit(item, outcome, at=at, ended=ended))
 
         await self._registry.current(commit)
 
@@ -182,19 +192,23 @@ class Executor:
             )
 
 
-def to_commit(
-    item: WorkItem, outcome: Outcome, *, state: RunState | None, at: int, on: Snapshot | None
-) -> Commit:
-    """The `Commit` that writes `outcome`; a run's ending is matched against snapshot `on`."""
+@dataclass(frozen=True, kw_only=True)
+class Ended:
+    """How a run ends: its update, and its events matched at `registry_version`."""
+
+    update: RunUpdate
+    entries: list[IngestEntry]
+    registry_version: int
+
+
+def to_commit(item: WorkItem, outcome: Outcome, *, at: int, ended: Ended | None = None) -> Commit:
+    """The `Commit` that writes `outcome`, and the run's end when it `ended`."""
     update = outcome.run_update
-    entries = []
-    if outcome.ended is not None:
-        if state is None or on is None:
-            raise ValueError("ending a run needs its state and a registry snapshot")
-        update, events = ending(state, outcome.ended, now=at)
+    entries: list[IngestEntry] = []
+    if ended is not None:
+        update, entries = ended.update, ended.entries
         if outcome.run_update is not None and outcome.run_update.request_version is not None:
             update = _with_version(update, outcome.run_update.request_version)
-        entries = [entry_for(on, event, now=at) for event in events]
     return Commit(
         item=item,
         at=at,
@@ -206,7 +220,7 @@ def to_commit(
         then=outcome.then,
         retry_at=outcome.retry_at,
         link_events_to_run=outcome.sent_events,
-        registry_version=on.version if on is not None and entries else None,
+        registry_version=ended.registry_version if ended is not None and entries else None,
     )
 
 

@@ -162,3 +162,31 @@ async def test_a_large_body_is_checked_and_stored_like_a_small_one(
     assert sorted(e["internal_id"] for e in stored) == sorted(first)
     served = await any_db.get_data(f"/v1/events/{first[3]}")
     assert served["data"] == {"n": 3, "blob": blob}
+
+
+async def test_a_condition_on_a_large_run_result_is_decided_apart_and_starts_runs(
+    any_db: Harness, sdk_app: ScriptedApp
+) -> None:
+    # A run's `inngest/function.finished` event carries its result: a costly condition over
+    # it runs in the child process, as one over a sent event does.
+    producer = sdk_app.function("big", "producer", [{"event": "shop/produce"}])
+    watcher = sdk_app.function(
+        "big",
+        "watcher",
+        [
+            {
+                "event": "inngest/function.finished",
+                "expression": "event.data.result.items.exists(i, i == 7)",
+            }
+        ],
+    )
+    sdk_app.script(producer["id"], [sdk_app.ok({"items": list(range(30_000))})])
+    sdk_app.script(watcher["id"], [sdk_app.ok("seen")])
+    await sdk_app.register(any_db, "big", [producer, watcher])
+
+    [event_id] = await any_db.send({"name": "shop/produce"})
+
+    [produced] = await any_db.wait_event_runs(event_id, 1)
+    assert produced["status"] == "Completed"
+    [call] = await sdk_app.wait_calls(watcher["id"], 1)
+    assert call.body["event"]["data"]["run_id"] == produced["run_id"]

@@ -9,6 +9,7 @@ import pytest
 
 from surge.core.functions import EventTrigger, FunctionConfig
 from surge.engine.conditions import INLINE_BUDGET, Conditions
+from surge.engine.registry import Snapshot
 from surge.engine.triggers import TriggerIndex
 
 NESTED = "event.data.l.all(x, event.data.l.all(y, x + y >= 0))"
@@ -51,7 +52,7 @@ async def test_small_events_are_decided_inline_as_the_index_decides(
     assert [[f.id for f in m] for m in matched] == [[f.id for f in index.match(e)] for e in events]
 
 
-async def test_a_large_event_is_decided_in_the_worker_with_the_same_answer(
+async def test_a_large_event_is_decided_in_the_child_with_the_same_answer(
     conditions: Conditions,
 ) -> None:
     index = TriggerIndex(
@@ -79,3 +80,29 @@ async def test_a_condition_past_its_deadline_does_not_hold_and_the_next_one_is_d
     assert [f.id for f in second] == ["slow", "plain"]
     assert conditions.timeouts == 1
     assert "ran out of time" in caplog.text
+
+
+async def test_a_run_s_events_are_matched_with_the_same_deadline(conditions: Conditions) -> None:
+    finished = FunctionConfig(
+        id="watch",
+        name="watch",
+        triggers=(EventTrigger(event="inngest/function.finished", expression=NESTED),),
+        url="http://app.test/api",
+        retries=0,
+        raw={},
+    )
+    snapshot = Snapshot(version=3, functions={"watch": finished}, index=TriggerIndex([finished]))
+    events = [
+        {
+            "name": "inngest/function.finished",
+            "id": "r1",
+            "data": {"l": list(range(3000)), "pad": "x" * INLINE_BUDGET},
+        },
+        {"name": "inngest/function.finished", "id": "r2", "data": {"l": [1], "pad": "x" * 10}},
+    ]
+
+    slow, quick = await conditions.entries(snapshot, events, now=1_700_000_000_000)
+
+    assert slow.runs == [] and conditions.timeouts == 1  # evaluated apart, and gave up
+    assert [r.function_id for r in quick.runs] == ["watch"]
+    assert quick.event.payload["id"] == "r2" and quick.event.payload["user"] == {}
