@@ -7,6 +7,10 @@ path and query parameters, headers) to `surge dev` on SQLite and to `surge start
 PostgreSQL, and checks after each one: no 5xx, an answer within the timeout, the server still
 healthy, and, when the request was refused (4xx), nothing stored or changed. The budget of
 examples is fixed and the generation deterministic, so a run in CI is repeatable.
+
+A schema-driven fuzzer rarely reaches deep inside a request, so a second test aims at the
+deepest one: every flow-control and lifecycle option of a function at `POST /fn/register`,
+each given any JSON, and shapes close to valid ones.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from surge.server.openapi import openapi_document
 
@@ -98,3 +103,90 @@ def test_no_request_breaks_the_server_or_half_writes(case: Any, target: Target) 
         if content_type.startswith("application/json"):
             body = response.json()
             assert body["status"] == response.status_code and body["error"], what
+
+
+# -- function options at /fn/register ---------------------------------------------------------
+
+OPTION_FIELDS = {
+    "concurrency": ("limit", "key", "scope"),
+    "throttle": ("limit", "period", "burst", "key"),
+    "rateLimit": ("limit", "period", "key"),
+    "debounce": ("period", "key", "timeout"),
+    "batchEvents": ("maxSize", "timeout", "key", "if"),
+    "singleton": ("mode", "key"),
+    "cancel": ("event", "if", "timeout"),
+    "timeouts": ("start", "finish"),
+    "priority": ("run",),
+    "idempotency": (),
+    "retries": (),
+}
+"""Each option a function may carry, with the fields its object form has."""
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**65), max_value=2**65)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["", "1s", "-1s", "0s", "10m", "9999999999999999999999h", "fn", "env"])
+    | st.sampled_from(["account", "cancel", "skip", "event.data.id", "event.data.x ==", "\x00"])
+    | st.text(max_size=20)
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def _option(draw: st.DrawFn, name: str) -> Any:
+    fields = OPTION_FIELDS[name]
+    if not fields or draw(st.booleans()):
+        return draw(_JSON)
+    shaped = draw(st.fixed_dictionaries({}, optional={f: _JSON for f in fields}))
+    return [shaped, draw(_JSON)] if name == "concurrency" and draw(st.booleans()) else shaped
+
+
+@st.composite
+def _function_options(draw: st.DrawFn) -> dict[str, Any]:
+    names = draw(st.lists(st.sampled_from(sorted(OPTION_FIELDS)), min_size=1, max_size=3))
+    return {name: draw(_option(name)) for name in names}
+
+
+@given(options=_function_options())
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION * 4,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_function_option_breaks_registration(options: dict[str, Any], target: Target) -> None:
+    url = f"{target.server.url}/fuzz-app/api/inngest"
+    function = {
+        "id": "fuzz-fn",
+        "name": "fuzz",
+        "triggers": [{"event": "fuzz/evt"}],
+        "steps": {"step": {"id": "step", "name": "step", "runtime": {"type": "http", "url": url}}},
+        **options,
+    }
+    body = {"appName": "fuzz-app", "url": url, "sdk": "py:v0.5.19", "functions": [function]}
+    before = target.state()
+
+    response = httpx.post(
+        f"{target.server.url}/fn/register", json=body, headers=target.headers, timeout=TIMEOUT_S
+    )
+
+    what = f"options {options!r} -> {response.status_code}: {response.text[:400]}"
+    assert response.status_code in (200, 400), what
+    assert httpx.get(f"{target.server.url}/health", timeout=TIMEOUT_S).status_code == 200, what
+    if response.status_code == 400:
+        assert target.state() == before, f"a refused sync changed something: {what}"
+        assert "fuzz-fn" in response.json()["error"], what
+    else:
+        synced = [
+            f for f in target.server.http.get("/dev").json()["functions"] if "fuzz-fn" in f["id"]
+        ]
+        assert len(synced) == 1, what
