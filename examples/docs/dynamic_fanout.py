@@ -34,7 +34,7 @@ async def load_users(ctx: surge.Context) -> dict[str, int]:
 @client.create_function(
     fn_id="weekly-activity-send-email",
     trigger="app/weekly-email-activity.send",
-    concurrency=50,  # at most 50 of these runs at a time, however many events arrive
+    concurrency=50,  # at most 50 of its steps executing at once, however many events arrive
 )
 async def send_reminder(ctx: surge.Context) -> dict[str, Any]:
     user = ctx.event.data["user"]

@@ -31,6 +31,7 @@ APP_FUNCTIONS = (
     "signup-broken",
     "fanout-orchestrator",
     "fanout-worker",
+    "limited-worker",
     "order-placed",
     "confirmed-email",
     "confirmed-analytics",
@@ -148,6 +149,26 @@ def test_dynamic_fan_out_runs_every_item_once(stack: Stack) -> None:
             f"GET /v1/runs/{runs[0]['run_id']} -> parent_run_id {detail.get('parent_run_id')!r},"
             f" expected the orchestrator run {orchestrator['run_id']}: {detail}"
         )
+
+
+def test_a_keyed_concurrency_limit_holds_per_key_and_is_used(stack: Stack) -> None:
+    run_tag = tag()
+    events = [
+        {
+            "name": "compat/limited.item",
+            "data": {"group": f"{run_tag}-{n % 2}", "step_sleep_ms": 150},
+        }
+        for n in range(12)
+    ]
+
+    ids = stack.server.send(events)
+
+    runs = stack.server.wait_many_event_runs(ids, timeout=DEADLINE)
+    assert all(r["status"] == "Completed" for rs in runs.values() for r in rs), runs
+    peak = stack.app.counts()["peak_in_flight"]
+    # Never more than 2 steps at once per group, and the two groups' steps overlapped.
+    assert (peak[f"{run_tag}-0"], peak[f"{run_tag}-1"]) == (2, 2), peak
+    assert peak["*"] > 2, peak
 
 
 def test_chained_fan_out_consumers_run_after_the_emitting_step(stack: Stack) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from surge.core.durations import parse_time
 from surge.core.functions import CronTrigger
-from surge.engine.cron import next_fire, rfc3339, timer_event
+from surge.engine.cron import jittered, next_fire, rfc3339, timer_event
 
 
 def at(text: str) -> int:
@@ -65,3 +65,15 @@ def test_timer_event_with_jitter_keeps_scheduled_id() -> None:
     assert event["id"] == "2024-05-01T09:00:00Z"
     assert event["data"]["fireAt"] == "2024-05-01T09:00:12Z"
     assert event["ts"] == scheduled + 12_000
+
+
+def test_jitter_delays_a_fire_by_up_to_its_duration() -> None:
+    scheduled = 1_700_000_040_000
+    delays = {
+        jittered(CronTrigger(cron="* * * * *", jitter="2s"), scheduled) - scheduled
+        for _ in range(400)
+    }
+
+    assert jittered(CronTrigger(cron="* * * * *"), scheduled) == scheduled
+    assert min(delays) >= 0 and max(delays) <= 2000
+    assert len(delays) > 100  # spread over the window, not one fixed delay

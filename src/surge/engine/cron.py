@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from surge.core.durations import parse_duration
 from surge.core.events import SCHEDULED_TIMER, internal_event
 from surge.core.functions import CronTrigger
 
-__all__ = ["next_fire", "rfc3339", "timer_event"]
+__all__ = ["jittered", "next_fire", "rfc3339", "timer_event"]
 
 
 def _zone(trigger: CronTrigger) -> tzinfo:
@@ -44,6 +46,14 @@ def next_fire(trigger: CronTrigger, after_ms: int) -> int:
     if fire_ms <= after_ms:  # croniter ignores sub-second parts of `start`
         return next_fire(trigger, fire_ms + 1000)
     return fire_ms
+
+
+def jittered(trigger: CronTrigger, scheduled_ms: int) -> int:
+    """When a fire scheduled at `scheduled_ms` is due: later by a random delay of up to the
+    trigger's ``jitter`` (none without one), so that many schedules on one minute spread."""
+    if not trigger.jitter:
+        return scheduled_ms
+    return scheduled_ms + random.randint(0, int(parse_duration(trigger.jitter) * 1000))
 
 
 def rfc3339(ms: int) -> str:

@@ -36,6 +36,7 @@ from .config import EngineConfig
 from .executor import Executor
 from .finish import RunEnded, ending
 from .ingest import entry_for
+from .options import not_enforced
 from .registry import Registry, Snapshot, SyncResult
 from .scheduler import Scheduler
 
@@ -53,6 +54,8 @@ class NodeStatus:
     apps: list[AppRecord]
     functions: list[FunctionRecord]
     pings: list[AppStatus]
+    not_enforced: dict[str, list[str]]
+    """For each function using any, the options it sets that this server does not enforce."""
 
 
 class Engine:
@@ -193,7 +196,13 @@ class Engine:
         """The stored apps and functions, and how the last ping of each app URL went."""
         state = await self._storage.registry_state()
         pings = list(self._pinger.statuses.values())
-        return NodeStatus(apps=state.apps, functions=state.functions, pings=pings)
+        ignored = {f.id: not_enforced(f.config) for f in state.functions}
+        return NodeStatus(
+            apps=state.apps,
+            functions=state.functions,
+            pings=pings,
+            not_enforced={slug: names for slug, names in ignored.items() if names},
+        )
 
     async def list_events(self, query: EventQuery) -> list[EventRecord]:
         """The events `query` selects, newest first."""

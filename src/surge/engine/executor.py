@@ -34,7 +34,7 @@ from surge.storage.records import DISCOVERY
 from .app_client import AppClient
 from .conditions import Conditions
 from .config import EngineConfig
-from .cron import next_fire, timer_event
+from .cron import jittered, next_fire, timer_event
 from .finish import RunEnded, ending, error_value
 from .ingest import entry_for
 from .registry import Registry, Snapshot
@@ -138,8 +138,9 @@ class Executor:
         """Start a run for a cron tick, and schedule the next tick, in one commit.
 
         A tick that fell due while the server was down fires once when it is back; the next
-        tick is counted from now, so missed ticks are not replayed one by one. A tick whose
-        function or schedule is no longer registered is dropped.
+        tick is counted from now (less this tick's jitter), so missed ticks are not replayed
+        one by one. Each tick is due a random delay of up to the trigger's ``jitter`` after
+        its schedule. A tick whose function or schedule is no longer registered is dropped.
         """
         payload = item.payload
         function = self._registry.function(str(payload.get("function_id")))
@@ -148,14 +149,15 @@ class Executor:
         if function is None or trigger is None:
             await self._commit(Commit(item=item, at=now))
             return
-        fire_at = int(payload["fire_at"])
-        event = timer_event(trigger, fire_at)
+        fire_at = int(payload["fire_at"])  # when it was scheduled; due later by its jitter
+        delay = max(0, item.due_at - fire_at)
+        event = timer_event(trigger, fire_at + delay, scheduled_ms=fire_at)
         snapshot = self._registry.snapshot
         entry = entry_for(snapshot, event, now=now, start=function.id, cron=trigger.cron)
-        following = next_fire(trigger, max(now, fire_at))
+        following = next_fire(trigger, max(now - delay, fire_at))
         next_tick = NewWorkItem(
             kind=WorkKind.CRON,
-            due_at=following,
+            due_at=jittered(trigger, following),
             payload={**payload, "fire_at": following},
             unique_key=item.unique_key,
         )

@@ -15,6 +15,7 @@ from surge.core.ids import new_ulid, seeded_ulids
 from surge.storage import EventRecord, IngestEntry, NewRun
 from surge.storage.records import DEDUPE_WINDOW_MS
 
+from .concurrency import run_limits
 from .registry import Snapshot
 
 
@@ -67,19 +68,20 @@ def entry_for(
     internal_id = internal_id or new_ulid(now)
     payload = stored_payload(event, internal_id)
     if start is not None:
-        targets = [start]
+        function = snapshot.functions.get(start)
+        targets = [function] if function is not None else []
     else:
-        functions = snapshot.index.match(payload) if matched is None else matched
-        targets = [f.id for f in functions]
+        targets = snapshot.index.match(payload) if matched is None else list(matched)
     runs = [
         NewRun(
             id=new_ulid(now),
-            function_id=function_id,
+            function_id=function.id,
             event_ids=[internal_id],
             started_at=now,
             cron=cron,
+            concurrency=run_limits(function, payload),
         )
-        for function_id in targets
+        for function in targets
     ]
     record = EventRecord(
         internal_id=internal_id,

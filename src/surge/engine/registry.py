@@ -26,8 +26,9 @@ from surge.storage import (
     WorkKind,
 )
 
-from .cron import next_fire
+from .cron import jittered, next_fire
 from .expressions import check_expression
+from .options import not_enforced
 from .triggers import TriggerIndex
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,15 @@ class Registry:
             "app synced",
             extra={"app_id": sync.app_id, "functions": len(functions), "modified": modified},
         )
+        for function in sync.functions:
+            ignored = not_enforced(function.raw)
+            if ignored:
+                logger.warning(
+                    "function %s uses options this server does not enforce yet: %s",
+                    function.id,
+                    ", ".join(ignored),
+                    extra={"function_id": function.id, "not_enforced": ignored},
+                )
         return SyncResult(app_id=sync.app_id, modified=modified)
 
     async def remove(self, url: str) -> bool:
@@ -163,7 +173,7 @@ def _cron_item(
     fire_at = next_fire(trigger, now)
     return NewWorkItem(
         kind=WorkKind.CRON,
-        due_at=fire_at,
+        due_at=jittered(trigger, fire_at),
         payload={
             "app_id": app_id,
             "function_id": function.id,

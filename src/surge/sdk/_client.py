@@ -154,16 +154,21 @@ class Surge:
                 list of them.
             name: Display name (default: `fn_id`).
             retries: Retries per step and per call (default 4, i.e. 5 attempts; max 20).
-            concurrency: Limit of steps running at once: an int, `Concurrency`, or a list.
-            throttle: `Throttle` run starts (queued).
-            rate_limit: `RateLimit` run starts (skipped).
-            debounce: `Debounce` bursts of events into one run.
-            batch_events: `Batch` events into one run.
-            priority: `Priority` (or its CEL expression).
-            idempotency: CEL key: one run per key value per 24 h.
-            cancel: `Cancel` runs when an event arrives.
-            timeouts: `Timeouts` to start and finish.
-            singleton: `Singleton` run per key.
+            concurrency: Limit of steps executing at once: an int, `Concurrency` (with a
+                ``key`` for one limit per value, a ``scope`` to share it), or a list of two.
+            throttle: `Throttle` run starts (queued). Not enforced by the server yet.
+            rate_limit: `RateLimit` run starts (skipped). Not enforced by the server yet.
+            debounce: `Debounce` bursts of events into one run. Not enforced by the server yet.
+            batch_events: `Batch` events into one run. Not enforced by the server yet.
+            priority: `Priority` (or its CEL expression). Not enforced by the server yet.
+            idempotency: CEL key: one run per key value per 24 h. Not enforced by the server
+                yet.
+            cancel: `Cancel` runs when an event arrives. Not enforced by the server yet.
+            timeouts: `Timeouts` to start and finish. Not enforced by the server yet.
+            singleton: `Singleton` run per key. Not enforced by the server yet.
+
+        The server logs a warning when an app syncs a function using an option it does not
+        enforce, and `GET /dev` lists them per function (``notEnforced``).
             on_failure: Handler run (as ``"<fn_id>-failure"``) when a run fails for good;
                 its ``ctx.event.data`` holds ``function_id``, ``run_id``, ``error``, ``event``.
         """

@@ -55,7 +55,13 @@ async def dev_info(request: Request) -> Response:
         {
             "version": engine.version,
             "startOpts": request.app.state.start_opts,
-            "functions": [_function_info(f.id, f.name, f.config, f.url) for f in status.functions],
+            "functions": [
+                {
+                    **_function_info(f.id, f.name, f.config, f.url),
+                    "notEnforced": status.not_enforced.get(f.id, []),
+                }
+                for f in status.functions
+            ],
             "handlers": [
                 {"url": app.url, "id": app.id, "sdk": app.sdk, "framework": app.framework}
                 for app in status.apps

@@ -23,6 +23,7 @@ __all__ = [
     "FunctionRecord",
     "HistoryEntry",
     "IngestEntry",
+    "Limit",
     "Memo",
     "NewRun",
     "NewWorkItem",
@@ -170,6 +171,15 @@ class NewWorkItem:
     """When set, enqueueing is skipped if an item with the same key already exists."""
 
 
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """A concurrency limit a run's steps count against: at most `limit` of the steps of every
+    run naming `key` execute at once (`engine/concurrency.py` makes the keys)."""
+
+    key: str
+    limit: int
+
+
 @dataclass(kw_only=True, slots=True)
 class WorkItem:
     """A leased work item. `lease_token` must be presented to complete or release it."""
@@ -184,6 +194,10 @@ class WorkItem:
     payload: dict[str, Any]
     lease_token: str
     unique_key: str | None = None
+    limits: tuple[Limit, ...] = ()
+    """The concurrency limits of the item's run."""
+    slots: tuple[str, ...] = ()
+    """The keys of `limits` the item holds a slot of: all of them once it may run."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,6 +209,8 @@ class NewRun:
     event_ids: list[str]
     started_at: int
     cron: str | None = None
+    concurrency: tuple[Limit, ...] = ()
+    """The limits its steps count against, fixed when it starts."""
 
 
 @dataclass(frozen=True, kw_only=True)

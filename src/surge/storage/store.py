@@ -27,7 +27,7 @@ from .records import (
     RunState,
     WorkItem,
 )
-from .rules import apps, events, queue, runs
+from .rules import apps, events, queue, runs, slots
 from .rules.commit import commit
 
 
@@ -183,10 +183,15 @@ class Storage:
         is the time it fell due.
         """
         token = secrets.token_hex(8) + ":"
-        return await self._db.run(
+        items = await self._db.run(
             lambda: queue.lease_due(now=now, limit=limit, lease_ms=lease_ms, token=token),
             transaction=False,
         )
+        if any(item.limits and not item.slots for item in items):
+            # Calls of limited runs take their concurrency slots, or wait parked.
+            leased = items
+            items = await self._db.run(lambda: slots.acquire(leased))
+        return items
 
     async def next_due_at(self) -> int | None:
         """The earliest due time of any work item, leased or not; `None` when the queue is empty."""

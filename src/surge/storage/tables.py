@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from surge.core import codec
 
-from .records import Memo, RunRecord, RunStatus, WorkItem, WorkKind
+from .records import Limit, Memo, NewRun, RunRecord, RunStatus, WorkItem, WorkKind
 from .statements import Column, Table
 
 Row = tuple[Any, ...]
@@ -61,6 +61,7 @@ NEW_RUNS = _table(
     "first_event_id TEXT",
     "started_at BIGINT",
     "cron TEXT",
+    "flow JSON",
 )
 RUN_EVENTS = _table("run_events", "event_id TEXT", "run_id TEXT")
 HISTORY = _table(
@@ -91,7 +92,8 @@ RUN_COLUMNS = (
 RUN_FROM = "runs r LEFT JOIN events e ON e.internal_id = r.first_event_id"
 """Runs with the event that started them, whose `source_run_id` is the run's parent."""
 LEASED_ITEM_COLUMNS = (
-    "id, kind, run_id, step_id, attempt, priority, fell_due_at, payload, unique_key, lease_token"
+    "id, kind, run_id, step_id, attempt, priority, fell_due_at, payload, unique_key, lease_token,"
+    " slot1, slot2, (SELECT r.flow FROM runs r WHERE r.id = work_items.run_id)"
 )
 MEMO_COLUMNS = "step_id, outcome, name, op, at"
 
@@ -134,7 +136,8 @@ def run_from(row: Row) -> RunRecord:
 
 def leased_item_from(row: Row) -> WorkItem:
     """A leased `WorkItem` from `LEASED_ITEM_COLUMNS`."""
-    item_id, kind, run_id, step_id, attempt, priority, due_at, payload, key, token = row
+    item_id, kind, run_id, step_id, attempt, priority, due_at, payload, key, token = row[:10]
+    slot1, slot2, flow = row[10:]
     return WorkItem(
         id=item_id,
         kind=WorkKind(kind),
@@ -146,7 +149,23 @@ def leased_item_from(row: Row) -> WorkItem:
         payload=codec.loads(payload),
         unique_key=key,
         lease_token=token,
+        limits=_limits(flow),
+        slots=tuple(slot for slot in (slot1, slot2) if slot is not None),
     )
+
+
+def flow_json(run: NewRun) -> str | None:
+    """A new run's flow control as stored (``{"concurrency": [[key, limit], ...]}``), or NULL
+    when it has none."""
+    if not run.concurrency:
+        return None
+    return codec.dumps_str({"concurrency": [[lim.key, lim.limit] for lim in run.concurrency]})
+
+
+def _limits(flow: str | None) -> tuple[Limit, ...]:
+    if flow is None:
+        return ()
+    return tuple(Limit(key, limit) for key, limit in codec.loads(flow).get("concurrency", ()))
 
 
 def memo_from(row: Row) -> Memo:

@@ -42,6 +42,20 @@ class Ledger:
             self._runs: dict[str, dict[str, Any]] = {}
             self._failures: list[dict[str, Any]] = []
             self._seq = 0
+            self._in_flight: dict[str, int] = {}
+            self._peak: dict[str, int] = {}
+
+    def enter(self, *groups: str) -> None:
+        """A step body of each of `groups` starts (``"*"`` counts them all)."""
+        with self._lock:
+            for group in groups:
+                self._in_flight[group] = self._in_flight.get(group, 0) + 1
+                self._peak[group] = max(self._peak.get(group, 0), self._in_flight[group])
+
+    def leave(self, *groups: str) -> None:
+        with self._lock:
+            for group in groups:
+                self._in_flight[group] -= 1
 
     def record(self, run_id: str, fn: str, step: str) -> int:
         """Count one execution of ``step`` in ``run_id``; return how many there have been."""
@@ -81,6 +95,7 @@ class Ledger:
                 "runs": runs,
                 "failures": list(self._failures),
                 "total_executions": total,
+                "peak_in_flight": dict(self._peak),
             }
 
 
@@ -197,6 +212,30 @@ async def fanout_worker(ctx: inngest.Context) -> dict[str, Any]:
     return {"item_id": item_id, "result": result}
 
 
+# --- (b2) a limited worker: two steps per run, at most 2 at once per group -------------------
+
+
+@client.create_function(
+    fn_id="limited-worker",
+    trigger=inngest.TriggerEvent(event="compat/limited.item"),
+    concurrency=[inngest.Concurrency(limit=2, key="event.data.group")],
+)
+async def limited_worker(ctx: inngest.Context) -> str:
+    group = str(ctx.event.data.get("group"))
+
+    async def work(step: str) -> str:
+        ledger.enter("*", group)
+        try:
+            counted(ctx, "limited-worker", step)
+            await pause(ctx)
+        finally:
+            ledger.leave("*", group)
+        return step
+
+    await ctx.step.run("first", work, "first")
+    return await ctx.step.run("second", work, "second")
+
+
 # --- (c) chained fan-out: one function emits an event three others consume -------------------
 
 
@@ -298,6 +337,7 @@ FUNCTIONS: list[inngest.Function[Any]] = [
     signup_broken,
     fanout_orchestrator,
     fanout_worker,
+    limited_worker,
     order_placed,
     *order_consumers,
     flaky,

@@ -25,11 +25,27 @@ const RETURNED = "(returned)"; // ledger key for "the handler reached its return
 let runs = new Map();
 let failures = [];
 let seq = 0;
+let inFlight = {};
+let peak = {};
 
 function resetLedger() {
   runs = new Map();
   failures = [];
   seq = 0;
+  inFlight = {};
+  peak = {};
+}
+
+/** A step body of each of `groups` starts ("*" counts them all). */
+function enter(...groups) {
+  for (const group of groups) {
+    inFlight[group] = (inFlight[group] ?? 0) + 1;
+    peak[group] = Math.max(peak[group] ?? 0, inFlight[group]);
+  }
+}
+
+function leave(...groups) {
+  for (const group of groups) inFlight[group] -= 1;
 }
 
 /** Count one execution of `step` in `runId`; return how many there have been. */
@@ -52,7 +68,7 @@ function snapshot() {
     out[runId] = { fn: run.fn, steps: { ...run.steps }, first_seq: { ...run.first_seq } };
     for (const n of Object.values(run.steps)) total += n;
   }
-  return { runs: out, failures: [...failures], total_executions: total };
+  return { runs: out, failures: [...failures], total_executions: total, peak_in_flight: { ...peak } };
 }
 
 /** Execution totals per function: cheap enough to poll while thousands of runs go. */
@@ -163,6 +179,31 @@ const fanoutWorker = inngest.createFunction(
   },
 );
 
+// --- (b2) a limited worker: two steps per run, at most 2 at once per group ---------------------
+
+const limitedWorker = inngest.createFunction(
+  {
+    id: "limited-worker",
+    triggers: [{ event: "compat/limited.item" }],
+    concurrency: { limit: 2, key: "event.data.group" },
+  },
+  async ({ event, step, runId }) => {
+    const group = String(event.data.group);
+    const work = async (name) => {
+      enter("*", group);
+      try {
+        counted(runId, "limited-worker", name);
+        await pause(event);
+      } finally {
+        leave("*", group);
+      }
+      return name;
+    };
+    await step.run("first", () => work("first"));
+    return await step.run("second", () => work("second"));
+  },
+);
+
 // --- (c) chained fan-out: one function emits an event three others consume ----------------------
 
 const orderPlaced = inngest.createFunction(
@@ -250,6 +291,7 @@ const functions = [
   signupBroken,
   fanoutOrchestrator,
   fanoutWorker,
+  limitedWorker,
   orderPlaced,
   ...orderConsumers,
   flaky,

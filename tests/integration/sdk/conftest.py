@@ -36,6 +36,8 @@ class Ledger:
     runs: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)
 
     def count(self, run_id: str, step: str) -> int:
         with self.lock:
@@ -46,6 +48,18 @@ class Ledger:
     def note(self, **entry: Any) -> None:
         with self.lock:
             self.notes.append(entry)
+
+    def enter(self, *groups: str) -> None:
+        """A step body of each of `groups` starts; `peak` keeps the most at once."""
+        with self.lock:
+            for group in groups:
+                self.in_flight[group] = self.in_flight.get(group, 0) + 1
+                self.peak[group] = max(self.peak.get(group, 0), self.in_flight[group])
+
+    def leave(self, *groups: str) -> None:
+        with self.lock:
+            for group in groups:
+                self.in_flight[group] -= 1
 
 
 Build = Callable[[surge.Surge, Ledger], Sequence[surge.Function[Any]]]

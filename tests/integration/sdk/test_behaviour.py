@@ -3,6 +3,7 @@ non-retriable errors, typed events, failure handlers, and sync handlers."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,32 @@ class Quote:
 
 
 def build(client: surge.Surge, ledger: Ledger) -> Sequence[surge.Function[Any]]:
-    return [*step_functions(client, ledger), *error_functions(client, ledger)]
+    return [
+        *step_functions(client, ledger),
+        *error_functions(client, ledger),
+        limited_function(client, ledger),
+    ]
+
+
+def limited_function(client: surge.Surge, ledger: Ledger) -> surge.Function[Any]:
+    limit = surge.Concurrency(limit=2, key="event.data.group")
+
+    @client.create_function(fn_id="limited", trigger="lab/limited", concurrency=limit)
+    async def limited(ctx: surge.Context) -> str:
+        group = str(ctx.event.data["group"])
+
+        async def work() -> None:
+            ledger.enter("limited", group)
+            try:
+                await asyncio.sleep(0.1)
+            finally:
+                ledger.leave("limited", group)
+
+        await ctx.step.run("first", work)
+        await ctx.step.run("second", work)
+        return group
+
+    return limited
 
 
 def step_functions(client: surge.Surge, ledger: Ledger) -> list[surge.Function[Any]]:
@@ -224,3 +250,12 @@ def test_sync_handler_sends_events_from_a_step_and_returns_their_ids(stack: Stac
         assert stack.server.event_runs(child_event) == []  # no function listens to lab/noted
     events = stack.server.request("GET", f"/v1/events/{run['output'][0]}").json()["data"]
     assert events["name"] == "lab/noted"
+
+
+def test_a_keyed_concurrency_limit_holds_per_key_and_is_used(stack: Stack) -> None:
+    ids = stack.send([{"name": "lab/limited", "data": {"group": f"g{n % 2}"}} for n in range(10)])
+
+    for event_id in ids:
+        assert stack.run_of(event_id, "lab-limited")["status"] == "Completed"
+    assert (stack.ledger.peak["g0"], stack.ledger.peak["g1"]) == (2, 2)
+    assert stack.ledger.peak["limited"] > 2  # the two groups ran side by side

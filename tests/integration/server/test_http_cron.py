@@ -139,3 +139,27 @@ async def test_two_functions_on_one_schedule_both_run_when_ticks_share_a_millise
 
     runs = await asgi_server.get_data("/v1/runs")
     assert sorted(r["function_id"] for r in runs) == ["cr-first", "cr-second"]
+
+
+async def test_a_jittered_tick_is_due_within_its_jitter_and_says_when_it_fired(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    trigger = {"cron": EVERY_MINUTE, "jitter": "30s"}
+    function = sdk_app.function("cr", "jittery", [trigger])
+    sdk_app.script("cr-jittery", [sdk_app.ok("ticked")])
+    await clear_of_minute_boundary(server)
+    await sdk_app.register(server, "cr", [function])
+
+    [tick] = await server.cron_items()
+    scheduled = tick.payload["fire_at"]
+    assert scheduled <= tick.due_at <= scheduled + 30_000
+    await server.engine.handle(tick)
+
+    [run] = await server.get_data("/v1/runs", function_id="cr-jittery")
+    event = await server.get_data(f"/v1/events/{run['event_id']}")
+    assert event["id"] == rfc3339(scheduled)  # one event per schedule, whatever the jitter
+    assert event["data"]["scheduledAt"] == rfc3339(scheduled)
+    assert event["data"]["fireAt"] == rfc3339(tick.due_at)
+    [following] = await server.cron_items()
+    assert following.payload["fire_at"] == scheduled + 60_000
+    assert scheduled + 60_000 <= following.due_at <= scheduled + 90_000

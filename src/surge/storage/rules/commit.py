@@ -3,8 +3,10 @@
 The run's row is locked first (every run-scoped writer takes it before any work item), so the
 commits of one run's parallel steps apply one after the other, even on different nodes, each
 seeing the last one's memos and work items: that is what makes the memo order and
-`Then.DISCOVER_IF_IDLE` sound. Nothing here reads a result back, so on PostgreSQL a commit is
-one round trip; a lost lease is caught by an `Expect` that aborts the whole transaction.
+`Then.DISCOVER_IF_IDLE` sound. A call that held concurrency slots frees them: deleted, or
+waiting for its retry, it no longer executes (`slots`). Nothing here reads a result back, so
+on PostgreSQL a commit is one round trip; a lost lease is caught by an `Expect` that aborts
+the whole transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from surge.core.errors import StaleLease
 from ..records import DISCOVERY, Commit, RunUpdate, Then, WorkKind, step_key
 from ..statements import WAKE, Expect, InsertRows, LockRows, Rule, Statement, execute
 from ..tables import HISTORY, json_or_null
+from . import slots
 from .events import ingest
 from .queue import enqueued
 
@@ -71,6 +74,10 @@ def commit(c: Commit) -> Rule[None]:
         then += _discover(c, run_id)
     if then:
         yield tuple(then)
+    if c.item.slots:
+        # Last, so every lock this commit takes comes after the user-id locks of `ingest`.
+        yield slots.lock(c.item.slots)
+        yield tuple(slots.freed(c.item.slots))
 
 
 def _run_of(c: Commit) -> str | None:
@@ -98,8 +105,8 @@ def _release(c: Commit) -> list[Statement]:
         sql = "DELETE FROM work_items WHERE id = ? AND lease_token = ?"
         return [Expect(execute(sql, item.id, item.lease_token), 1, lost)]
     sql = (
-        "UPDATE work_items SET due_at = ?, attempt = attempt + 1, lease_token = NULL"
-        " WHERE id = ? AND lease_token = ?"
+        "UPDATE work_items SET due_at = ?, attempt = attempt + 1, lease_token = NULL,"
+        " slot1 = NULL, slot2 = NULL WHERE id = ? AND lease_token = ?"
     )
     return [Expect(execute(sql, c.retry_at, item.id, item.lease_token), 1, lost), WAKE]
 

@@ -27,7 +27,7 @@ from ..statements import (
     fetch,
     fetch_one,
 )
-from ..tables import EVENTS, NEW_RUNS, RUN_EVENTS, WORK_ITEMS, Row, record_from
+from ..tables import EVENTS, NEW_RUNS, RUN_EVENTS, WORK_ITEMS, Row, flow_json, record_from
 from .queue import ITEM_CONFLICT, discovery_row
 
 USER_ID_LOCKS = range(1, 65)
@@ -122,7 +122,18 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
         first = run.event_ids[0] if run.event_ids else None
         status = RunStatus.RUNNING.value
         event_ids = codec.dumps_str(run.event_ids)
-        rows.append((run.id, run.function_id, status, event_ids, first, run.started_at, run.cron))
+        rows.append(
+            (
+                run.id,
+                run.function_id,
+                status,
+                event_ids,
+                first,
+                run.started_at,
+                run.cron,
+                flow_json(run),
+            )
+        )
         links.extend((event_id, run.id) for event_id in run.event_ids)
     yield InsertRows(NEW_RUNS, rows)
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")

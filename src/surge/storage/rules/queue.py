@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from ..records import DISCOVERY, NewWorkItem, WorkItem, WorkKind, step_key
 from ..statements import WAKE, InsertRows, Rule, Statement, execute, fetch, fetch_one
 from ..tables import LEASED_ITEM_COLUMNS, WORK_ITEMS, leased_item_from
+from .slots import PARKED
 
 ITEM_CONFLICT = "ON CONFLICT (unique_key) DO NOTHING"
 """An item whose `unique_key` is already queued is not queued again."""
@@ -63,8 +64,8 @@ def lease_due(*, now: int, limit: int, lease_ms: int, token: str) -> Rule[list[W
 
 
 def next_due_at() -> Rule[int | None]:
-    """The earliest due time in the queue, leased items included."""
-    row = yield fetch_one("SELECT MIN(due_at) FROM work_items")
+    """The earliest due time in the queue, leased items included, parked ones not."""
+    row = yield fetch_one("SELECT MIN(due_at) FROM work_items WHERE due_at < ?", PARKED)
     return None if row is None else row[0]
 
 

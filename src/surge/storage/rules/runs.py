@@ -19,6 +19,7 @@ from ..tables import (
     record_from,
     run_from,
 )
+from . import slots
 from .events import ingest, where
 
 _RUN = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = ?"
@@ -95,6 +96,7 @@ def cancel_run(
         return run
     cancelled = RunStatus.CANCELLED.value
     yield execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", cancelled, at, run_id)
+    yield from slots.release_run(run_id)
     yield execute("DELETE FROM work_items WHERE run_id = ?", run_id)
     entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled")
     yield InsertRows(HISTORY, [HISTORY.row_of(entry)])

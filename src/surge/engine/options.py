@@ -1,0 +1,36 @@
+"""Which function options the server enforces, and the report of those it does not yet.
+
+Apps on the official SDKs send every option their users set, and must keep syncing, so an
+option Surge does not enforce yet is accepted, but never silently: each sync that uses one
+logs a warning naming the function and the option, and `GET /dev` lists them per function
+(``notEnforced``). Enforced today: ``concurrency`` (step limits, keys, scopes), ``retries``,
+triggers and their conditions, cron schedules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["NOT_ENFORCED", "not_enforced"]
+
+NOT_ENFORCED = (
+    "throttle",
+    "rateLimit",
+    "debounce",
+    "batchEvents",
+    "priority",
+    "idempotency",
+    "cancel",
+    "singleton",
+    "timeouts",
+)
+"""Options accepted at sync that the server does not act on yet."""
+
+
+def not_enforced(config: dict[str, Any]) -> list[str]:
+    """The options of a function's `config` (as synced) that the server does not enforce."""
+    names = [name for name in NOT_ENFORCED if config.get(name) not in (None, [], {}, "")]
+    concurrency = config.get("concurrency")
+    if isinstance(concurrency, dict) and "limit" not in concurrency and concurrency.get("fn"):
+        names.append("concurrency.fn")  # limits on whole runs, not steps
+    return names

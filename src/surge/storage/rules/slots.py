@@ -1,0 +1,104 @@
+"""Concurrency slots: a call of a limited run runs only while it holds a slot of each key.
+
+A run's limits (`Limit`: a key and how many of its steps may execute at once) are fixed when
+it starts. A leased call of such a run takes a slot of every key at once, if each has one
+free; the holders of a key are counted, not tracked in a counter: the items whose ``slot1`` or
+``slot2`` names it. A call that finds a key full is parked on it: out of the due index
+(``due_at`` = `PARKED`), ordered by its run's start, so the runs that began first finish
+first. Whoever frees a slot (a commit that deletes or retries its call, a cancellation) unparks
+as many calls of that key, which then compete for it like any due item.
+
+Counting and parking happen under a lock per key (`Serialize`), which whoever unparks takes
+too: a call parked while a slot frees on another node is seen by that node. A handed-back or
+lapsed call keeps its slots until it runs again. Queued, sleeping and waiting runs hold none.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+
+from ..records import WorkItem
+from ..statements import WAKE, Rule, Serialize, Statement, execute, fetch
+
+PARKED = 1 << 62
+"""The `due_at` of a parked call: later than any real due time."""
+
+_LOCK_BASE = 1_000
+"""Slot locks sit above the other advisory lock keys (user-id buckets use 1..64)."""
+
+_HOLDERS = (
+    "SELECT k, COUNT(*) FROM (SELECT slot1 AS k FROM work_items WHERE slot1 {in_texts}"
+    " UNION ALL SELECT slot2 AS k FROM work_items WHERE slot2 {in_texts}) AS held GROUP BY k"
+)
+_HOLD = "UPDATE work_items SET slot1 = ?, slot2 = ? WHERE id = ? AND lease_token = ?"
+_PARK = (
+    "UPDATE work_items SET parked_on = ?, due_at = ?, lease_token = NULL,"
+    " fell_due_at = COALESCE((SELECT r.started_at FROM runs r WHERE r.id = work_items.run_id),"
+    " fell_due_at) WHERE id {in_ints} AND lease_token {in_texts}"
+)
+_UNPARK = (
+    "UPDATE work_items SET due_at = fell_due_at, parked_on = NULL WHERE id IN"
+    " (SELECT id FROM work_items WHERE parked_on = ? ORDER BY fell_due_at, id LIMIT ?)"
+)
+
+
+def lock(keys: Iterable[str]) -> Serialize:
+    """The lock every rule counting, parking or unparking on `keys` takes first."""
+    return Serialize(tuple(sorted({_LOCK_BASE + zlib.crc32(k.encode()) % 2**30 for k in keys})))
+
+
+def acquire(items: Sequence[WorkItem]) -> Rule[list[WorkItem]]:
+    """Of leased `items`, those that may run: each call of a limited run takes its slots, or
+    is parked (and left out) when a key is full. The runs that started first are served
+    first (run ids are ULIDs: they sort by start), so a run's next step goes ahead of runs
+    that have not begun."""
+    wanting = sorted(
+        (item for item in items if item.limits and not item.slots),
+        key=lambda item: (item.run_id or "", item.id),
+    )
+    if not wanting:
+        return list(items)
+    keys = sorted({limit.key for item in wanting for limit in item.limits})
+    yield lock(keys)
+    held: dict[str, int] = dict((yield fetch(_HOLDERS, keys, keys)))
+    statements: list[Statement] = []
+    parked: dict[str, list[WorkItem]] = {}
+    for item in wanting:
+        full = next((lim for lim in item.limits if held.get(lim.key, 0) >= lim.limit), None)
+        if full is not None:
+            parked.setdefault(full.key, []).append(item)
+            continue
+        item.slots = tuple(limit.key for limit in item.limits)
+        for key in item.slots:
+            held[key] = held.get(key, 0) + 1
+        slot1, slot2 = (*item.slots, None)[:2]
+        statements.append(execute(_HOLD, slot1, slot2, item.id, item.lease_token))
+    for key, waiting in parked.items():
+        ids, tokens = [i.id for i in waiting], [i.lease_token for i in waiting]
+        statements.append(execute(_PARK, key, PARKED, ids, tokens))
+    yield tuple(statements)
+    left_out = {item.id for waiting in parked.values() for item in waiting}
+    return [item for item in items if item.id not in left_out]
+
+
+def freed(keys: Sequence[str]) -> list[Statement]:
+    """Unpark one call for each slot freed in `keys` (a key twice frees two); take `lock`
+    first."""
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return []
+    return [*(execute(_UNPARK, key, n) for key, n in sorted(counts.items())), WAKE]
+
+
+def release_run(run_id: str) -> Rule[None]:
+    """Before a run's items are dropped: unpark one call for each slot they hold."""
+    rows = yield fetch(
+        "SELECT slot1, slot2 FROM work_items WHERE run_id = ? AND slot1 IS NOT NULL", run_id
+    )
+    keys = [key for row in rows for key in row if key is not None]
+    if keys:
+        yield lock(keys)
+        yield tuple(freed(keys))

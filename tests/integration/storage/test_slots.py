@@ -1,0 +1,136 @@
+"""Concurrency slots: a call of a limited run is leased only while its keys have room."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from storage_kit import Kit, OpenStore, now
+
+from surge.storage import Commit, IngestEntry, Limit, Memo, Storage, WorkItem
+
+
+async def start_runs(kit: Kit, n: int, *limits: Limit, function_id: str = "app-fn") -> list[str]:
+    """`n` runs started by one ingest, each limited by `limits`; their ids in start order."""
+    entries: list[IngestEntry] = []
+    for _ in range(n):
+        entry = kit.entry(function_id=function_id)
+        entries.append(replace(entry, runs=[replace(entry.runs[0], concurrency=limits)]))
+    await kit.store.ingest(entries)
+    return [e.runs[0].id for e in entries]
+
+
+async def done(store: Storage, item: WorkItem) -> None:
+    """Commit `item` as its run's last step (its call deleted, no next work)."""
+    memo = Memo(step_id="s", outcome={"data": 1})
+    await store.commit(Commit(at=now(), item=item, memos=[memo]))
+
+
+async def test_no_more_calls_are_leased_than_the_limit_allows(store: Storage, kit: Kit) -> None:
+    limit = Limit("fn:app-fn", 3)
+    runs = await start_runs(kit, 10, limit)
+
+    leased = await kit.lease_all()
+
+    assert [i.run_id for i in leased] == runs[:3]  # the runs that started first
+    assert all(i.slots == ("fn:app-fn",) for i in leased)
+    assert await kit.lease_all() == []  # the other 7 wait, parked: none is due
+    next_due = await store.next_due_at()  # only the leases' expiry: nothing parked counts
+    assert next_due is not None and next_due > now() + 30_000
+
+
+async def test_each_freed_slot_lets_one_parked_call_run(store: Storage, kit: Kit) -> None:
+    runs = await start_runs(kit, 5, Limit("fn:app-fn", 2))
+    first = await kit.lease_all()
+
+    await done(store, first[0])
+    second = await kit.lease_all()
+    await done(store, first[1])
+    await done(store, second[0])
+    third = await kit.lease_all()
+
+    assert [i.run_id for i in second] == [runs[2]]
+    assert [i.run_id for i in third] == [runs[3], runs[4]]
+    assert await kit.lease_all() == []
+
+
+async def test_keys_are_separate_queues_and_a_call_needs_both_of_its_keys(
+    store: Storage, kit: Kit
+) -> None:
+    shared = Limit("env::orders", 2)
+    [a1, a2] = await start_runs(kit, 2, Limit("fn:f:a", 1), shared)
+    [b1] = await start_runs(kit, 1, Limit("fn:f:b", 1), shared)
+    [c1] = await start_runs(kit, 1, Limit("fn:f:c", 1), shared)
+
+    leased = await kit.lease_all()
+
+    # a1 and b1 take the two shared slots; a2 waits for key a, c1 for the shared key.
+    assert sorted(i.run_id for i in leased) == sorted([a1, b1])
+    await done(store, next(i for i in leased if i.run_id == a1))
+    [after] = await kit.lease_all()
+    assert after.run_id in (a2, c1)
+
+
+async def test_a_retry_frees_the_slot_until_it_is_due(store: Storage, kit: Kit) -> None:
+    [r1, r2] = await start_runs(kit, 2, Limit("fn:app-fn", 1))
+    [item] = await kit.lease_all()
+    assert item.run_id == r1
+
+    retry_at = now() + 60_000
+    await store.commit(Commit(at=now(), item=item, retry_at=retry_at))
+    [other] = await kit.lease_all()
+    await done(store, other)
+    [retried] = await kit.lease_all(at=retry_at)
+
+    assert other.run_id == r2
+    assert retried.run_id == r1 and retried.attempt == 1
+
+
+async def test_a_lapsed_or_handed_back_call_keeps_its_slot(store: Storage, kit: Kit) -> None:
+    await start_runs(kit, 2, Limit("fn:app-fn", 1))
+    [item] = await kit.lease_all(lease_ms=1)
+
+    [again] = await kit.lease_all(at=now() + 10)  # the lease lapsed: the same call, no other
+    await store.release([again], now=now())
+    [handed_back] = await kit.lease_all()
+
+    assert again.id == item.id == handed_back.id
+    assert handed_back.slots == ("fn:app-fn",)
+
+
+async def test_cancelling_a_run_frees_its_slots(store: Storage, kit: Kit) -> None:
+    [r1, r2] = await start_runs(kit, 2, Limit("fn:app-fn", 1))
+    [item] = await kit.lease_all()
+
+    await store.cancel_run(r1, at=now(), events=[], registry_version=None)
+    [next_one] = await kit.lease_all()
+
+    assert item.run_id == r1 and next_one.run_id == r2
+
+
+async def test_a_run_s_next_step_queues_behind_no_later_run(store: Storage, kit: Kit) -> None:
+    [r1, r2, r3] = await start_runs(kit, 3, Limit("fn:app-fn", 1))
+    [first] = await kit.lease_all()
+    step = kit.step(r1, "two", due_at=now())
+
+    await store.commit(Commit(at=now(), item=first, enqueue=[step]))
+    [second] = await kit.lease_all()
+
+    # r1's next step and r2's first call both wanted the freed slot: r1 began first.
+    assert (second.run_id, second.step_id) == (r1, "two")
+    await done(store, second)
+    assert [i.run_id for i in await kit.lease_all()] == [r2]
+    assert r3 not in [i.run_id for i in await kit.lease_all()]
+
+
+async def test_nodes_leasing_at_once_share_one_limit(open_store: OpenStore, kit: Kit) -> None:
+    runs = await start_runs(kit, 40, Limit("fn:app-fn", 5))
+    stores = [kit.store, *[await open_store() for _ in range(3)]]
+
+    async def lease(store: Storage) -> list[WorkItem]:
+        return await store.lease_due(now=now(), limit=10, lease_ms=60_000)
+
+    leased = [i for batch in await asyncio.gather(*map(lease, stores)) for i in batch]
+
+    assert len(leased) == 5
+    assert {i.run_id for i in leased} <= set(runs)
