@@ -156,6 +156,8 @@ class Stack:
     app_port: int = field(default_factory=free_port)
     servers: list[Proc] = field(default_factory=list)
     app: Proc | None = None
+    app_args: list[str] = field(default_factory=list)
+    """More arguments for the app (`bench/flow.py`: the worker's steps and limit)."""
 
     def __post_init__(self) -> None:
         if not self.server_ports:
@@ -189,7 +191,7 @@ class Stack:
         cmd = [PYTHON, str(script), "--port", str(self.app_port)]
         for url in self.server_urls:
             cmd += ["--server", url]
-        cmd += self.setup.app_args()
+        cmd += self.setup.app_args() + self.app_args
         tag = f"{self.mode}-{self.app_port}"
         self.app = Proc(f"{self.mode} app", cmd, self.workdir / f"app-{tag}.log")
         self.app.start()

@@ -9,6 +9,9 @@ Functions (app id ``bench``):
   StepRun ``send`` (it POSTs ``n`` ``bench/item`` events to ``/e/bench`` in chunks of 5,000 and
   returns the ids), then 200.
 * ``bench-worker`` on ``bench/item``: StepRun ``a``, StepRun ``b``, then 200 ``{"ok": true}``.
+  With ``--step-ms MS`` each of its two steps takes that long (the app counts how many run at
+  once: ``peak_in_flight`` in ``/stats``); with ``--worker-concurrency N`` (and
+  ``--worker-key EXPR``) it is registered with that concurrency limit (``bench/flow.py``).
 
 The step to answer is chosen by the number of memoized steps in the request body.
 
@@ -87,6 +90,10 @@ class Stats:
         self.final_by_event: dict[str, tuple[float, float]] = {}  # event id -> (first, final)
         self.send_calls = 0
         self.waiters: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.answered: dict[str, float] = {}  # worker run id -> when its last call was answered
+        self.gaps_ms: list[float] = []  # from a worker call's answer to the run's next call
 
     def record(self, fn: str, run_id: str, event_id: str | None) -> None:
         self.calls += 1
@@ -106,6 +113,8 @@ class Stats:
             "calls_by_fn": self.calls_by_fn,
             "worker_final": self.worker_final,
             "runs": len(self.first_call),
+            "peak_in_flight": self.peak_in_flight,
+            "gap_ms": _quantiles(self.gaps_ms),
         }
         if full:
             out["first_call"] = self.first_call
@@ -123,6 +132,14 @@ class Stats:
             return None
 
 
+def _quantiles(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    at = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)  # noqa: E731
+    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "n": len(ordered)}
+
+
 def _settle(check: Any, fut: asyncio.Future[Any]) -> bool:
     if fut.done():
         return True
@@ -135,8 +152,17 @@ def _settle(check: Any, fut: asyncio.Future[Any]) -> bool:
 
 class StubApp:
     def __init__(
-        self, port: int, servers: list[str], signing_key: str | None, event_key: str
+        self,
+        port: int,
+        servers: list[str],
+        signing_key: str | None,
+        event_key: str,
+        *,
+        step_ms: float = 0.0,
+        concurrency: dict[str, Any] | None = None,
     ) -> None:
+        self.step_s = step_ms / 1000
+        self.concurrency = concurrency
         self.port = port
         self.servers = [server.rstrip("/") for server in servers]
         self.server = self.servers[0]
@@ -174,6 +200,9 @@ class StubApp:
                 "steps": {"step": {**step, "retries": {"attempts": 3}}},
             }
 
+        worker = fn(WORKER, "bench/item")
+        if self.concurrency is not None:
+            worker["concurrency"] = [self.concurrency]
         payload = {
             "appname": APP_ID,
             "deploy_type": "ping",
@@ -181,7 +210,7 @@ class StubApp:
             "sdk": "stub:v0",
             "v": "0.1",
             "framework": "stub",
-            "functions": [fn(ORCHESTRATOR, "bench/start"), fn(WORKER, "bench/item")],
+            "functions": [fn(ORCHESTRATOR, "bench/start"), worker],
         }
         resp = await self.client.post(
             f"{self.server}/fn/register",
@@ -198,6 +227,13 @@ class StubApp:
         event_id = event.get("id")
         self.stats.record(fn, run_id, event_id)
         if fn == WORKER:
+            previous = self.stats.answered.pop(run_id, None)
+            if previous is not None:
+                self.stats.gaps_ms.append((time.monotonic() - previous) * 1000)
+            if memos < 2 and self.step_s:
+                await self.work()
+            if memos < 2:
+                self.stats.answered[run_id] = time.monotonic()
             status, answer = WORKER_ANSWERS[min(memos, 2)]
             if memos >= 2:
                 self.stats.final(run_id, event_id)
@@ -212,6 +248,16 @@ class StubApp:
                 return http_response(206, orjson.dumps(step_run("send", ids)))
             return http_response(200, b'{"ok":true}')
         return http_response(400, b'{"code":"function_not_found","message":"unknown fnId"}')
+
+    async def work(self) -> None:
+        """One step of the worker, taking `step_s`; counts the steps running at once."""
+        stats = self.stats
+        stats.in_flight += 1
+        stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
+        try:
+            await asyncio.sleep(self.step_s)
+        finally:
+            stats.in_flight -= 1
 
     async def send_items(self, n: int) -> list[str]:
         """POST ``n`` events, ``SEND_CHUNK`` per request as the SDK does, to each server in turn."""
@@ -307,8 +353,23 @@ async def main() -> None:
     )
     parser.add_argument("--signing-key", help="send it as the bearer token (surge start)")
     parser.add_argument("--event-key", default="bench", help="key in POST /e/{key}")
+    parser.add_argument("--step-ms", type=float, default=0.0, help="each worker step's duration")
+    parser.add_argument("--worker-concurrency", type=int, default=0, help="the worker's limit")
+    parser.add_argument("--worker-key", help="the worker's concurrency key (a CEL expression)")
     args = parser.parse_args()
-    app = StubApp(args.port, args.server, args.signing_key, args.event_key)
+    concurrency: dict[str, Any] | None = None
+    if args.worker_concurrency:
+        concurrency = {"limit": args.worker_concurrency}
+        if args.worker_key:
+            concurrency["key"] = args.worker_key
+    app = StubApp(
+        args.port,
+        args.server,
+        args.signing_key,
+        args.event_key,
+        step_ms=args.step_ms,
+        concurrency=concurrency,
+    )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: HttpProtocol(app), "127.0.0.1", args.port, reuse_address=True, backlog=1024

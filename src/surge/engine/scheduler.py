@@ -97,14 +97,14 @@ class Scheduler:
             return
         self._wake.clear()
         now = self._clock.now()
-        items = await self._storage.lease_due(now=now, limit=free, lease_ms=self._lease_ms)
-        for item in items:
+        leased = await self._storage.lease(now=now, limit=free, lease_ms=self._lease_ms)
+        for item in leased.items:
             task = asyncio.create_task(self._handle(item))
             self._inflight[task] = item
             task.add_done_callback(self._done)
-        if len(items) == free or self._stopping:
+        if len(leased.items) == free or self._stopping:
             return
-        next_due = await self._storage.next_due_at()
+        next_due = leased.next_due_at
         timeout = IDLE_RECHECK_S
         if next_due is not None:
             timeout = min(timeout, max(0.0, (next_due - now) / 1000))

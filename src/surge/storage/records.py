@@ -23,6 +23,7 @@ __all__ = [
     "FunctionRecord",
     "HistoryEntry",
     "IngestEntry",
+    "Leased",
     "Limit",
     "Memo",
     "NewRun",
@@ -169,6 +170,9 @@ class NewWorkItem:
     payload: dict[str, Any] = field(default_factory=dict)
     unique_key: str | None = None
     """When set, enqueueing is skipped if an item with the same key already exists."""
+    flow: str | None = None
+    """The run's flow control as stored (`tables.flow_json`): storage copies it onto every
+    call of a run, so that leasing reads it without a look-up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +198,21 @@ class WorkItem:
     payload: dict[str, Any]
     lease_token: str
     unique_key: str | None = None
+    flow: str | None = None
+    """The run's flow control as stored (copied onto its calls)."""
     limits: tuple[Limit, ...] = ()
     """The concurrency limits of the item's run."""
     slots: tuple[str, ...] = ()
     """The keys of `limits` the item holds a slot of: all of them once it may run."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Leased:
+    """What one lease took: the items, and the earliest due time left in the queue (leased
+    items included, `None` when it is empty)."""
+
+    items: list[WorkItem]
+    next_due_at: int | None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ from .records import (
     FunctionRecord,
     HistoryEntry,
     IngestEntry,
+    Leased,
     NewWorkItem,
     RegistryState,
     RunQuery,
@@ -175,23 +176,28 @@ class Storage:
 
     # -- the queue ---------------------------------------------------------------------------
 
-    async def lease_due(self, *, now: int, limit: int, lease_ms: int) -> list[WorkItem]:
-        """Lease up to `limit` items due at or before `now`, earliest (then highest priority) first.
+    async def lease(self, *, now: int, limit: int, lease_ms: int) -> Leased:
+        """Lease up to `limit` items due at or before `now`, earliest (then highest priority)
+        first; and the earliest due time left in the queue (as `next_due_at`), read at once.
 
         A leased item is hidden from other callers until `now + lease_ms`; after that it is
         due again, and its old lease token no longer completes it. A returned item's `due_at`
-        is the time it fell due.
+        is the time it fell due. A call of a run with concurrency limits is returned only if
+        it holds a slot of each; one that finds a key full waits, parked, for a slot.
         """
         token = secrets.token_hex(8) + ":"
-        items = await self._db.run(
+        items, next_due = await self._db.run(
             lambda: queue.lease_due(now=now, limit=limit, lease_ms=lease_ms, token=token),
             transaction=False,
         )
         if any(item.limits and not item.slots for item in items):
-            # Calls of limited runs take their concurrency slots, or wait parked.
             leased = items
             items = await self._db.run(lambda: slots.acquire(leased))
-        return items
+        return Leased(items=items, next_due_at=next_due)
+
+    async def lease_due(self, *, now: int, limit: int, lease_ms: int) -> list[WorkItem]:
+        """The items of `lease`."""
+        return (await self.lease(now=now, limit=limit, lease_ms=lease_ms)).items
 
     async def next_due_at(self) -> int | None:
         """The earliest due time of any work item, leased or not; `None` when the queue is empty."""

@@ -83,6 +83,7 @@ WORK_ITEMS = _table(
     "due_at BIGINT",
     "payload JSON",
     "unique_key TEXT",
+    "flow TEXT",
 )
 
 RUN_COLUMNS = (
@@ -93,7 +94,7 @@ RUN_FROM = "runs r LEFT JOIN events e ON e.internal_id = r.first_event_id"
 """Runs with the event that started them, whose `source_run_id` is the run's parent."""
 LEASED_ITEM_COLUMNS = (
     "id, kind, run_id, step_id, attempt, priority, fell_due_at, payload, unique_key, lease_token,"
-    " slot1, slot2, (SELECT r.flow FROM runs r WHERE r.id = work_items.run_id)"
+    " slot1, slot2, flow"
 )
 MEMO_COLUMNS = "step_id, outcome, name, op, at"
 
@@ -149,6 +150,7 @@ def leased_item_from(row: Row) -> WorkItem:
         payload=codec.loads(payload),
         unique_key=key,
         lease_token=token,
+        flow=flow,
         limits=_limits(flow),
         slots=tuple(slot for slot in (slot1, slot2) if slot is not None),
     )

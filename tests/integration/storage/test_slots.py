@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from storage_kit import Kit, OpenStore, now
 
-from surge.storage import Commit, IngestEntry, Limit, Memo, Storage, WorkItem
+from surge.storage import Commit, IngestEntry, Limit, Memo, Storage, Then, WorkItem
 
 
 async def start_runs(kit: Kit, n: int, *limits: Limit, function_id: str = "app-fn") -> list[str]:
@@ -134,3 +134,28 @@ async def test_nodes_leasing_at_once_share_one_limit(open_store: OpenStore, kit:
 
     assert len(leased) == 5
     assert {i.run_id for i in leased} <= set(runs)
+
+
+async def test_a_run_s_next_call_takes_over_its_slot(store: Storage, kit: Kit) -> None:
+    [r1, r2] = await start_runs(kit, 2, Limit("fn:app-fn", 1))
+    [first] = await kit.lease_all()
+
+    await store.commit(Commit(at=now(), item=first, then=Then.DISCOVER))
+    [second] = await kit.lease_all()
+
+    assert (second.run_id, second.step_id, second.slots) == (r1, "step", ("fn:app-fn",))
+    await done(store, second)
+    assert [i.run_id for i in await kit.lease_all()] == [r2]
+
+
+async def test_a_next_call_already_queued_frees_the_slot_instead(store: Storage, kit: Kit) -> None:
+    [r1, r2] = await start_runs(kit, 2, Limit("fn:app-fn", 1))
+    [first] = await kit.lease_all()
+    later = replace(kit.step(r1, "two", due_at=now() + 60_000), unique_key=f"{r1}:two")
+    await store.enqueue([later])
+
+    # The same call, due now: skipped as queued already, so it cannot take the slot over;
+    # the slot is freed, and the waiting run takes it.
+    await store.commit(Commit(at=now(), item=first, enqueue=[replace(later, due_at=now())]))
+
+    assert [(i.run_id, i.step_id) for i in await kit.lease_all()] == [(r2, "step")]

@@ -12,13 +12,23 @@ the whole transaction.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 from surge.core import codec
 from surge.core.errors import StaleLease
 
-from ..records import DISCOVERY, Commit, RunUpdate, Then, WorkKind, step_key
-from ..statements import WAKE, Expect, InsertRows, LockRows, Rule, Statement, execute
-from ..tables import HISTORY, json_or_null
+from ..records import DISCOVERY, Commit, NewWorkItem, RunUpdate, Then, WorkKind, step_key
+from ..statements import (
+    WAKE,
+    Expect,
+    InsertRows,
+    LockRows,
+    Rule,
+    Statement,
+    execute,
+    fetch,
+)
+from ..tables import HISTORY, WORK_ITEMS, json_or_null
 from . import slots
 from .events import ingest
 from .queue import enqueued
@@ -29,12 +39,13 @@ _INSERT_MEMO = (
     " (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM memos WHERE run_id = ?), ?, ?, ?, ?)"
     " ON CONFLICT (run_id, step_id) DO NOTHING"
 )
-_DISCOVER = (
-    "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload, unique_key)"
-    " SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 0, 0, CAST(? AS BIGINT),"
-    " CAST(? AS TEXT), CAST(? AS TEXT)"
-)
 _CONFLICT = " ON CONFLICT (unique_key) DO NOTHING"
+_DISCOVER = (
+    "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload, unique_key,"
+    " flow, slot1, slot2) SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 0, 0,"
+    " CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " (SELECT r.flow FROM runs r WHERE r.id = CAST(? AS TEXT)), CAST(? AS TEXT), CAST(? AS TEXT)"
+)
 # SQLite's upsert needs a WHERE after a SELECT to parse.
 _DISCOVER_ALWAYS = _DISCOVER + " WHERE TRUE" + _CONFLICT
 _DISCOVER_IF_IDLE = (
@@ -45,6 +56,13 @@ _DISCOVER_IF_IDLE_BUT_RETRIED = (
     + " WHERE NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ? AND id <> ?)"
     + _CONFLICT
 )
+_INHERIT = (
+    "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload,"
+    " unique_key, flow, slot1, slot2) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    + _CONFLICT
+    + " RETURNING id"
+)
+_RETURNING = " RETURNING id"
 
 
 def commit(c: Commit) -> Rule[None]:
@@ -65,19 +83,49 @@ def commit(c: Commit) -> Rule[None]:
     yield tuple(first)
     if c.events:
         yield from ingest(c.events, registry_version=c.registry_version)
+    heir = _heir(c, run_id)
     then: list[Statement] = []
     if c.link_events_to_run:
         sql = "UPDATE events SET source_run_id = ? WHERE internal_id {in_texts}"
         then.append(execute(sql, run_id, c.link_events_to_run))
-    then += enqueued(c.enqueue)
-    if c.then is not Then.NOTHING and run_id is not None:
-        then += _discover(c, run_id)
+    then += enqueued([_with_flow(c, run_id, item) for item in c.enqueue if item is not heir])
+    if c.then is not Then.NOTHING and run_id is not None and heir is None:
+        then += [_discover(c, run_id), WAKE]
     if then:
         yield tuple(then)
+    if heir is not None and run_id is not None:
+        slot1, slot2 = (*c.item.slots, None)[:2]
+        if isinstance(heir, NewWorkItem):
+            row = (*WORK_ITEMS.row_of(_with_flow(c, run_id, heir)), slot1, slot2)
+            queued = yield fetch(_INHERIT, *row)
+        else:
+            queued = yield _discover(c, run_id, slots=(slot1, slot2))
+        yield WAKE
+        if queued:
+            return  # the run's next call holds the slots now
     if c.item.slots:
         # Last, so every lock this commit takes comes after the user-id locks of `ingest`.
         yield slots.lock(c.item.slots)
         yield tuple(slots.freed(c.item.slots))
+
+
+def _with_flow(c: Commit, run_id: str | None, item: NewWorkItem) -> NewWorkItem:
+    """`item`, carrying its run's flow control if it belongs to the committed item's run."""
+    if c.item.flow is None or item.run_id != run_id:
+        return item
+    return replace(item, flow=c.item.flow)
+
+
+def _heir(c: Commit, run_id: str | None) -> NewWorkItem | str | None:
+    """The next call of the run that takes over the slots of the committed one, if it holds
+    any: the first call it enqueues, else its discovery call (`DISCOVERY`), if it is queued.
+    So a run that has begun keeps its place until it sleeps, waits, retries or ends."""
+    if not c.item.slots or run_id is None:
+        return None
+    for item in c.enqueue:
+        if item.kind is WorkKind.CALL and item.run_id == run_id and item.due_at <= c.at:
+            return item
+    return DISCOVERY if c.then is not Then.NOTHING else None
 
 
 def _run_of(c: Commit) -> str | None:
@@ -145,17 +193,26 @@ def _update_sql(columns: tuple[str, ...]) -> str:
     return f"UPDATE runs SET {', '.join(f'{column} = ?' for column in columns)} WHERE id = ?"
 
 
-def _discover(c: Commit, run_id: str) -> list[Statement]:
+def _discover(
+    c: Commit, run_id: str, *, slots: tuple[str | None, str | None] | None = None
+) -> Statement:
     """Queue a discovery call for the run (with `DISCOVER_IF_IDLE`, only if nothing else is
-    queued for it once this commit's own deletes and inserts are done)."""
-    item = (WorkKind.CALL.value, run_id, DISCOVERY, c.at, "{}", step_key(run_id, DISCOVERY))
+    queued for it once this commit's own deletes and inserts are done). With `slots`, the
+    call holds them, and the statement reads whether it was queued."""
+    key = step_key(run_id, DISCOVERY)
+    slot1, slot2 = slots or (None, None)
+    # The flow control is the run's, looked up by its id.
+    item = (WorkKind.CALL.value, run_id, DISCOVERY, c.at, "{}", key, run_id, slot1, slot2)
+    params: tuple[object, ...]
     if c.then is Then.DISCOVER:
-        queue = execute(_DISCOVER_ALWAYS, *item)
+        sql, params = _DISCOVER_ALWAYS, item
     elif c.retry_at is None:
         # Of two parallel steps finishing together, exactly the later one queues it.
-        queue = execute(_DISCOVER_IF_IDLE, *item, run_id)
+        sql, params = _DISCOVER_IF_IDLE, (*item, run_id)
     else:
         # Only a retried item is still there to leave out: a deleted one's id may be reused
         # already by an item this commit queued (SQLite reuses the highest rowid).
-        queue = execute(_DISCOVER_IF_IDLE_BUT_RETRIED, *item, run_id, c.item.id)
-    return [queue, WAKE]
+        sql, params = _DISCOVER_IF_IDLE_BUT_RETRIED, (*item, run_id, c.item.id)
+    if slots is None:
+        return execute(sql, *params)
+    return fetch(sql + _RETURNING, *params)

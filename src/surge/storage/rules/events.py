@@ -138,7 +138,9 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
     yield InsertRows(NEW_RUNS, rows)
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")
     yield InsertRows(
-        WORK_ITEMS, [discovery_row(run.id, run.started_at) for run in runs], ITEM_CONFLICT
+        WORK_ITEMS,
+        [discovery_row(run.id, run.started_at, flow_json(run)) for run in runs],
+        ITEM_CONFLICT,
     )
     yield WAKE
 

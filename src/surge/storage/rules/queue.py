@@ -25,14 +25,16 @@ _LEASE = (
     " ORDER BY due_at, priority DESC LIMIT ? {skip_locked})"
     f" RETURNING {LEASED_ITEM_COLUMNS}"
 )
+_NEXT_DUE = "SELECT MIN(due_at) FROM work_items WHERE due_at < ?"
 _HELD = "id {in_ints} AND lease_token {in_texts}"
 """The items of a list still leased with their tokens (a token names one item)."""
 
 
-def discovery_row(run_id: str, due_at: int) -> tuple[object, ...]:
+def discovery_row(run_id: str, due_at: int, flow: str | None) -> tuple[object, ...]:
     """The `WORK_ITEMS` row of the call that runs a function from the top (a run has at most
     one queued)."""
-    return (WorkKind.CALL.value, run_id, DISCOVERY, 0, 0, due_at, "{}", step_key(run_id, DISCOVERY))
+    key = step_key(run_id, DISCOVERY)
+    return (WorkKind.CALL.value, run_id, DISCOVERY, 0, 0, due_at, "{}", key, flow)
 
 
 def enqueue(items: Sequence[NewWorkItem]) -> Rule[None]:
@@ -52,20 +54,26 @@ def enqueued(items: Sequence[NewWorkItem]) -> list[Statement]:
     ]
 
 
-def lease_due(*, now: int, limit: int, lease_ms: int, token: str) -> Rule[list[WorkItem]]:
-    """Lease up to `limit` due items, earliest (then highest priority) first.
+def lease_due(
+    *, now: int, limit: int, lease_ms: int, token: str
+) -> Rule[tuple[list[WorkItem], int | None]]:
+    """Lease up to `limit` due items, earliest (then highest priority) first; and the earliest
+    due time left in the queue then (see `next_due_at`), read in the same step.
 
     Each item's lease token is `token` followed by its id.
     """
-    rows = yield fetch(_LEASE, now + lease_ms, token, now, limit)
+    rows, due = yield (
+        fetch(_LEASE, now + lease_ms, token, now, limit),
+        fetch_one(_NEXT_DUE, PARKED),
+    )
     items = [leased_item_from(row) for row in rows]
     items.sort(key=lambda item: (item.due_at, -item.priority, item.id))
-    return items
+    return items, None if due is None else due[0]
 
 
 def next_due_at() -> Rule[int | None]:
     """The earliest due time in the queue, leased items included, parked ones not."""
-    row = yield fetch_one("SELECT MIN(due_at) FROM work_items WHERE due_at < ?", PARKED)
+    row = yield fetch_one(_NEXT_DUE, PARKED)
     return None if row is None else row[0]
 
 

@@ -1,12 +1,13 @@
 """The thread that owns the SQLite connection and commits operations in groups.
 
 Coroutines submit an operation (a callable taking a `Tx`) and await its future. The thread takes
-every operation queued so far and runs them in one transaction: each inside its own savepoint,
-so a failing operation rolls back alone and gets its exception while the others commit (an
-operation submitted without one is a read or a single statement, which SQLite already undoes
-alone when it fails). One
-fsync then covers the whole group, which is what lets thousands of small commits per second
-through a single connection. Futures are resolved on their event loop only after COMMIT.
+the operations queued so far, for up to `BATCH_BUDGET_S`, and runs them in one transaction:
+each inside its own savepoint, so a failing operation rolls back alone and gets its exception
+while the others commit (an operation submitted without one is a read or a single statement,
+which SQLite already undoes alone when it fails). One commit then covers the whole group,
+which is what lets thousands of small commits per second through a single connection, while
+the budget keeps any operation from waiting behind the whole queue's work. Futures are
+resolved on their event loop only after COMMIT.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -31,6 +32,10 @@ T = TypeVar("T")
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _BEGIN_ATTEMPTS = 4
 _BUSY_TIMEOUT_MS = 5000
+
+BATCH_BUDGET_S = 0.002
+"""How long a group keeps taking queued operations: every one in it waits for its COMMIT, so
+a group as long as the queue would delay the first for the whole queue's work."""
 
 
 class Tx:
@@ -173,15 +178,8 @@ class Writer:
 
     def _serve(self, conn: sqlite3.Connection) -> None:
         while True:
-            batch = [self._queue.get()]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    batch.append(self._queue.get_nowait())
-            stopping = any(p is _STOP for p in batch)
-            ops = [p for p in batch if p is not _STOP]
-            if ops:
-                self._run_batch(conn, ops)
-            if stopping:
+            first = self._queue.get()
+            if first is _STOP or self._run_batch(conn, first):
                 return
 
     def _fail_leftovers(self) -> None:
@@ -193,10 +191,31 @@ class Writer:
                     error = StorageError("the SQLite storage is closed")
                     _deliver(item.future.get_loop(), [(item.future, None, error)])
 
-    def _run_batch(self, conn: sqlite3.Connection, ops: list[_Pending]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, first: _Pending) -> bool:
+        """Run `first` and whatever else is queued, for up to `BATCH_BUDGET_S`, in one
+        transaction; return whether a stop was asked for meanwhile."""
+        ops: list[_Pending] = []
+        stopping = False
+
+        def taken() -> Iterator[_Pending]:
+            nonlocal stopping
+            ops.append(first)
+            yield first
+            deadline = time.perf_counter() + BATCH_BUDGET_S
+            while time.perf_counter() < deadline:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    return
+                if item is _STOP:
+                    stopping = True
+                    return
+                ops.append(item)
+                yield item
+
         try:
             _begin(conn)
-            outcomes, woke = _run_ops(conn, ops)
+            outcomes, woke = _run_ops(conn, taken())
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
@@ -214,6 +233,7 @@ class Writer:
             by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
         for loop, group in by_loop.items():
             _deliver(loop, group)
+        return stopping
 
 
 def _begin(conn: sqlite3.Connection) -> None:
@@ -227,7 +247,7 @@ def _begin(conn: sqlite3.Connection) -> None:
             time.sleep(0.01 * (attempt + 1))
 
 
-def _run_ops(conn: sqlite3.Connection, ops: list[_Pending]) -> tuple[list[_Outcome], bool]:
+def _run_ops(conn: sqlite3.Connection, ops: Iterable[_Pending]) -> tuple[list[_Outcome], bool]:
     outcomes: list[_Outcome] = []
     woke = False
     for pending in ops:
