@@ -176,3 +176,51 @@ def test_restart_keeps_finished_runs_and_synced_apps(
     (second,) = server.wait_event_runs(second_id, 1)
     assert second["status"] == "Completed", second
     assert app.counts()["runs"][second["run_id"]]["steps"] == {"unreliable-call": 3}
+
+
+LIMITED_RUNS = 2000
+GROUPS = 20  # the limited worker allows 2 steps at once per group: 40 at most overall
+
+
+@pytest.mark.timeout(300)
+def test_kill_9_mid_keyed_fan_out_completes_every_run_and_the_limit_holds(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+) -> None:
+    server = surge_server()
+    app = app_process("py", server)
+    sync = app.sync()
+    assert sync.status_code == 200 and not sync.json().get("error"), sync.text
+    events = [
+        {"name": "compat/limited.item", "data": {"group": f"g{n % GROUPS}", "step_sleep_ms": 20}}
+        for n in range(LIMITED_RUNS)
+    ]
+    event_ids = server.send(events)
+
+    wait_until(
+        lambda: app.summary()["by_fn"].get("limited-worker", 0) >= LIMITED_RUNS,
+        timeout=120,
+        interval=0.05,
+        what=f"{LIMITED_RUNS} limited step executions",
+    )
+    server.stop(kill=True)
+    before = drained_counts(app, wait_until)
+    before_steps = {r: s["steps"] for r, s in before["runs"].items() if s["fn"] == "limited-worker"}
+    assert sum(1 for s in before_steps.values() if s.get("second")) < LIMITED_RUNS
+
+    server.start()
+    runs = server.wait_many_event_runs(event_ids, timeout=240)
+    after = app.counts()
+
+    for event_id, started in runs.items():
+        assert len(started) == 1, f"event {event_id} has {len(started)} runs: {started}"
+        assert started[0]["status"] == "Completed", started
+        steps = after["runs"][started[0]["run_id"]]["steps"]
+        earlier = before_steps.get(started[0]["run_id"], {})
+        for step in ("first", "second"):
+            total, pre = steps.get(step, 0), earlier.get(step, 0)
+            assert total >= 1 and pre <= 1 and total - pre <= 1, (step, earlier, steps)
+    peak = after["peak_in_flight"]
+    assert max(peak[f"g{n}"] for n in range(GROUPS)) == 2, peak
+    assert peak["*"] <= 2 * GROUPS, peak

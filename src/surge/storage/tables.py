@@ -86,6 +86,12 @@ WORK_ITEMS = _table(
     "flow TEXT",
 )
 
+PARKED_ITEMS = Table(
+    "work_items",
+    (*WORK_ITEMS.columns, Column("parked_on", TEXT), Column("fell_due_at", BIGINT)),
+)
+"""Work items queued parked on a concurrency key (`rules/slots.py`)."""
+
 RUN_COLUMNS = (
     "r.id, r.function_id, r.status, r.event_ids, r.started_at, r.ended_at, r.output, r.error,"
     " r.cron, r.request_version, r.force_step_plan, e.source_run_id"

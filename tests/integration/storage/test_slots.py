@@ -159,3 +159,15 @@ async def test_a_next_call_already_queued_frees_the_slot_instead(store: Storage,
     await store.commit(Commit(at=now(), item=first, enqueue=[replace(later, due_at=now())]))
 
     assert [(i.run_id, i.step_id) for i in await kit.lease_all()] == [(r2, "step")]
+
+
+async def test_runs_for_a_full_key_start_parked_so_other_keys_are_not_behind_them(
+    store: Storage, kit: Kit
+) -> None:
+    [big1, *_] = await start_runs(kit, 10, Limit("fn:f:big", 1))
+    [small] = await start_runs(kit, 1, Limit("fn:f:small", 1))
+
+    # Two items leased: the big key's first run and the small key's, not two of the big key's.
+    leased = await store.lease_due(now=now(), limit=2, lease_ms=60_000)
+
+    assert sorted(i.run_id for i in leased) == sorted([big1, small])

@@ -104,7 +104,7 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
 def _insert(insert: st.InsertRows, *, one: bool) -> _Prepared:
     """One row as values; several as one array a column, unnested: one statement either way."""
     table = insert.table
-    key = ("insert", table.name, one, insert.conflict, insert.returning)
+    key = ("insert", table.name, table.names(), one, insert.conflict, insert.returning)
 
     def build() -> str:
         numbered = enumerate(table.columns, 1)

@@ -81,8 +81,22 @@ def commit(c: Commit) -> Rule[None]:
     if c.history:
         first.append(InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in c.history]))
     yield tuple(first)
+    keys = {
+        *c.item.slots,
+        *(lim.key for e in c.events for run in e.runs for lim in run.concurrency),
+    }
+    if keys:
+        # Every slot lock this commit needs, at once and in order: ingest (the runs its
+        # events start) and the slots it frees both count on them.
+        yield slots.lock(keys)
     if c.events:
         yield from ingest(c.events, registry_version=c.registry_version)
+    yield from _next_work(c, run_id)
+
+
+def _next_work(c: Commit, run_id: str | None) -> Rule[None]:
+    """Queue what comes next; pass the committed call's slots to the run's next call, or
+    free them."""
     heir = _heir(c, run_id)
     then: list[Statement] = []
     if c.link_events_to_run:
@@ -104,8 +118,6 @@ def commit(c: Commit) -> Rule[None]:
         if queued:
             return  # the run's next call holds the slots now
     if c.item.slots:
-        # Last, so every lock this commit takes comes after the user-id locks of `ingest`.
-        yield slots.lock(c.item.slots)
         yield tuple(slots.freed(c.item.slots))
 
 

@@ -27,7 +27,17 @@ from ..statements import (
     fetch,
     fetch_one,
 )
-from ..tables import EVENTS, NEW_RUNS, RUN_EVENTS, WORK_ITEMS, Row, flow_json, record_from
+from ..tables import (
+    EVENTS,
+    NEW_RUNS,
+    PARKED_ITEMS,
+    RUN_EVENTS,
+    WORK_ITEMS,
+    Row,
+    flow_json,
+    record_from,
+)
+from . import slots
 from .queue import ITEM_CONFLICT, discovery_row
 
 USER_ID_LOCKS = range(1, 65)
@@ -113,7 +123,8 @@ def ingest(entries: Sequence[IngestEntry], *, registry_version: int | None) -> R
 
 
 def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
-    """Create `runs`, each with its discovery call due when it starts."""
+    """Create `runs`, each with its discovery call due when it starts (or parked, when its
+    concurrency key is full: `slots.first_calls_parked`)."""
     if not runs:
         return
     rows: list[Row] = []
@@ -135,13 +146,20 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
             )
         )
         links.extend((event_id, run.id) for event_id in run.event_ids)
+    parked = yield from slots.first_calls_parked(runs)
     yield InsertRows(NEW_RUNS, rows)
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")
-    yield InsertRows(
-        WORK_ITEMS,
-        [discovery_row(run.id, run.started_at, flow_json(run)) for run in runs],
-        ITEM_CONFLICT,
-    )
+    due = [run for run in runs if run.id not in parked]
+    if due:
+        calls = [discovery_row(run.id, run.started_at, flow_json(run)) for run in due]
+        yield InsertRows(WORK_ITEMS, calls, ITEM_CONFLICT)
+    if parked:
+        waiting = [
+            (*discovery_row(run.id, slots.PARKED, flow_json(run)), parked[run.id], run.started_at)
+            for run in runs
+            if run.id in parked
+        ]
+        yield InsertRows(PARKED_ITEMS, waiting, ITEM_CONFLICT)
     yield WAKE
 
 

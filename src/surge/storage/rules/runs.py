@@ -96,7 +96,8 @@ def cancel_run(
         return run
     cancelled = RunStatus.CANCELLED.value
     yield execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", cancelled, at, run_id)
-    yield from slots.release_run(run_id)
+    keys = {lim.key for e in events for run in e.runs for lim in run.concurrency}
+    yield from slots.release_run(run_id, also_lock=keys)
     yield execute("DELETE FROM work_items WHERE run_id = ?", run_id)
     entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled")
     yield InsertRows(HISTORY, [HISTORY.row_of(entry)])

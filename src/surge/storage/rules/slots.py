@@ -18,7 +18,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 
-from ..records import WorkItem
+from ..records import NewRun, WorkItem
 from ..statements import WAKE, Rule, Serialize, Statement, execute, fetch
 
 PARKED = 1 << 62
@@ -82,6 +82,28 @@ def acquire(items: Sequence[WorkItem]) -> Rule[list[WorkItem]]:
     return [item for item in items if item.id not in left_out]
 
 
+def first_calls_parked(runs: Sequence[NewRun]) -> Rule[dict[str, str]]:
+    """Of new `runs`, those whose first call starts parked, by run id, with the key it waits
+    for: a run whose key has no room left for it, counting the calls that hold a slot and the
+    runs before it. So a burst of runs for a full key waits out of the due index at once,
+    instead of passing through it a lease at a time ahead of other keys' runs."""
+    limited = [run for run in runs if run.concurrency]
+    if not limited:
+        return {}
+    keys = sorted({limit.key for run in limited for limit in run.concurrency})
+    yield lock(keys)
+    used: dict[str, int] = dict((yield fetch(_HOLDERS, keys, keys)))
+    parked: dict[str, str] = {}
+    for run in limited:
+        full = next((lim for lim in run.concurrency if used.get(lim.key, 0) >= lim.limit), None)
+        if full is not None:
+            parked[run.id] = full.key
+            continue
+        for limit in run.concurrency:
+            used[limit.key] = used.get(limit.key, 0) + 1
+    return parked
+
+
 def freed(keys: Sequence[str]) -> list[Statement]:
     """Unpark one call for each slot freed in `keys` (a key twice frees two); take `lock`
     first."""
@@ -93,12 +115,16 @@ def freed(keys: Sequence[str]) -> list[Statement]:
     return [*(execute(_UNPARK, key, n) for key, n in sorted(counts.items())), WAKE]
 
 
-def release_run(run_id: str) -> Rule[None]:
-    """Before a run's items are dropped: unpark one call for each slot they hold."""
+def release_run(run_id: str, *, also_lock: Iterable[str] = ()) -> Rule[None]:
+    """Before a run's items are dropped: unpark one call for each slot they hold. Takes the
+    locks of those keys and of `also_lock` (the keys the rest of the transaction counts on)
+    at once, so that no two transactions take them in different orders."""
     rows = yield fetch(
         "SELECT slot1, slot2 FROM work_items WHERE run_id = ? AND slot1 IS NOT NULL", run_id
     )
     keys = [key for row in rows for key in row if key is not None]
+    wanted = {*keys, *also_lock}
+    if wanted:
+        yield lock(wanted)
     if keys:
-        yield lock(keys)
         yield tuple(freed(keys))
