@@ -1,6 +1,6 @@
 """Flow-control benchmark: concurrency limits under the seeds' fan-out, and fairness of keys.
 
-    .venv/bin/python bench/flow.py [--n 10000 50000] [--case limit fairness] [--markdown]
+    .venv/bin/python bench/flow.py [--n 10000 50000] [--case limit fairness scale] [--markdown]
 
 Everything goes through a real ``surge dev`` (fresh SQLite file) and the stub app
 (``bench/stub_app.py``), over loopback HTTP.
@@ -10,6 +10,9 @@ Everything goes through a real ``surge dev`` (fresh SQLite file) and the stub ap
   steps running at once: the peak must not exceed 50, and with 50 slots of 2 x 100 ms the
   ideal is 250 runs/s (the figure: at least 90 % of it at N = 10,000). Also: every run
   completed once (3 calls each), the server's peak RSS (at most 300 MB at N = 50,000).
+* ``scale``: server CPU per scheduled run (a keyed limit of 1, instant steps) with 100 runs
+  queued over 100 keys, and with 100,000 queued over 1,000 keys, measured while the first
+  3,000 (``--scale-measured``) complete once the queue is in: within 2x of each other.
 * ``fairness``: the worker has a keyed limit of 1 (``event.data.k``). 10,000 events of one
   key are sent, then 999 events of 999 other keys. The small keys' runs must start while the
   big key is still draining: p99 from an event's arrival to its run's first call at most 1 s.
@@ -128,6 +131,36 @@ async def fairness_case(workdir: Path, step_ms: float) -> dict[str, Any]:
     }
 
 
+async def scale_case(workdir: Path, queued: int, keys: int, measured: int) -> dict[str, Any]:
+    """Server CPU per scheduled run while `measured` runs complete, with `queued` runs spread
+    over `keys` keys (a keyed limit of 1) waiting in the queue."""
+    args = ["--worker-concurrency", "1", "--worker-key", "event.data.k"]
+    db = str(workdir / f"scale-{queued}.db")
+    stack = Stack(mode="stub", workdir=workdir, db=db, app_args=args)
+    async with running(stack):
+        server = httpx.AsyncClient(base_url=stack.server_url, timeout=300.0)
+        app = httpx.AsyncClient(base_url=stack.app_base, timeout=30.0)
+        events = [{"name": "bench/item", "data": {"k": f"k{i % keys}"}} for i in range(queued)]
+        for start in range(0, queued, CHUNK):
+            body = orjson.dumps(events[start : start + CHUNK])
+            (await server.post("/e/bench", content=body)).raise_for_status()
+        base = (await app.get("/stats")).json()["worker_final"]
+        cpu0, t0 = stack.server_cpu(), time.monotonic()
+        done = await wait_all_final(app, stack, base + measured, stall_s=60.0)
+        cpu, wall = stack.server_cpu() - cpu0, time.monotonic() - t0
+        await server.aclose()
+        await app.aclose()
+    return {
+        "case": "scale",
+        "queued": queued,
+        "keys": keys,
+        "ok": done,
+        "measured_runs": measured,
+        "cpu_ms_per_run": round(cpu * 1000 / measured, 3),
+        "runs_per_s": round(measured / wall, 1),
+    }
+
+
 def _seconds(iso: str) -> float:
     from fanout import parse_iso
 
@@ -145,6 +178,12 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                 print(f"limit: N={n} ...", flush=True)
                 results.append(await limit_case(workdir, n, args.step_ms, args.limit))
                 print(f"  {results[-1]}", flush=True)
+        if "scale" in args.case:
+            for queued, keys in ((100, 100), (100_000, 1000)):
+                print(f"scale: {queued} queued over {keys} keys ...", flush=True)
+                measured = min(queued, args.scale_measured)
+                results.append(await scale_case(workdir, queued, keys, measured))
+                print(f"  {results[-1]}", flush=True)
         if "fairness" in args.case:
             print("fairness ...", flush=True)
             results.append(await fairness_case(workdir, args.fair_step_ms))
@@ -158,11 +197,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument(
-        "--case", nargs="+", choices=["limit", "fairness"], default=["limit", "fairness"]
+        "--case", nargs="+", choices=["limit", "fairness", "scale"], default=["limit", "fairness"]
     )
     parser.add_argument("--step-ms", type=float, default=STEP_MS)
     parser.add_argument("--limit", type=int, default=LIMIT, help="the worker's limit (0: none)")
     parser.add_argument("--fair-step-ms", type=float, default=10.0)
+    parser.add_argument("--scale-measured", type=int, default=3000, help="runs timed (scale)")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))

@@ -58,9 +58,11 @@ class Storage:
 
         With `single_node`, every lease is dropped at once (each item due again when it first
         fell due), since no other node can hold one; otherwise expired leases lapse on their own.
+        A call waiting for a concurrency key none holds is unparked (`slots.unpark_stranded`).
         """
         if single_node:
             await self._db.run(lambda: queue.recover_leases(now=now))
+        await self._db.run(slots.unpark_stranded)
 
     def add_wake_listener(self, listener: WakeListener) -> None:
         """Call `listener` (on the event loop) whenever new work may be due: after every

@@ -157,7 +157,7 @@ def leased_item_from(row: Row) -> WorkItem:
         unique_key=key,
         lease_token=token,
         flow=flow,
-        limits=_limits(flow),
+        limits=limits_of(flow),
         slots=tuple(slot for slot in (slot1, slot2) if slot is not None),
     )
 
@@ -170,7 +170,8 @@ def flow_json(run: NewRun) -> str | None:
     return codec.dumps_str({"concurrency": [[lim.key, lim.limit] for lim in run.concurrency]})
 
 
-def _limits(flow: str | None) -> tuple[Limit, ...]:
+def limits_of(flow: str | None) -> tuple[Limit, ...]:
+    """The concurrency limits in a stored flow control (`flow_json`)."""
     if flow is None:
         return ()
     return tuple(Limit(key, limit) for key, limit in codec.loads(flow).get("concurrency", ()))

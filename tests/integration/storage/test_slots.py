@@ -8,6 +8,8 @@ from dataclasses import replace
 from storage_kit import Kit, OpenStore, now
 
 from surge.storage import Commit, IngestEntry, Limit, Memo, Storage, Then, WorkItem
+from surge.storage.rules.slots import PARKED
+from surge.storage.statements import Rule, execute
 
 
 async def start_runs(kit: Kit, n: int, *limits: Limit, function_id: str = "app-fn") -> list[str]:
@@ -171,3 +173,32 @@ async def test_runs_for_a_full_key_start_parked_so_other_keys_are_not_behind_the
     leased = await store.lease_due(now=now(), limit=2, lease_ms=60_000)
 
     assert sorted(i.run_id for i in leased) == sorted([big1, small])
+
+
+async def test_cancelling_a_run_before_its_call_ran_lets_the_next_one_start(
+    store: Storage, kit: Kit
+) -> None:
+    # r1's call was due (created while the key had room), r2's parked behind it.
+    [r1, r2] = await start_runs(kit, 2, Limit("fn:app-fn", 1))
+
+    await store.cancel_run(r1, at=now(), events=[], registry_version=None)
+
+    assert [i.run_id for i in await kit.lease_all()] == [r2]
+
+
+async def test_a_start_unparks_a_call_whose_key_no_one_holds(
+    open_store: OpenStore, kit: Kit
+) -> None:
+    [r1] = await start_runs(kit, 1, Limit("fn:app-fn", 1))
+
+    def strand() -> Rule[None]:  # a parked call with no holder: what no path should leave
+        sql = "UPDATE work_items SET parked_on = ?, due_at = ? WHERE run_id = ?"
+        yield execute(sql, "fn:app-fn", PARKED, r1)
+
+    await kit.store._db.run(strand)
+    assert await kit.lease_all() == []
+
+    restarted = await open_store()
+    await restarted.recover(single_node=False, now=now())
+
+    assert [i.run_id for i in await kit.lease_all()] == [r1]

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 
 from ..records import NewRun, WorkItem
 from ..statements import WAKE, Rule, Serialize, Statement, execute, fetch
+from ..tables import limits_of
 
 PARKED = 1 << 62
 """The `due_at` of a parked call: later than any real due time."""
@@ -38,7 +39,7 @@ _PARK = (
     " fell_due_at) WHERE id {in_ints} AND lease_token {in_texts}"
 )
 _UNPARK = (
-    "UPDATE work_items SET due_at = fell_due_at, parked_on = NULL WHERE id IN"
+    "UPDATE work_items SET due_at = COALESCE(fell_due_at, 0), parked_on = NULL WHERE id IN"
     " (SELECT id FROM work_items WHERE parked_on = ? ORDER BY fell_due_at, id LIMIT ?)"
 )
 
@@ -116,15 +117,38 @@ def freed(keys: Sequence[str]) -> list[Statement]:
 
 
 def release_run(run_id: str, *, also_lock: Iterable[str] = ()) -> Rule[None]:
-    """Before a run's items are dropped: unpark one call for each slot they hold. Takes the
+    """Before a run's items are dropped: unpark one call for each slot they hold, and for each
+    key a call of theirs was due to claim (a run created while its key had room counted on
+    it: without it, the calls parked behind it would wait for a slot nobody frees). Takes the
     locks of those keys and of `also_lock` (the keys the rest of the transaction counts on)
     at once, so that no two transactions take them in different orders."""
     rows = yield fetch(
-        "SELECT slot1, slot2 FROM work_items WHERE run_id = ? AND slot1 IS NOT NULL", run_id
+        "SELECT slot1, slot2, flow, parked_on FROM work_items"
+        " WHERE run_id = ? AND flow IS NOT NULL",
+        run_id,
     )
-    keys = [key for row in rows for key in row if key is not None]
+    keys: list[str] = []
+    for slot1, slot2, flow, parked_on in rows:
+        if slot1 is not None:
+            keys += [key for key in (slot1, slot2) if key is not None]
+        elif parked_on is None:
+            keys += [limit.key for limit in limits_of(flow)]
     wanted = {*keys, *also_lock}
     if wanted:
         yield lock(wanted)
     if keys:
         yield tuple(freed(keys))
+
+
+def unpark_stranded() -> Rule[None]:
+    """At a start: for each key some call waits for while none holds a slot of it, unpark
+    one. A safety net: every path that frees a slot unparks a call itself."""
+    rows = yield fetch("SELECT DISTINCT parked_on FROM work_items WHERE parked_on IS NOT NULL")
+    waiting = [row[0] for row in rows]
+    if not waiting:
+        return
+    yield lock(waiting)
+    held = dict((yield fetch(_HOLDERS, waiting, waiting)))
+    stranded = [key for key in waiting if not held.get(key)]
+    if stranded:
+        yield tuple(freed(stranded))
