@@ -33,7 +33,7 @@ _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _BEGIN_ATTEMPTS = 4
 _BUSY_TIMEOUT_MS = 5000
 
-BATCH_BUDGET_S = 0.002
+BATCH_BUDGET_S = 0.010
 """How long a group keeps taking queued operations: every one in it waits for its COMMIT, so
 a group as long as the queue would delay the first for the whole queue's work."""
 
