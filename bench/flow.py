@@ -34,6 +34,7 @@ from fanout import (
     Stack,
     event_latencies,
     paginate,
+    parse_iso,
     pct,
     peak_rss_mb,
     running,
@@ -162,8 +163,6 @@ async def scale_case(workdir: Path, queued: int, keys: int, measured: int) -> di
 
 
 def _seconds(iso: str) -> float:
-    from fanout import parse_iso
-
     value = parse_iso(iso)
     assert value is not None
     return value

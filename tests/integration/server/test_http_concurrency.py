@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 if TYPE_CHECKING:
     from conftest import Harness, Received, ScriptedApp
@@ -122,3 +126,25 @@ async def test_steps_count_not_runs_and_a_sleeping_run_holds_no_slot(
     # Every run reached its sleep before any woke: a sleeping run holds no slot.
     assert phases == ["before sleep"] * 3 + ["after sleep"] * 3
     assert seen.peak["*"] == 1
+
+
+@pytest.mark.postgres
+async def test_two_nodes_on_one_database_share_a_limit(
+    postgres_url: str,
+    sdk_app: ScriptedApp,
+    asgi_node: Callable[[str], contextlib.AbstractAsyncContextManager[Harness]],
+) -> None:
+    function = limited(sdk_app, "shared", [{"limit": 2}])
+    seen = InFlight()
+    sdk_app.script(function["id"], seen.handler(lambda call: "all", sdk_app.ok("done")))
+    async with asgi_node(postgres_url) as first, asgi_node(postgres_url) as second:
+        await sdk_app.register(first, "limits", [function])
+        await sdk_app.register(second, "limits", [function])
+
+        # Events through both nodes; both nodes' schedulers lease the calls.
+        await asyncio.gather(
+            send_all(first, "shared", [{"n": n} for n in range(8)]),
+            send_all(second, "shared", [{"n": n} for n in range(8)]),
+        )
+
+    assert seen.peak["*"] == 2

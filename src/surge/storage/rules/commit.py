@@ -3,10 +3,10 @@
 The run's row is locked first (every run-scoped writer takes it before any work item), so the
 commits of one run's parallel steps apply one after the other, even on different nodes, each
 seeing the last one's memos and work items: that is what makes the memo order and
-`Then.DISCOVER_IF_IDLE` sound. A call that held concurrency slots frees them: deleted, or
-waiting for its retry, it no longer executes (`slots`). Nothing here reads a result back, so
-on PostgreSQL a commit is one round trip; a lost lease is caught by an `Expect` that aborts
-the whole transaction.
+`Then.DISCOVER_IF_IDLE` sound. A call that held concurrency slots hands them to its run's
+next call, or frees them (`slots`). Only that hand-over reads a result back (whether the next
+call was queued), so on PostgreSQL a commit is one round trip for any run without concurrency
+limits; a lost lease is caught by an `Expect` that aborts the whole transaction.
 """
 
 from __future__ import annotations
