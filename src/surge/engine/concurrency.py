@@ -16,14 +16,12 @@ counts as the value ``null``: every such run shares one queue, still limited.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from surge.core import codec
 from surge.core.functions import FunctionConfig
 from surge.storage import Limit
 
-from .expressions import compile_expression
+from .keys import digest, key_value, value_digest
 
 __all__ = ["declared_limits", "run_limits"]
 
@@ -55,18 +53,6 @@ def run_limits(function: FunctionConfig, event: dict[str, Any]) -> tuple[Limit, 
         parts = [scope, function.id if scope == "fn" else ""]
         expression = item.get("key")
         if expression:
-            parts += [_digest(expression), _digest(codec.dumps(_value(expression, event)))]
+            parts += [digest(expression), value_digest(key_value(expression, event))]
         limits.append(Limit(":".join(parts), limit))
     return tuple(limits)
-
-
-def _value(expression: str, event: dict[str, Any]) -> Any:
-    try:
-        return compile_expression(expression).evaluate({"event": event})
-    except Exception:  # a missing field, a type error: the shared "null" queue
-        return None
-
-
-def _digest(text: str | bytes) -> str:
-    data = text.encode() if isinstance(text, str) else text
-    return hashlib.sha256(data).hexdigest()[:24]

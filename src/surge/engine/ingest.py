@@ -16,6 +16,7 @@ from surge.storage import EventRecord, IngestEntry, NewRun
 from surge.storage.records import DEDUPE_WINDOW_MS
 
 from .concurrency import run_limits
+from .gates import run_gates, run_priority_ms
 from .registry import Snapshot
 
 
@@ -80,6 +81,8 @@ def entry_for(
             started_at=now,
             cron=cron,
             concurrency=run_limits(function, payload),
+            gates=run_gates(function, payload),
+            priority_ms=run_priority_ms(function, payload),
         )
         for function in targets
     ]

@@ -21,6 +21,8 @@ __all__ = [
     "EventQuery",
     "EventRecord",
     "FunctionRecord",
+    "Gate",
+    "GateKind",
     "HistoryEntry",
     "IngestEntry",
     "Leased",
@@ -49,6 +51,8 @@ class RunStatus(enum.Enum):
     COMPLETED = "Completed"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
+    SKIPPED = "Skipped"
+    """A rate limit or an idempotency key kept the event from starting it (`skip_reason`)."""
 
     @property
     def is_final(self) -> bool:
@@ -134,6 +138,8 @@ class RunRecord:
     force_step_plan: bool = False
     parent_run_id: str | None = None
     """The run whose `step.sendEvent` produced this run's first event, if any."""
+    skip_reason: str | None = None
+    """Why a `SKIPPED` run did not start: ``"rate_limit"`` or ``"idempotency"``."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -215,6 +221,28 @@ class Leased:
     next_due_at: int | None
 
 
+class GateKind(enum.Enum):
+    """What a start gate does with a run that finds no room (`rules/gates.py`)."""
+
+    IDEMPOTENCY = "idempotency"
+    """Skip it: a run with the same key started within the period."""
+    RATE_LIMIT = "rate_limit"
+    """Skip it: `limit` runs per `period` of the key started already."""
+    THROTTLE = "throttle"
+    """Delay its start until the key has room: `limit` per `period`, plus `burst`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A rule a new run passes before it starts, on one key (`engine/gates.py` makes them)."""
+
+    kind: GateKind
+    key: str
+    period_ms: int
+    limit: int = 1
+    burst: int = 0
+
+
 @dataclass(frozen=True, kw_only=True)
 class NewRun:
     """A run to create, with its first work item created alongside."""
@@ -226,6 +254,16 @@ class NewRun:
     cron: str | None = None
     concurrency: tuple[Limit, ...] = ()
     """The limits its steps count against, fixed when it starts."""
+    gates: tuple[Gate, ...] = ()
+    """Idempotency, rate limit and throttle: whether and when it starts."""
+    priority_ms: int = 0
+    """How far ahead of runs queued at the same time its first call is due (negative: how
+    far behind)."""
+
+    @property
+    def lock_keys(self) -> tuple[str, ...]:
+        """The keys of its limits and gates: starting it serializes on each."""
+        return (*(lim.key for lim in self.concurrency), *(gate.key for gate in self.gates))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -62,8 +62,12 @@ NEW_RUNS = _table(
     "started_at BIGINT",
     "cron TEXT",
     "flow JSON",
+    "skip_reason TEXT",
+    "queued_at BIGINT",
+    "ended_at BIGINT",
 )
 RUN_EVENTS = _table("run_events", "event_id TEXT", "run_id TEXT")
+FLOW_STATE = _table("flow_state", "key TEXT", "until_us BIGINT")
 HISTORY = _table(
     "history",
     "run_id TEXT",
@@ -94,7 +98,7 @@ PARKED_ITEMS = Table(
 
 RUN_COLUMNS = (
     "r.id, r.function_id, r.status, r.event_ids, r.started_at, r.ended_at, r.output, r.error,"
-    " r.cron, r.request_version, r.force_step_plan, e.source_run_id"
+    " r.cron, r.request_version, r.force_step_plan, e.source_run_id, r.skip_reason"
 )
 RUN_FROM = "runs r LEFT JOIN events e ON e.internal_id = r.first_event_id"
 """Runs with the event that started them, whose `source_run_id` is the run's parent."""
@@ -138,6 +142,7 @@ def run_from(row: Row) -> RunRecord:
         request_version=row[9],
         force_step_plan=bool(row[10]),
         parent_run_id=row[11],
+        skip_reason=row[12],
     )
 
 

@@ -22,6 +22,7 @@ DIALECTS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 EXPECTED_TABLES = {
     "apps",
     "events",
+    "flow_state",
     "functions",
     "history",
     "memos",

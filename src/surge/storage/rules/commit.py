@@ -81,16 +81,12 @@ def commit(c: Commit) -> Rule[None]:
     if c.history:
         first.append(InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in c.history]))
     yield tuple(first)
-    keys = {
-        *c.item.slots,
-        *(lim.key for e in c.events for run in e.runs for lim in run.concurrency),
-    }
-    if keys:
-        # Every slot lock this commit needs, at once and in order: ingest (the runs its
-        # events start) and the slots it frees both count on them.
-        yield slots.lock(keys)
+    # Every advisory lock this commit needs, at once and in order: the slots it frees, and
+    # what ingest (the runs its events start) counts on.
     if c.events:
-        yield from ingest(c.events, registry_version=c.registry_version)
+        yield from ingest(c.events, registry_version=c.registry_version, also_lock=c.item.slots)
+    elif c.item.slots:
+        yield slots.lock(c.item.slots)
     yield from _next_work(c, run_id)
 
 

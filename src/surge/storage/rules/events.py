@@ -11,7 +11,7 @@ and answers with the id already stored.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from surge.core import codec
@@ -37,7 +37,7 @@ from ..tables import (
     flow_json,
     record_from,
 )
-from . import slots
+from . import gates, slots
 from .queue import ITEM_CONFLICT, discovery_row
 
 USER_ID_LOCKS = range(1, 65)
@@ -79,17 +79,27 @@ def _by_user_id(entry: IngestEntry) -> bool:
     return entry.event.id != entry.event.internal_id and entry.dedupe_window_ms > 0
 
 
-def ingest(entries: Sequence[IngestEntry], *, registry_version: int | None) -> Rule[list[str]]:
+def ingest(
+    entries: Sequence[IngestEntry],
+    *,
+    registry_version: int | None,
+    also_lock: Iterable[str] = (),
+) -> Rule[list[str]]:
     """Store `entries` and start their runs (see `Storage.ingest`); return the ids stored as.
 
     With `registry_version`, fails with `RegistryChanged` (changing nothing) unless the
-    registry is still at that version: the runs were matched against it.
+    registry is still at that version: the runs were matched against it. Every advisory lock
+    the ingest needs — user-id buckets, the concurrency and gate keys of its runs, and the
+    caller's `also_lock` keys — is taken at once, in order, so that no two transactions wait
+    for each other's.
     """
     dedupe = _Dedupe()
     user_ids = sorted({e.event.id for e in entries if _by_user_id(e)})
+    buckets = {USER_ID_LOCKS[zlib.crc32(uid.encode()) % len(USER_ID_LOCKS)] for uid in user_ids}
+    locks = buckets | slots.lock_ids({*also_lock, *flow_keys(entries)})
+    if locks:
+        yield Serialize(tuple(sorted(locks)))
     if user_ids:
-        buckets = {USER_ID_LOCKS[zlib.crc32(uid.encode()) % len(USER_ID_LOCKS)] for uid in user_ids}
-        yield Serialize(tuple(sorted(buckets)))
         rows = yield fetch(_LATEST_BY_USER_ID, user_ids)
         for user_id, internal_id, received_at in sorted(rows, key=lambda r: (r[2], r[1])):
             dedupe.latest[user_id] = (internal_id, received_at)
@@ -122,45 +132,64 @@ def ingest(entries: Sequence[IngestEntry], *, registry_version: int | None) -> R
     return stored
 
 
+def flow_keys(entries: Sequence[IngestEntry]) -> set[str]:
+    """The concurrency and gate keys of the runs `entries` may start: ingesting them locks
+    each (`slots.lock`)."""
+    return {key for entry in entries for run in entry.runs for key in run.lock_keys}
+
+
 def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
-    """Create `runs`, each with its discovery call due when it starts (or parked, when its
-    concurrency key is full: `slots.first_calls_parked`)."""
+    """Create `runs`: each passes its gates (`gates.admit`: skipped, or due when its throttle
+    and priority say), then has its discovery call queued, or parked when its concurrency key
+    is full (`slots.first_calls_parked`). The caller holds the locks of their keys."""
     if not runs:
         return
+    admitted = yield from gates.admit(runs)
+    skipped = {run_id for run_id, a in admitted.items() if a.skip_reason is not None}
+    starting = [run for run in runs if run.id not in skipped]
     rows: list[Row] = []
     links: list[Row] = []
+    due_at: dict[str, int] = {}
     for run in runs:
-        first = run.event_ids[0] if run.event_ids else None
-        status = RunStatus.RUNNING.value
-        event_ids = codec.dumps_str(run.event_ids)
+        admission = admitted.get(run.id)
+        due_at[run.id] = run.started_at if admission is None else admission.due_at
+        if run.id in skipped:
+            reason = admitted[run.id].skip_reason
+            status, ended = RunStatus.SKIPPED.value, run.started_at
+        else:
+            status, ended, reason = RunStatus.RUNNING.value, None, None
         rows.append(
             (
                 run.id,
                 run.function_id,
                 status,
-                event_ids,
-                first,
+                codec.dumps_str(run.event_ids),
+                run.event_ids[0] if run.event_ids else None,
                 run.started_at,
                 run.cron,
-                flow_json(run),
+                None if run.id in skipped else flow_json(run),
+                reason,
+                due_at[run.id],
+                ended,
             )
         )
         links.extend((event_id, run.id) for event_id in run.event_ids)
-    parked = yield from slots.first_calls_parked(runs)
+    parked = yield from slots.first_calls_parked(starting)
     yield InsertRows(NEW_RUNS, rows)
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")
-    due = [run for run in runs if run.id not in parked]
+    due = [run for run in starting if run.id not in parked]
     if due:
-        calls = [discovery_row(run.id, run.started_at, flow_json(run)) for run in due]
+        calls = [discovery_row(run.id, due_at[run.id], flow_json(run)) for run in due]
         yield InsertRows(WORK_ITEMS, calls, ITEM_CONFLICT)
     if parked:
         waiting = [
-            (*discovery_row(run.id, slots.PARKED, flow_json(run)), parked[run.id], run.started_at)
-            for run in runs
+            (*discovery_row(run.id, slots.PARKED, flow_json(run)), parked[run.id], due_at[run.id])
+            for run in starting
             if run.id in parked
         ]
         yield InsertRows(PARKED_ITEMS, waiting, ITEM_CONFLICT)
-    yield WAKE
+    if starting:
+        yield WAKE
 
 
 def get_event(key: str) -> Rule[EventRecord]:

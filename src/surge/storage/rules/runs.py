@@ -20,7 +20,7 @@ from ..tables import (
     run_from,
 )
 from . import slots
-from .events import ingest, where
+from .events import flow_keys, ingest, where
 
 _RUN = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = ?"
 # The run with the payload of its first event (joined already, for the run's parent).
@@ -96,8 +96,7 @@ def cancel_run(
         return run
     cancelled = RunStatus.CANCELLED.value
     yield execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", cancelled, at, run_id)
-    keys = {lim.key for e in events for run in e.runs for lim in run.concurrency}
-    yield from slots.release_run(run_id, also_lock=keys)
+    yield from slots.release_run(run_id, also_lock=flow_keys(events))
     yield execute("DELETE FROM work_items WHERE run_id = ?", run_id)
     entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled")
     yield InsertRows(HISTORY, [HISTORY.row_of(entry)])

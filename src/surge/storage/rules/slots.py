@@ -4,9 +4,10 @@ A run's limits (`Limit`: a key and how many of its steps may execute at once) ar
 it starts. A leased call of such a run takes a slot of every key at once, if each has one
 free; the holders of a key are counted, not tracked in a counter: the items whose ``slot1`` or
 ``slot2`` names it. A call that finds a key full is parked on it: out of the due index
-(``due_at`` = `PARKED`), ordered by its run's start, so the runs that began first finish
-first. Whoever frees a slot (a commit that deletes or retries its call, a cancellation) unparks
-as many calls of that key, which then compete for it like any due item.
+(``due_at`` = `PARKED`), ordered by its run's start (moved by its priority: ``queued_at``),
+so the runs that began first finish first. Whoever frees a slot (a commit that deletes or
+retries its call, a cancellation) unparks as many calls of that key, which then compete for
+it like any due item.
 
 Counting and parking happen under a lock per key (`Serialize`), which whoever unparks takes
 too: a call parked while a slot frees on another node is seen by that node. A handed-back or
@@ -35,8 +36,8 @@ _HOLDERS = (
 _HOLD = "UPDATE work_items SET slot1 = ?, slot2 = ? WHERE id = ? AND lease_token = ?"
 _PARK = (
     "UPDATE work_items SET parked_on = ?, due_at = ?, lease_token = NULL,"
-    " fell_due_at = COALESCE((SELECT r.started_at FROM runs r WHERE r.id = work_items.run_id),"
-    " fell_due_at) WHERE id {in_ints} AND lease_token {in_texts}"
+    " fell_due_at = COALESCE((SELECT COALESCE(r.queued_at, r.started_at) FROM runs r"
+    " WHERE r.id = work_items.run_id), fell_due_at) WHERE id {in_ints} AND lease_token {in_texts}"
 )
 _UNPARK = (
     "UPDATE work_items SET due_at = COALESCE(fell_due_at, 0), parked_on = NULL WHERE id IN"
@@ -45,8 +46,14 @@ _UNPARK = (
 
 
 def lock(keys: Iterable[str]) -> Serialize:
-    """The lock every rule counting, parking or unparking on `keys` takes first."""
-    return Serialize(tuple(sorted({_LOCK_BASE + zlib.crc32(k.encode()) % 2**30 for k in keys})))
+    """The lock every rule counting, parking or unparking on `keys` (or deciding a start gate
+    of theirs: `gates`) takes first."""
+    return Serialize(tuple(sorted(lock_ids(keys))))
+
+
+def lock_ids(keys: Iterable[str]) -> set[int]:
+    """The advisory lock ids `lock` takes for `keys`, to take at once with others."""
+    return {_LOCK_BASE + zlib.crc32(k.encode()) % 2**30 for k in keys}
 
 
 def acquire(items: Sequence[WorkItem]) -> Rule[list[WorkItem]]:
