@@ -46,7 +46,7 @@ PY_APP = COMPAT_DIR / "py_app" / "app.py"
 TS_APP_DIR = COMPAT_DIR / "ts_app"
 TS_APP = TS_APP_DIR / "app.mjs"
 
-FINAL_STATUSES = frozenset({"Completed", "Failed", "Cancelled"})
+FINAL_STATUSES = frozenset({"Completed", "Failed", "Cancelled", "Skipped"})
 SERVER_START_TIMEOUT = 20.0
 APP_START_TIMEOUT = 30.0
 LOG_TAIL_CHARS = 4000

@@ -13,6 +13,7 @@ user's code actually did, not against what the server says it did.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ APP_FUNCTIONS = (
     "fanout-orchestrator",
     "fanout-worker",
     "limited-worker",
+    "throttled",
+    "rate-limited",
+    "idempotent",
+    "prioritized",
     "order-placed",
     "confirmed-email",
     "confirmed-analytics",
@@ -169,6 +174,85 @@ def test_a_keyed_concurrency_limit_holds_per_key_and_is_used(stack: Stack) -> No
     # Never more than 2 steps at once per group, and the two groups' steps overlapped.
     assert (peak[f"{run_tag}-0"], peak[f"{run_tag}-1"]) == (2, 2), peak
     assert peak["*"] > 2, peak
+
+
+def test_a_throttle_starts_limit_plus_burst_then_paces_the_rest(stack: Stack) -> None:
+    group = tag()
+    events = [
+        {"name": "compat/throttled.item", "data": {"group": group, "name": f"n{n}"}}
+        for n in range(6)
+    ]
+
+    sent = time.time()  # the app stamps with the same wall clock
+    ids = stack.server.send(events)
+
+    runs = stack.server.wait_many_event_runs(ids, timeout=DEADLINE)
+    assert all(r["status"] == "Completed" for rs in runs.values() for r in rs), runs
+    offsets = sorted(m["t"] - sent for m in stack.app.counts()["marks"][group])
+    assert len(offsets) == 6  # none dropped
+    # 2 per 2 s with a burst of 1: three at once, then one a second from the send, never sooner.
+    assert offsets[2] < 1.0, offsets
+    for k, offset in enumerate(offsets[3:], start=1):
+        assert offset >= k * 1.0, offsets
+
+
+def test_a_rate_limit_skips_excess_events_per_key(stack: Stack) -> None:
+    group = tag()
+    datas = [{"group": f"{group}-a"}] * 3 + [{"group": f"{group}-b"}]
+
+    ids = stack.server.send([{"name": "compat/rated.item", "data": d} for d in datas])
+
+    runs = stack.server.wait_many_event_runs(ids, timeout=DEADLINE)
+    outcomes = [(r["status"], r["skip_reason"]) for i in ids for r in runs[i]]
+    assert outcomes == [
+        ("Completed", None),
+        ("Skipped", "rate_limit"),
+        ("Skipped", "rate_limit"),
+        ("Completed", None),
+    ]
+    ledger = stack.ledger_runs()
+    assert [ledger[runs[i][0]["run_id"]]["steps"] for i in (ids[0], ids[3])] == [{"once": 1}] * 2
+
+
+def test_an_idempotency_key_starts_one_run_a_day(stack: Stack) -> None:
+    order = tag()
+    event = {"name": "compat/idempotent.item", "data": {"order": order}}
+
+    ids = stack.server.send([event, event])
+    ids += stack.server.send(event)
+
+    runs = stack.server.wait_many_event_runs(ids, timeout=DEADLINE)
+    outcomes = [(r["status"], r["skip_reason"]) for i in ids for r in runs[i]]
+    assert outcomes == [
+        ("Completed", None),
+        ("Skipped", "idempotency"),
+        ("Skipped", "idempotency"),
+    ]
+    assert runs[ids[0]][0]["output"] == f"charged:{order}"
+    ledger = stack.ledger_runs()
+    assert ledger[runs[ids[0]][0]["run_id"]]["steps"] == {"charge": 1}
+    assert all(runs[i][0]["run_id"] not in ledger for i in ids[1:])  # skipped: never called
+
+
+def test_priority_starts_a_later_vip_run_first(stack: Stack) -> None:
+    group = tag()
+
+    def event(name: str, **data: Any) -> dict[str, Any]:
+        return {"name": "compat/prioritized.item", "data": {"group": group, "name": name, **data}}
+
+    ids = stack.server.send(event("first", step_sleep_ms=1500, vip=False))
+    deadline = time.monotonic() + DEADLINE
+    while not stack.app.counts()["marks"].get(group):  # "first" holds the only slot
+        assert time.monotonic() < deadline, "the first run never started"
+        time.sleep(0.05)
+    ids += stack.server.send([event("plain-1", vip=False), event("plain-2", vip=False)])
+    ids += stack.server.send(event("vip", vip=True))
+
+    runs = stack.server.wait_many_event_runs(ids, timeout=DEADLINE)
+
+    assert all(r["status"] == "Completed" for rs in runs.values() for r in rs), runs
+    order = [m["name"] for m in stack.app.counts()["marks"][group]]
+    assert order == ["first", "vip", "plain-1", "plain-2"]
 
 
 def test_chained_fan_out_consumers_run_after_the_emitting_step(stack: Stack) -> None:

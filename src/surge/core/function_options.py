@@ -13,7 +13,15 @@ from typing import Any
 
 from surge.core.durations import parse_duration
 from surge.core.errors import InvalidInput, OptionProblem
-from surge.core.limits import MAX_DURATION_MS, MAX_INT
+from surge.core.limits import (
+    BATCH_TIMEOUT_MS,
+    DEBOUNCE_PERIOD_MS,
+    MAX_BATCH_SIZE,
+    MAX_DURATION_MS,
+    MAX_INT,
+    RATE_LIMIT_PERIOD_MS,
+    THROTTLE_PERIOD_MS,
+)
 
 __all__ = ["OptionProblem", "check_options", "duration_problem"]
 
@@ -46,11 +54,13 @@ def _check_expr(value: Any, field: str, check: ExpressionCheck | None) -> None:
             raise OptionProblem(field, exc.message) from None
 
 
-def _check_int(value: Any, field: str, *, minimum: int, required: bool = True) -> None:
+def _check_int(
+    value: Any, field: str, *, minimum: int, maximum: int = MAX_INT, required: bool = True
+) -> None:
     if value is None and not required:
         return
-    if not _is_int(value) or not minimum <= value <= MAX_INT:
-        raise OptionProblem(field, f"must be an integer from {minimum} to {MAX_INT}")
+    if not _is_int(value) or not minimum <= value <= maximum:
+        raise OptionProblem(field, f"must be an integer from {minimum} to {maximum}")
 
 
 def duration_problem(value: Any) -> str | None:
@@ -69,12 +79,25 @@ def duration_problem(value: Any) -> str | None:
     return None
 
 
-def _check_duration(value: Any, field: str, *, required: bool = True) -> None:
+def _check_duration(
+    value: Any, field: str, *, required: bool = True, within: tuple[int, int] | None = None
+) -> None:
     if value is None and not required:
         return
     problem = duration_problem(value)
+    if problem is None and within is not None:
+        low, high = within
+        if not low <= parse_duration(value) * 1000 <= high:
+            problem = f"{value!r} is out of range: from {_span(low)} to {_span(high)}"
     if problem is not None:
         raise OptionProblem(field, problem)
+
+
+def _span(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 def _check_concurrency_item(item: Any, field: str, check: ExpressionCheck | None) -> None:
@@ -116,22 +139,25 @@ def _check_concurrency(value: Any, check: ExpressionCheck | None) -> None:
 def _check_limited(value: Any, field: str, check: ExpressionCheck | None) -> None:
     obj = _require_object(value, field)
     _check_int(obj.get("limit"), f"{field}.limit", minimum=1)
-    _check_duration(obj.get("period"), f"{field}.period")
+    span = THROTTLE_PERIOD_MS if field == "throttle" else RATE_LIMIT_PERIOD_MS
+    _check_duration(obj.get("period"), f"{field}.period", within=span)
     _check_int(obj.get("burst"), f"{field}.burst", minimum=0, required=False)
     _check_expr(obj.get("key"), f"{field}.key", check)
 
 
 def _check_debounce(value: Any, check: ExpressionCheck | None) -> None:
     obj = _require_object(value, "debounce")
-    _check_duration(obj.get("period"), "debounce.period")
-    _check_duration(obj.get("timeout"), "debounce.timeout", required=False)
+    _check_duration(obj.get("period"), "debounce.period", within=DEBOUNCE_PERIOD_MS)
+    _check_duration(
+        obj.get("timeout"), "debounce.timeout", required=False, within=DEBOUNCE_PERIOD_MS
+    )
     _check_expr(obj.get("key"), "debounce.key", check)
 
 
 def _check_batch(value: Any, check: ExpressionCheck | None) -> None:
     obj = _require_object(value, "batchEvents")
-    _check_int(obj.get("maxSize"), "batchEvents.maxSize", minimum=1)
-    _check_duration(obj.get("timeout"), "batchEvents.timeout")
+    _check_int(obj.get("maxSize"), "batchEvents.maxSize", minimum=1, maximum=MAX_BATCH_SIZE)
+    _check_duration(obj.get("timeout"), "batchEvents.timeout", within=BATCH_TIMEOUT_MS)
     _check_expr(obj.get("key"), "batchEvents.key", check)
     _check_expr(obj.get("if"), "batchEvents.if", check)
 

@@ -11,11 +11,14 @@ from typing import Any
 
 __all__ = [
     "ABSOLUTE_MAX_EVENT_BYTES",
+    "BATCH_TIMEOUT_MS",
     "BODY_IDLE_TIMEOUT_S",
+    "DEBOUNCE_PERIOD_MS",
     "DEFAULT_MAX_EVENT_BYTES",
     "EXPRESSION_TIMEOUT_S",
     "HEAD_TIMEOUT_S",
     "KEEP_ALIVE_TIMEOUT_S",
+    "MAX_BATCH_SIZE",
     "MAX_COMPREHENSIONS",
     "MAX_DURATION_MS",
     "MAX_EVENTS_PER_REQUEST",
@@ -30,6 +33,8 @@ __all__ = [
     "MAX_REQUEST_BYTES",
     "MAX_URL_LENGTH",
     "MIN_INT",
+    "RATE_LIMIT_PERIOD_MS",
+    "THROTTLE_PERIOD_MS",
     "text_problem",
     "too_deep",
 ]
@@ -83,6 +88,17 @@ EXPRESSION_TIMEOUT_S = 1.0
 
 MAX_DURATION_MS = 366 * 24 * 3600 * 1000
 """The longest duration an option may name (a year)."""
+
+# The ranges Inngest documents for flow-control options; a function outside them fails to
+# sync with a 400 naming the function, the option and the range.
+SECOND_MS, DAY_MS = 1000, 24 * 3600 * 1000
+THROTTLE_PERIOD_MS = (SECOND_MS, 7 * DAY_MS)
+RATE_LIMIT_PERIOD_MS = (SECOND_MS, DAY_MS)
+DEBOUNCE_PERIOD_MS = (SECOND_MS, 7 * DAY_MS)
+"""Both the debounce ``period`` and its ``timeout``."""
+BATCH_TIMEOUT_MS = (SECOND_MS, 60 * SECOND_MS)
+MAX_BATCH_SIZE = 100
+
 MIN_INT = -(2**63)
 MAX_INT = 2**63 - 1
 """Integers in options are stored as 64-bit signed integers."""

@@ -3,8 +3,9 @@
 Apps on the official SDKs send every option their users set, and must keep syncing, so an
 option Surge does not enforce yet is accepted, but never silently: each sync that uses one
 logs a warning naming the function and the option, and `GET /dev` lists them per function
-(``notEnforced``). Enforced today: ``concurrency`` (step limits, keys, scopes), ``retries``,
-triggers and their conditions, cron schedules.
+(``notEnforced``). Enforced today: ``concurrency`` (step limits, keys, scopes), ``throttle``,
+``rateLimit``, ``idempotency``, ``priority``, ``retries``, triggers and their conditions, cron
+schedules and their jitter.
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ from typing import Any
 __all__ = ["NOT_ENFORCED", "not_enforced"]
 
 NOT_ENFORCED = (
-    "throttle",
-    "rateLimit",
     "debounce",
     "batchEvents",
-    "priority",
-    "idempotency",
     "cancel",
     "singleton",
     "timeouts",

@@ -156,13 +156,16 @@ class Surge:
             retries: Retries per step and per call (default 4, i.e. 5 attempts; max 20).
             concurrency: Limit of steps executing at once: an int, `Concurrency` (with a
                 ``key`` for one limit per value, a ``scope`` to share it), or a list of two.
-            throttle: `Throttle` run starts (queued). Not enforced by the server yet.
-            rate_limit: `RateLimit` run starts (skipped). Not enforced by the server yet.
+            throttle: `Throttle` run starts: ``limit + burst`` at once, then one every
+                ``period / limit``; excess runs wait in order, none is dropped.
+            rate_limit: `RateLimit` run starts: events past the limit start no run of this
+                function (recorded as a run with status ``Skipped``, ``rate_limit``).
             debounce: `Debounce` bursts of events into one run. Not enforced by the server yet.
             batch_events: `Batch` events into one run. Not enforced by the server yet.
-            priority: `Priority` (or its CEL expression). Not enforced by the server yet.
-            idempotency: CEL key: one run per key value per 24 h. Not enforced by the server
-                yet.
+            priority: `Priority` (or its CEL expression): seconds (-600 to 600) a run's start
+                moves ahead of (or, negative, behind) runs queued at the same time.
+            idempotency: CEL key: one run per key value per 24 h; later events are recorded
+                as ``Skipped`` runs (``idempotency``).
             cancel: `Cancel` runs when an event arrives. Not enforced by the server yet.
             timeouts: `Timeouts` to start and finish. Not enforced by the server yet.
             singleton: `Singleton` run per key. Not enforced by the server yet.

@@ -58,6 +58,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "parent_run_id": run.parent_run_id,
         "cron": run.cron,
         "status": run.status.value,
+        "skip_reason": run.skip_reason,
         "ended_at": iso(run.ended_at),
         "output": run.output,
         "error": run.error,

@@ -13,9 +13,11 @@ Usage: ``python app.py PORT`` (or ``PORT`` in the environment); serves ``/api/in
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 import fastapi
@@ -44,6 +46,12 @@ class Ledger:
             self._seq = 0
             self._in_flight: dict[str, int] = {}
             self._peak: dict[str, int] = {}
+            self._marks: dict[str, list[dict[str, Any]]] = {}
+
+    def mark(self, group: str, name: str) -> None:
+        """A step body of `group` starts now, as `name` (``GET /counts`` lists them in order)."""
+        with self._lock:
+            self._marks.setdefault(group, []).append({"t": time.time(), "name": name})
 
     def enter(self, *groups: str) -> None:
         """A step body of each of `groups` starts (``"*"`` counts them all)."""
@@ -96,6 +104,7 @@ class Ledger:
                 "failures": list(self._failures),
                 "total_executions": total,
                 "peak_in_flight": dict(self._peak),
+                "marks": {group: list(marks) for group, marks in self._marks.items()},
             }
 
 
@@ -236,6 +245,69 @@ async def limited_worker(ctx: inngest.Context) -> str:
     return await ctx.step.run("second", work, "second")
 
 
+# --- (b3) start gates: a throttle, a rate limit, an idempotency key, priority ---------------
+
+
+@client.create_function(
+    fn_id="throttled",
+    trigger=inngest.TriggerEvent(event="compat/throttled.item"),
+    throttle=inngest.Throttle(
+        limit=2, period=datetime.timedelta(seconds=2), burst=1, key="event.data.group"
+    ),
+)
+async def throttled(ctx: inngest.Context) -> str:
+    def stamp() -> str:
+        ledger.mark(str(ctx.event.data.get("group")), str(ctx.event.data.get("name")))
+        counted(ctx, "throttled", "stamp")
+        return "stamped"
+
+    return await ctx.step.run("stamp", stamp)
+
+
+@client.create_function(
+    fn_id="rate-limited",
+    trigger=inngest.TriggerEvent(event="compat/rated.item"),
+    rate_limit=inngest.RateLimit(
+        limit=1, period=datetime.timedelta(hours=1), key="event.data.group"
+    ),
+)
+async def rate_limited(ctx: inngest.Context) -> str:
+    def once() -> str:
+        counted(ctx, "rate-limited", "once")
+        return "synced"
+
+    return await ctx.step.run("once", once)
+
+
+@client.create_function(
+    fn_id="idempotent",
+    trigger=inngest.TriggerEvent(event="compat/idempotent.item"),
+    idempotency="event.data.order",
+)
+async def idempotent(ctx: inngest.Context) -> str:
+    def charge() -> str:
+        counted(ctx, "idempotent", "charge")
+        return f"charged:{ctx.event.data.get('order')}"
+
+    return await ctx.step.run("charge", charge)
+
+
+@client.create_function(
+    fn_id="prioritized",
+    trigger=inngest.TriggerEvent(event="compat/prioritized.item"),
+    concurrency=[inngest.Concurrency(limit=1, key="event.data.group")],
+    priority=inngest.Priority(run="event.data.vip ? 300 : 0"),
+)
+async def prioritized(ctx: inngest.Context) -> str:
+    async def serve() -> str:
+        ledger.mark(str(ctx.event.data.get("group")), str(ctx.event.data.get("name")))
+        counted(ctx, "prioritized", "serve")
+        await pause(ctx)
+        return "served"
+
+    return await ctx.step.run("serve", serve)
+
+
 # --- (c) chained fan-out: one function emits an event three others consume -------------------
 
 
@@ -338,6 +410,10 @@ FUNCTIONS: list[inngest.Function[Any]] = [
     fanout_orchestrator,
     fanout_worker,
     limited_worker,
+    throttled,
+    rate_limited,
+    idempotent,
+    prioritized,
     order_placed,
     *order_consumers,
     flaky,

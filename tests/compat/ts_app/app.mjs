@@ -27,6 +27,7 @@ let failures = [];
 let seq = 0;
 let inFlight = {};
 let peak = {};
+let marks = {};
 
 function resetLedger() {
   runs = new Map();
@@ -34,6 +35,12 @@ function resetLedger() {
   seq = 0;
   inFlight = {};
   peak = {};
+  marks = {};
+}
+
+/** A step body of `group` starts now, as `name` (GET /counts lists them in order). */
+function mark(group, name) {
+  (marks[group] ??= []).push({ t: Date.now() / 1000, name });
 }
 
 /** A step body of each of `groups` starts ("*" counts them all). */
@@ -68,7 +75,13 @@ function snapshot() {
     out[runId] = { fn: run.fn, steps: { ...run.steps }, first_seq: { ...run.first_seq } };
     for (const n of Object.values(run.steps)) total += n;
   }
-  return { runs: out, failures: [...failures], total_executions: total, peak_in_flight: { ...peak } };
+  return {
+    runs: out,
+    failures: [...failures],
+    total_executions: total,
+    peak_in_flight: { ...peak },
+    marks: Object.fromEntries(Object.entries(marks).map(([g, m]) => [g, [...m]])),
+  };
 }
 
 /** Execution totals per function: cheap enough to poll while thousands of runs go. */
@@ -285,6 +298,64 @@ const doomed = inngest.createFunction(
   },
 );
 
+// --- (b3) start gates: a throttle, a rate limit, an idempotency key, priority ------------------
+
+const throttled = inngest.createFunction(
+  {
+    id: "throttled",
+    triggers: [{ event: "compat/throttled.item" }],
+    throttle: { limit: 2, period: "2s", burst: 1, key: "event.data.group" },
+  },
+  async ({ event, step, runId }) =>
+    step.run("stamp", () => {
+      mark(String(event.data.group), String(event.data.name));
+      counted(runId, "throttled", "stamp");
+      return "stamped";
+    }),
+);
+
+const rateLimited = inngest.createFunction(
+  {
+    id: "rate-limited",
+    triggers: [{ event: "compat/rated.item" }],
+    rateLimit: { limit: 1, period: "1h", key: "event.data.group" },
+  },
+  async ({ step, runId }) =>
+    step.run("once", () => {
+      counted(runId, "rate-limited", "once");
+      return "synced";
+    }),
+);
+
+const idempotent = inngest.createFunction(
+  {
+    id: "idempotent",
+    triggers: [{ event: "compat/idempotent.item" }],
+    idempotency: "event.data.order",
+  },
+  async ({ event, step, runId }) =>
+    step.run("charge", () => {
+      counted(runId, "idempotent", "charge");
+      return `charged:${event.data.order}`;
+    }),
+);
+
+const prioritized = inngest.createFunction(
+  {
+    id: "prioritized",
+    triggers: [{ event: "compat/prioritized.item" }],
+    concurrency: { limit: 1, key: "event.data.group" },
+    priority: { run: "event.data.vip ? 300 : 0" },
+  },
+  async ({ event, step, runId }) =>
+    step.run("serve", async () => {
+      mark(String(event.data.group), String(event.data.name));
+      counted(runId, "prioritized", "serve");
+      await pause(event);
+      return "served";
+    }),
+);
+
 const functions = [
   signupWelcome,
   signupCrm,
@@ -292,6 +363,10 @@ const functions = [
   fanoutOrchestrator,
   fanoutWorker,
   limitedWorker,
+  throttled,
+  rateLimited,
+  idempotent,
+  prioritized,
   orderPlaced,
   ...orderConsumers,
   flaky,

@@ -26,7 +26,7 @@ import surge
 if TYPE_CHECKING:
     from conftest import SurgeServer
 
-FINAL = frozenset({"Completed", "Failed", "Cancelled"})
+FINAL = frozenset({"Completed", "Failed", "Cancelled", "Skipped"})
 
 
 @dataclass
@@ -38,6 +38,8 @@ class Ledger:
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
+    stamps: list[float] = field(default_factory=list)
+    """When each throttled run's step started (`time.monotonic`)."""
 
     def count(self, run_id: str, step: str) -> int:
         with self.lock:

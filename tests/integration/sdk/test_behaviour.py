@@ -37,7 +37,34 @@ def build(client: surge.Surge, ledger: Ledger) -> Sequence[surge.Function[Any]]:
         *step_functions(client, ledger),
         *error_functions(client, ledger),
         limited_function(client, ledger),
+        *gated_functions(client, ledger),
     ]
+
+
+def gated_functions(client: surge.Surge, ledger: Ledger) -> list[surge.Function[Any]]:
+    @client.create_function(
+        fn_id="throttled",
+        trigger="lab/throttled",
+        throttle=surge.Throttle(limit=2, period="2s", burst=1),
+    )
+    async def throttled(ctx: surge.Context) -> None:
+        await ctx.step.run("stamp", lambda: ledger.stamps.append(time.monotonic()))
+
+    @client.create_function(
+        fn_id="rate-limited",
+        trigger="lab/rated",
+        rate_limit=surge.RateLimit(limit=1, period="1h", key="event.data.group"),
+    )
+    async def rate_limited(ctx: surge.Context) -> str:
+        return str(ctx.event.data["group"])
+
+    @client.create_function(
+        fn_id="idempotent", trigger="lab/charge", idempotency="event.data.order"
+    )
+    async def idempotent(ctx: surge.Context) -> int:
+        return ledger.count(ctx.run_id, "charge")
+
+    return [throttled, rate_limited, idempotent]
 
 
 def limited_function(client: surge.Surge, ledger: Ledger) -> surge.Function[Any]:
@@ -250,6 +277,33 @@ def test_sync_handler_sends_events_from_a_step_and_returns_their_ids(stack: Stac
         assert stack.server.event_runs(child_event) == []  # no function listens to lab/noted
     events = stack.server.request("GET", f"/v1/events/{run['output'][0]}").json()["data"]
     assert events["name"] == "lab/noted"
+
+
+def test_a_throttle_paces_run_starts(stack: Stack) -> None:
+    sent = time.monotonic()
+    ids = stack.send([{"name": "lab/throttled", "data": {"n": n}} for n in range(5)])
+
+    for event_id in ids:
+        assert stack.run_of(event_id, "lab-throttled")["status"] == "Completed"
+    offsets = sorted(t - sent for t in stack.ledger.stamps)
+    assert len(offsets) == 5
+    assert offsets[2] < 1.0  # limit + burst at once
+    assert offsets[3] >= 1.0 and offsets[4] >= 2.0  # then one a second, never sooner
+
+
+def test_rate_limits_and_idempotency_keys_skip_runs_with_a_reason(stack: Stack) -> None:
+    rated = stack.send([{"name": "lab/rated", "data": {"group": g}} for g in ("a", "a", "b")])
+    charged = stack.send([{"name": "lab/charge", "data": {"order": 1}}] * 2)
+
+    got = [stack.run_of(i, "lab-rate-limited") for i in rated]
+    got += [stack.run_of(i, "lab-idempotent") for i in charged]
+    assert [(r["status"], r["skip_reason"]) for r in got] == [
+        ("Completed", None),
+        ("Skipped", "rate_limit"),
+        ("Completed", None),
+        ("Completed", None),
+        ("Skipped", "idempotency"),
+    ]
 
 
 def test_a_keyed_concurrency_limit_holds_per_key_and_is_used(stack: Stack) -> None:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO_ROOT / "examples" / "docs"
 DOCS = REPO_ROOT / "docs" / "sdk.md"
-FINAL = frozenset({"Completed", "Failed", "Cancelled"})
+FINAL = frozenset({"Completed", "Failed", "Cancelled", "Skipped"})
 QUOTE = re.compile(r"<!-- example: (?P<path>\S+) -->\n```python\n(?P<code>.*?)```", re.S)
 
 

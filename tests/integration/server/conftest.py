@@ -40,7 +40,7 @@ from surge.engine import Engine, EngineConfig
 from surge.server import create_app, server_config
 from surge.storage import Storage, WorkItem, WorkKind, open_storage
 
-FINAL = frozenset({"Completed", "Failed", "Cancelled"})
+FINAL = frozenset({"Completed", "Failed", "Cancelled", "Skipped"})
 WAIT_TIMEOUT = 15.0
 SDK_HEADER = "inngest-py:v0.5.19"
 FAR_FUTURE_MS = 4_000_000_000_000

@@ -13,17 +13,18 @@ if TYPE_CHECKING:
 OPTIONS: dict[str, tuple[Any, bool]] = {
     # option: (a value as the SDKs send it, enforced)
     "concurrency": ([{"limit": 5, "key": "event.data.user", "scope": "fn"}], True),
-    "throttle": ({"limit": 5, "period": "1m", "burst": 1}, False),
-    "rateLimit": ({"limit": 5, "period": "1h", "key": "event.data.user"}, False),
+    "throttle": ({"limit": 5, "period": "1m", "burst": 1}, True),
+    "rateLimit": ({"limit": 5, "period": "1h", "key": "event.data.user"}, True),
     "debounce": ({"period": "5s", "key": "event.data.user", "timeout": "1m"}, False),
     "batchEvents": ({"maxSize": 10, "timeout": "5s"}, False),
-    "priority": ({"run": "event.data.vip ? 120 : 0"}, False),
-    "idempotency": ("event.data.order", False),
+    "priority": ({"run": "event.data.vip ? 120 : 0"}, True),
+    "idempotency": ("event.data.order", True),
     "cancel": ([{"event": "shop/cancelled", "if": "event.data.id == async.data.id"}], False),
     "singleton": ({"key": "event.data.user", "mode": "skip"}, False),
     "timeouts": ({"start": "1m", "finish": "5m"}, False),
 }
-"""Tested elsewhere through the server when enforced: `test_http_concurrency.py`."""
+"""Tested elsewhere through the server when enforced: `test_http_concurrency.py`,
+`test_http_gates.py`."""
 
 
 @pytest.mark.parametrize("option", sorted(OPTIONS))
@@ -55,3 +56,26 @@ async def test_run_level_concurrency_is_reported(server: Harness, sdk_app: Scrip
     [listed] = (await server.client.get("/dev")).json()["functions"]
 
     assert listed["notEnforced"] == ["concurrency.fn"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "range_text"),
+    [
+        ("throttle", {"limit": 1, "period": "8d"}, "from 1s to 7d"),
+        ("rateLimit", {"limit": 1, "period": "2d"}, "from 1s to 1d"),
+        ("debounce", {"period": "500ms"}, "from 1s to 7d"),
+        ("batchEvents", {"maxSize": 500, "timeout": "5s"}, "from 1 to 100"),
+    ],
+)
+async def test_an_option_out_of_its_range_fails_the_sync_naming_it(
+    server: Harness, sdk_app: ScriptedApp, option: str, value: Any, range_text: str
+) -> None:
+    function = sdk_app.function("opts", "fn", [{"event": "opts/evt"}])
+    function[option] = value
+
+    resp = await server.client.post("/fn/register", json=sdk_app.register_body("opts", [function]))
+
+    assert resp.status_code == 400
+    message = resp.text
+    assert function["id"] in message and option in message and range_text in message
+    assert (await server.client.get("/dev")).json()["functions"] == []  # nothing half-synced
