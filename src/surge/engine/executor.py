@@ -14,6 +14,7 @@ from surge.core import codec
 from surge.core.clock import Clock
 from surge.core.errors import AppUnreachable, NotFound, StaleLease
 from surge.core.functions import CronTrigger, FunctionConfig
+from surge.core.ids import new_ulid
 from surge.core.signing import canonical_json, signature
 from surge.storage import (
     Commit,
@@ -75,6 +76,18 @@ class Executor:
             await self.wake(item)
         elif item.kind is WorkKind.CRON:
             await self.fire_cron(item)
+        elif item.kind is WorkKind.FLUSH:
+            await self.flush(item)
+
+    async def flush(self, item: WorkItem) -> None:
+        """Close a debounce or event batch that is due, starting its run."""
+        now = self._clock.now()
+        try:
+            await self._storage.flush(item, now=now, run_id=new_ulid(now))
+        except StaleLease:
+            logger.warning(
+                "lease lost before a flush; it will run again", extra={"key": item.payload}
+            )
 
     async def call(self, item: WorkItem) -> None:
         """Call the app for `item`'s run and write the outcome."""

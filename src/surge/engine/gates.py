@@ -1,4 +1,4 @@
-"""A new run's start gates and priority, from its function's options and its event.
+"""A new run's start gates, priority and gather, from its function's options and its event.
 
 * ``idempotency`` (a CEL expression): one run per value in 24 hours; later ones are skipped.
   An event the expression cannot be evaluated on (a missing field) is not held back.
@@ -9,9 +9,14 @@
   non-number or a failed evaluation counts as 0). A positive one makes the run's first call
   due that much earlier, ahead of runs queued since; a negative one, that much later.
 
-Gate keys belong to their function: the same key expression in two functions gives two keys.
-A rate limit or throttle key that cannot be evaluated counts as ``null``, one shared queue,
-still limited.
+* ``debounce`` (``period``, optional ``key`` and ``timeout``) and ``batchEvents``
+  (``maxSize``, ``timeout``, optional ``key`` and ``if``): the event waits in a gather
+  (`storage/rules/gathers.py`) and one run starts later with the debounce's last event or the
+  whole batch. An event for which the batch's ``if`` does not hold runs at once, alone.
+
+Gate and gather keys belong to their function: the same key expression in two functions
+gives two keys. A rate limit, throttle, debounce or batch key that cannot be evaluated counts
+as ``null``, one shared queue, still limited.
 """
 
 from __future__ import annotations
@@ -20,11 +25,18 @@ from typing import Any
 
 from surge.core.durations import parse_duration
 from surge.core.functions import FunctionConfig
-from surge.storage import Gate, GateKind
+from surge.storage import Gate, GateKind, Gather, GatherKind
 
+from .expressions import compile_expression
 from .keys import MISSING, digest, key_value, value_digest
 
-__all__ = ["IDEMPOTENCY_PERIOD_MS", "MAX_PRIORITY_S", "run_gates", "run_priority_ms"]
+__all__ = [
+    "IDEMPOTENCY_PERIOD_MS",
+    "MAX_PRIORITY_S",
+    "run_gates",
+    "run_gather",
+    "run_priority_ms",
+]
 
 IDEMPOTENCY_PERIOD_MS = 24 * 3600 * 1000
 """How long an idempotency key keeps a function from running again."""
@@ -39,18 +51,15 @@ def run_gates(function: FunctionConfig, event: dict[str, Any]) -> tuple[Gate, ..
     gates: list[Gate] = []
     expression = raw.get("idempotency")
     if isinstance(expression, str) and expression.strip():
-        value = key_value(expression, event)
-        if value is not MISSING:
-            key = _key(GateKind.IDEMPOTENCY, function, expression, value)
+        if key_value(expression, event) is not MISSING:
+            key = _key(GateKind.IDEMPOTENCY, function, expression, event)
             gates.append(Gate(GateKind.IDEMPOTENCY, key, IDEMPOTENCY_PERIOD_MS))
     for kind, option in ((GateKind.RATE_LIMIT, "rateLimit"), (GateKind.THROTTLE, "throttle")):
         config = raw.get(option)
         if not config:
             continue
-        expression = config.get("key") or ""
-        value = key_value(expression, event) if expression else None
-        key = _key(kind, function, expression, value)
-        period_ms = int(parse_duration(config["period"]) * 1000)
+        key = _key(kind, function, config.get("key") or "", event)
+        period_ms = _ms(config["period"])
         burst = int(config.get("burst") or 0) if kind is GateKind.THROTTLE else 0
         gates.append(Gate(kind, key, period_ms, int(config["limit"]), burst))
     return tuple(gates)
@@ -68,8 +77,40 @@ def run_priority_ms(function: FunctionConfig, event: dict[str, Any]) -> int:
     return int(max(-MAX_PRIORITY_S, min(MAX_PRIORITY_S, value)) * 1000)
 
 
-def _key(kind: GateKind, function: FunctionConfig, expression: str, value: Any) -> str:
+def run_gather(function: FunctionConfig, event: dict[str, Any]) -> Gather | None:
+    """Where `event`'s run of `function` waits first: its debounce, or its event batch (when
+    the batch's ``if`` holds, or it has none), else nowhere."""
+    raw = function.raw
+    debounce = raw.get("debounce")
+    if debounce:
+        key = _key(GatherKind.DEBOUNCE, function, debounce.get("key") or "", event)
+        timeout = debounce.get("timeout")
+        return Gather(
+            GatherKind.DEBOUNCE,
+            key,
+            _ms(debounce["period"]),
+            timeout_ms=_ms(timeout) if timeout else None,
+        )
+    batch = raw.get("batchEvents")
+    if batch:
+        condition = batch.get("if")
+        if condition and not compile_expression(condition).matches({"event": event}):
+            return None
+        key = _key(GatherKind.BATCH, function, batch.get("key") or "", event)
+        return Gather(GatherKind.BATCH, key, _ms(batch["timeout"]), max_size=int(batch["maxSize"]))
+    return None
+
+
+def _ms(duration: str) -> int:
+    return int(parse_duration(duration) * 1000)
+
+
+def _key(
+    kind: GateKind | GatherKind, function: FunctionConfig, expression: str, event: dict[str, Any]
+) -> str:
+    """The key of a gate or gather: its kind, its function, and the key expression's value."""
     parts = [kind.value, function.id]
     if expression:
+        value = key_value(expression, event)
         parts += [digest(expression), value_digest(value)]
     return ":".join(parts)

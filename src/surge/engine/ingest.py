@@ -16,7 +16,7 @@ from surge.storage import EventRecord, IngestEntry, NewRun
 from surge.storage.records import DEDUPE_WINDOW_MS
 
 from .concurrency import run_limits
-from .gates import run_gates, run_priority_ms
+from .gates import run_gates, run_gather, run_priority_ms
 from .registry import Snapshot
 
 
@@ -83,6 +83,7 @@ def entry_for(
             concurrency=run_limits(function, payload),
             gates=run_gates(function, payload),
             priority_ms=run_priority_ms(function, payload),
+            gather=None if cron is not None else run_gather(function, payload),
         )
         for function in targets
     ]

@@ -53,7 +53,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "environment_id": "dev",
         "event_id": run.event_ids[0] if run.event_ids else None,
         "event_ids": run.event_ids,
-        "batch_id": None,
+        "batch_id": run.batch_id,
         "original_run_id": None,
         "parent_run_id": run.parent_run_id,
         "cron": run.cron,

@@ -23,6 +23,8 @@ __all__ = [
     "FunctionRecord",
     "Gate",
     "GateKind",
+    "Gather",
+    "GatherKind",
     "HistoryEntry",
     "IngestEntry",
     "Leased",
@@ -68,6 +70,8 @@ class WorkKind(enum.Enum):
     """A sleep ended: memoize `null` for `step_id`, then call discovery."""
     CRON = "cron"
     """A cron schedule fell due: start a run of `payload["function_id"]`."""
+    FLUSH = "flush"
+    """A debounce or an event batch (`payload["key"]`) may be due to close: start its run."""
 
 
 DEDUPE_WINDOW_MS = 24 * 3600 * 1000
@@ -140,6 +144,8 @@ class RunRecord:
     """The run whose `step.sendEvent` produced this run's first event, if any."""
     skip_reason: str | None = None
     """Why a `SKIPPED` run did not start: ``"rate_limit"`` or ``"idempotency"``."""
+    batch_id: str | None = None
+    """The event batch or debounce that started it, if one did."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -243,6 +249,26 @@ class Gate:
     burst: int = 0
 
 
+class GatherKind(enum.Enum):
+    """How events gather before one run starts with them (`rules/gathers.py`)."""
+
+    DEBOUNCE = "debounce"
+    """The last event, once events stop arriving for `period_ms` (or after `timeout_ms`)."""
+    BATCH = "batch"
+    """Every event, once `max_size` have arrived or `period_ms` has passed since the first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """Where a new run's event waits, on one key, instead of starting a run at once."""
+
+    kind: GatherKind
+    key: str
+    period_ms: int
+    timeout_ms: int | None = None
+    max_size: int = 1
+
+
 @dataclass(frozen=True, kw_only=True)
 class NewRun:
     """A run to create, with its first work item created alongside."""
@@ -259,11 +285,16 @@ class NewRun:
     priority_ms: int = 0
     """How far ahead of runs queued at the same time its first call is due (negative: how
     far behind)."""
+    gather: Gather | None = None
+    """When set, its event waits in a debounce or batch, and no run starts yet."""
+    batch_id: str | None = None
+    """The batch (or debounce) it was started by."""
 
     @property
     def lock_keys(self) -> tuple[str, ...]:
-        """The keys of its limits and gates: starting it serializes on each."""
-        return (*(lim.key for lim in self.concurrency), *(gate.key for gate in self.gates))
+        """The keys of its limits, gates and gather: starting it serializes on each."""
+        keys = (*(lim.key for lim in self.concurrency), *(gate.key for gate in self.gates))
+        return keys if self.gather is None else (*keys, self.gather.key)
 
 
 @dataclass(frozen=True, kw_only=True)

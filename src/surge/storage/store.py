@@ -205,6 +205,17 @@ class Storage:
         """The earliest due time of any work item, leased or not; `None` when the queue is empty."""
         return await self._db.run(queue.next_due_at, transaction=False)
 
+    async def flush(self, item: WorkItem, *, now: int, run_id: str) -> str | None:
+        """Wake the debounce or event batch of a leased `FLUSH` item: when it is due, in one
+        transaction, close it and start its run (id `run_id`, with every event it gathered,
+        through the same gates and limits as any new run); else move the item to its close.
+        Return the run's id, or `None` when none started.
+
+        Raises:
+            StaleLease: The item's lease token no longer matches; nothing was changed.
+        """
+        return await self._db.run(lambda: events.flush(item, now=now, run_id=run_id))
+
     async def commit(self, commit_: Commit) -> None:
         """Apply a `Commit` atomically (see its docstring for the order of effects).
 

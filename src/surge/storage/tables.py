@@ -65,9 +65,20 @@ NEW_RUNS = _table(
     "skip_reason TEXT",
     "queued_at BIGINT",
     "ended_at BIGINT",
+    "batch_id TEXT",
 )
 RUN_EVENTS = _table("run_events", "event_id TEXT", "run_id TEXT")
 FLOW_STATE = _table("flow_state", "key TEXT", "until_us BIGINT")
+GATHERS = _table(
+    "gathers",
+    "key TEXT",
+    "id TEXT",
+    "function_id TEXT",
+    "event_ids JSON",
+    "opened_at BIGINT",
+    "closes_at BIGINT",
+    "run JSON",
+)
 HISTORY = _table(
     "history",
     "run_id TEXT",
@@ -98,7 +109,8 @@ PARKED_ITEMS = Table(
 
 RUN_COLUMNS = (
     "r.id, r.function_id, r.status, r.event_ids, r.started_at, r.ended_at, r.output, r.error,"
-    " r.cron, r.request_version, r.force_step_plan, e.source_run_id, r.skip_reason"
+    " r.cron, r.request_version, r.force_step_plan, e.source_run_id, r.skip_reason,"
+    " r.batch_id"
 )
 RUN_FROM = "runs r LEFT JOIN events e ON e.internal_id = r.first_event_id"
 """Runs with the event that started them, whose `source_run_id` is the run's parent."""
@@ -143,6 +155,7 @@ def run_from(row: Row) -> RunRecord:
         force_step_plan=bool(row[10]),
         parent_run_id=row[11],
         skip_reason=row[12],
+        batch_id=row[13],
     )
 
 

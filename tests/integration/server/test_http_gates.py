@@ -135,3 +135,64 @@ async def test_priority_starts_a_later_run_ahead_behind_a_full_limit(
     for event_id in [first, *ids]:
         assert (await only_run(any_db, event_id))["status"] == "Completed"
     assert order == ["first", "vip", "plain-1", "plain-2"]
+
+
+async def test_a_debounce_runs_once_with_the_last_event(
+    any_db: Harness, sdk_app: ScriptedApp
+) -> None:
+    function = gated(sdk_app, "settle", debounce={"period": "1s", "key": "event.data.doc"})
+    sdk_app.script(function["id"], lambda call: sdk_app.ok(call.body["event"]["data"]["v"]))
+    await sdk_app.register(any_db, "gates", [function])
+
+    ids = []
+    for v in range(3):
+        ids += await send(any_db, "settle", [{"doc": "a", "v": v}])
+        await asyncio.sleep(0.2)
+    ids += await send(any_db, "settle", [{"doc": "b", "v": 9}])
+
+    last_a = await only_run(any_db, ids[2])
+    only_b = await only_run(any_db, ids[3])
+    assert (last_a["output"], only_b["output"]) == (2, 9)
+    assert last_a["batch_id"] is not None
+    assert len(sdk_app.calls(function["id"])) == 2
+    for superseded in ids[:2]:  # never start a run of their own
+        assert await any_db.event_runs(superseded) == []
+
+
+async def test_a_batch_delivers_every_event_exactly_once(
+    any_db: Harness, sdk_app: ScriptedApp
+) -> None:
+    function = gated(sdk_app, "bulk", batchEvents={"maxSize": 3, "timeout": "1s"})
+    sizes: list[list[int]] = []
+
+    def handle(call: Received) -> Any:
+        numbers = [e["data"]["n"] for e in call.body["events"]]
+        sizes.append(numbers)
+        assert call.body["event"] == call.body["events"][0]
+        return sdk_app.ok(numbers)
+
+    sdk_app.script(function["id"], handle)
+    await sdk_app.register(any_db, "gates", [function])
+
+    ids = await send(any_db, "bulk", [{"n": n} for n in range(7)])
+
+    runs = {r["run_id"]: r for i in ids for r in [await only_run(any_db, i)]}
+    assert sorted(tuple(r["output"]) for r in runs.values()) == [(0, 1, 2), (3, 4, 5), (6,)]
+    assert {len(r["event_ids"]) for r in runs.values()} == {1, 3}
+    assert sorted(n for batch in sizes for n in batch) == list(range(7))
+    assert all(r["batch_id"] for r in runs.values())
+
+
+async def test_events_a_batch_if_rejects_run_at_once_alone(
+    any_db: Harness, sdk_app: ScriptedApp
+) -> None:
+    function = gated(
+        sdk_app, "maybe", batchEvents={"maxSize": 50, "timeout": "60s", "if": "event.data.bulk"}
+    )
+    sdk_app.script(function["id"], lambda call: sdk_app.ok(len(call.body["events"])))
+    await sdk_app.register(any_db, "gates", [function])
+
+    [urgent] = await send(any_db, "maybe", [{"bulk": False}])
+
+    run = await only_run(any_db, urgent)
+    assert (run["output"], run["batch_id"]) == (1, None)

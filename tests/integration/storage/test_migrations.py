@@ -24,6 +24,7 @@ EXPECTED_TABLES = {
     "events",
     "flow_state",
     "functions",
+    "gathers",
     "history",
     "memos",
     "registry",

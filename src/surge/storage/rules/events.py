@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from surge.core import codec
 from surge.core.errors import NotFound, RegistryChanged
 
-from ..records import EventQuery, EventRecord, IngestEntry, NewRun, RunStatus
+from ..records import EventQuery, EventRecord, IngestEntry, NewRun, RunStatus, WorkItem
 from ..statements import (
     WAKE,
     Expect,
@@ -37,7 +37,7 @@ from ..tables import (
     flow_json,
     record_from,
 )
-from . import gates, slots
+from . import gates, gathers, slots
 from .queue import ITEM_CONFLICT, discovery_row
 
 USER_ID_LOCKS = range(1, 65)
@@ -139,9 +139,16 @@ def flow_keys(entries: Sequence[IngestEntry]) -> set[str]:
 
 
 def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
-    """Create `runs`: each passes its gates (`gates.admit`: skipped, or due when its throttle
-    and priority say), then has its discovery call queued, or parked when its concurrency key
-    is full (`slots.first_calls_parked`). The caller holds the locks of their keys."""
+    """Create `runs`. A run with a `gather` only adds its event to its debounce or batch
+    (`gathers.collect`). The others, and the batches those fill, pass their gates
+    (`gates.admit`: skipped, or due when throttle and priority say), then have their discovery
+    call queued, or parked when a concurrency key is full (`slots.first_calls_parked`). The
+    caller holds the locks of their keys."""
+    gathered = [run for run in runs if run.gather is not None]
+    if gathered:
+        # Their events wait in a debounce or batch; a batch they fill starts now.
+        closed = yield from gathers.collect(gathered)
+        runs = [*(run for run in runs if run.gather is None), *closed]
     if not runs:
         return
     admitted = yield from gates.admit(runs)
@@ -171,6 +178,7 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
                 reason,
                 due_at[run.id],
                 ended,
+                run.batch_id,
             )
         )
         links.extend((event_id, run.id) for event_id in run.event_ids)
@@ -190,6 +198,16 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
         yield InsertRows(PARKED_ITEMS, waiting, ITEM_CONFLICT)
     if starting:
         yield WAKE
+
+
+def flush(item: WorkItem, *, now: int, run_id: str) -> Rule[str | None]:
+    """Wake the debounce or batch of flush `item` (`gathers.close`) and start its run if it
+    is due; return the run's id, or `None` if it was not due (or closed already)."""
+    run = yield from gathers.close(item, now=now, run_id=run_id)
+    if run is None:
+        return None
+    yield from start_runs([run])
+    return run.id
 
 
 def get_event(key: str) -> Rule[EventRecord]:
