@@ -4,8 +4,8 @@ Apps on the official SDKs send every option their users set, and must keep synci
 option Surge does not enforce yet is accepted, but never silently: each sync that uses one
 logs a warning naming the function and the option, and `GET /dev` lists them per function
 (``notEnforced``). Enforced today: ``concurrency`` (step limits, keys, scopes), ``throttle``,
-``rateLimit``, ``idempotency``, ``priority``, ``debounce``, ``batchEvents``, ``retries``, triggers and their conditions, cron
-schedules and their jitter.
+``rateLimit``, ``idempotency``, ``priority``, ``debounce``, ``batchEvents``, ``retries``,
+triggers and their conditions, cron schedules and their jitter.
 """
 
 from __future__ import annotations
