@@ -37,6 +37,8 @@ APP_FUNCTIONS = (
     "rate-limited",
     "idempotent",
     "prioritized",
+    "debounced",
+    "batched",
     "order-placed",
     "confirmed-email",
     "confirmed-analytics",
@@ -253,6 +255,33 @@ def test_priority_starts_a_later_vip_run_first(stack: Stack) -> None:
     assert all(r["status"] == "Completed" for rs in runs.values() for r in rs), runs
     order = [m["name"] for m in stack.app.counts()["marks"][group]]
     assert order == ["first", "vip", "plain-1", "plain-2"]
+
+
+def test_a_debounce_runs_once_with_the_last_event(stack: Stack) -> None:
+    group = tag()
+
+    ids = []
+    for v in range(3):
+        ids += stack.server.send({"name": "compat/debounced.item", "data": {"group": group, "v": v}})
+        time.sleep(0.2)
+
+    (run,) = stack.server.wait_event_runs(ids[-1], 1, timeout=DEADLINE)
+    assert (run["status"], run["output"]) == ("Completed", 2), run
+    assert [m["name"] for m in stack.app.counts()["marks"][group]] == ["2"]
+    assert all(stack.server.event_runs(i) == [] for i in ids[:-1])
+
+
+def test_a_batch_delivers_every_event_exactly_once(stack: Stack) -> None:
+    group = tag()
+    events = [{"name": "compat/batched.item", "data": {"group": group, "n": n}} for n in range(7)]
+
+    ids = stack.server.send(events)
+
+    runs = stack.server.wait_many_event_runs(ids, timeout=DEADLINE)
+    outputs = sorted({tuple(rs[0]["output"]) for rs in runs.values()})
+    assert outputs == [(0, 1, 2), (3, 4, 5), (6,)], runs
+    batches = [m["name"] for m in stack.app.counts()["marks"][group]]
+    assert sorted(batches) == ["0,1,2", "3,4,5", "6"]  # each batch ran its step once
 
 
 def test_chained_fan_out_consumers_run_after_the_emitting_step(stack: Stack) -> None:

@@ -160,8 +160,10 @@ class Surge:
                 ``period / limit``; excess runs wait in order, none is dropped.
             rate_limit: `RateLimit` run starts: events past the limit start no run of this
                 function (recorded as a run with status ``Skipped``, ``rate_limit``).
-            debounce: `Debounce` bursts of events into one run. Not enforced by the server yet.
-            batch_events: `Batch` events into one run. Not enforced by the server yet.
+            debounce: `Debounce`: one run with the last event, once events (per key) stop
+                arriving for ``period`` or ``timeout`` after the first.
+            batch_events: `Batch`: one run with up to ``max_size`` events (`Context.events`),
+                started when full or ``timeout`` after the first.
             priority: `Priority` (or its CEL expression): seconds (-600 to 600) a run's start
                 moves ahead of (or, negative, behind) runs queued at the same time.
             idempotency: CEL key: one run per key value per 24 h; later events are recorded

@@ -308,6 +308,41 @@ async def prioritized(ctx: inngest.Context) -> str:
     return await ctx.step.run("serve", serve)
 
 
+# --- (b4) gathers: a debounce and an event batch --------------------------------------------
+
+
+@client.create_function(
+    fn_id="debounced",
+    trigger=inngest.TriggerEvent(event="compat/debounced.item"),
+    debounce=inngest.Debounce(period=datetime.timedelta(seconds=1), key="event.data.group"),
+)
+async def debounced(ctx: inngest.Context) -> Any:
+    def settle() -> Any:
+        ledger.mark(str(ctx.event.data.get("group")), str(ctx.event.data.get("v")))
+        counted(ctx, "debounced", "settle")
+        return ctx.event.data.get("v")
+
+    return await ctx.step.run("settle", settle)
+
+
+@client.create_function(
+    fn_id="batched",
+    trigger=inngest.TriggerEvent(event="compat/batched.item"),
+    batch_events=inngest.Batch(
+        max_size=3, timeout=datetime.timedelta(seconds=1), key="event.data.group"
+    ),
+)
+async def batched(ctx: inngest.Context) -> list[Any]:
+    numbers = [event.data.get("n") for event in ctx.events]
+
+    def record() -> list[Any]:
+        ledger.mark(str(ctx.event.data.get("group")), ",".join(map(str, numbers)))
+        counted(ctx, "batched", "record")
+        return numbers
+
+    return await ctx.step.run("record", record)
+
+
 # --- (c) chained fan-out: one function emits an event three others consume -------------------
 
 
@@ -414,6 +449,8 @@ FUNCTIONS: list[inngest.Function[Any]] = [
     rate_limited,
     idempotent,
     prioritized,
+    debounced,
+    batched,
     order_placed,
     *order_consumers,
     flaky,

@@ -356,6 +356,38 @@ const prioritized = inngest.createFunction(
     }),
 );
 
+// --- (b4) gathers: a debounce and an event batch -----------------------------------------------
+
+const debounced = inngest.createFunction(
+  {
+    id: "debounced",
+    triggers: [{ event: "compat/debounced.item" }],
+    debounce: { period: "1s", key: "event.data.group" },
+  },
+  async ({ event, step, runId }) =>
+    step.run("settle", () => {
+      mark(String(event.data.group), String(event.data.v));
+      counted(runId, "debounced", "settle");
+      return event.data.v;
+    }),
+);
+
+const batched = inngest.createFunction(
+  {
+    id: "batched",
+    triggers: [{ event: "compat/batched.item" }],
+    batchEvents: { maxSize: 3, timeout: "1s", key: "event.data.group" },
+  },
+  async ({ event, events, step, runId }) => {
+    const numbers = events.map((e) => e.data.n);
+    return step.run("record", () => {
+      mark(String(event.data.group), numbers.join(","));
+      counted(runId, "batched", "record");
+      return numbers;
+    });
+  },
+);
+
 const functions = [
   signupWelcome,
   signupCrm,
@@ -367,6 +399,8 @@ const functions = [
   rateLimited,
   idempotent,
   prioritized,
+  debounced,
+  batched,
   orderPlaced,
   ...orderConsumers,
   flaky,

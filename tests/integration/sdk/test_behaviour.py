@@ -64,7 +64,19 @@ def gated_functions(client: surge.Surge, ledger: Ledger) -> list[surge.Function[
     async def idempotent(ctx: surge.Context) -> int:
         return ledger.count(ctx.run_id, "charge")
 
-    return [throttled, rate_limited, idempotent]
+    @client.create_function(
+        fn_id="debounced", trigger="lab/typed", debounce=surge.Debounce(period="1s")
+    )
+    async def debounced(ctx: surge.Context) -> str:
+        return str(ctx.event.data["text"])
+
+    @client.create_function(
+        fn_id="batched", trigger="lab/bulk", batch_events=surge.Batch(max_size=4, timeout="1s")
+    )
+    async def batched(ctx: surge.Context) -> list[int]:
+        return [int(event.data["n"]) for event in ctx.events]
+
+    return [throttled, rate_limited, idempotent, debounced, batched]
 
 
 def limited_function(client: surge.Surge, ledger: Ledger) -> surge.Function[Any]:
@@ -304,6 +316,20 @@ def test_rate_limits_and_idempotency_keys_skip_runs_with_a_reason(stack: Stack) 
         ("Completed", None),
         ("Skipped", "idempotency"),
     ]
+
+
+def test_a_debounce_runs_once_with_the_last_event(stack: Stack) -> None:
+    ids = [stack.send({"name": "lab/typed", "data": {"text": t}})[0] for t in ("h", "he", "hey")]
+
+    assert stack.run_of(ids[-1], "lab-debounced")["output"] == "hey"
+    assert [stack.server.event_runs(i) for i in ids[:-1]] == [[], []]
+
+
+def test_a_batch_hands_the_function_every_event(stack: Stack) -> None:
+    ids = stack.send([{"name": "lab/bulk", "data": {"n": n}} for n in range(6)])
+
+    outputs = {tuple(stack.run_of(i, "lab-batched")["output"]) for i in ids}
+    assert sorted(outputs) == [(0, 1, 2, 3), (4, 5)]
 
 
 def test_a_keyed_concurrency_limit_holds_per_key_and_is_used(stack: Stack) -> None:
