@@ -262,7 +262,9 @@ def test_a_debounce_runs_once_with_the_last_event(stack: Stack) -> None:
 
     ids = []
     for v in range(3):
-        ids += stack.server.send({"name": "compat/debounced.item", "data": {"group": group, "v": v}})
+        ids += stack.server.send(
+            {"name": "compat/debounced.item", "data": {"group": group, "v": v}}
+        )
         time.sleep(0.2)
 
     (run,) = stack.server.wait_event_runs(ids[-1], 1, timeout=DEADLINE)
