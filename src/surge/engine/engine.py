@@ -20,6 +20,7 @@ from surge.storage import (
     EventRecord,
     FunctionRecord,
     HistoryEntry,
+    OpenGather,
     RunQuery,
     RunRecord,
     RunState,
@@ -222,8 +223,19 @@ class Engine:
         return await self._storage.list_runs(query)
 
     async def get_run(self, run_id: str) -> RunRecord:
-        """The run with this id. `NotFound` if there is none."""
-        return await self._storage.get_run(run_id)
+        """The run with this id, with why it waits if it does (`RunRecord.waiting`). `NotFound`
+        if there is none."""
+        run = await self._storage.get_run(run_id)
+        if run.status is not RunStatus.RUNNING:
+            return run
+        run.waiting = await self._storage.run_waiting(run_id, now=self.now())
+        return run
+
+    async def event_gathers(self, key: str) -> list[OpenGather]:
+        """The open debounces and event batches an event waits in. `NotFound` if there is no
+        such event."""
+        event = await self._storage.get_event(key)
+        return await self._storage.pending_gathers(event.internal_id)
 
     async def run_history(self, run_id: str) -> list[HistoryEntry]:
         """The run's history in the order it was written. `NotFound` if there is no run."""

@@ -140,6 +140,43 @@ _SCHEMAS: dict[str, Any] = {
             "source_run_id": {"type": ["string", "null"]},
         },
     },
+    "EventDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Event"},
+            {
+                "type": "object",
+                "properties": {
+                    "runs": {
+                        "type": "array",
+                        "description": "The runs it started; skipped ones say why.",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "run_id": {"type": "string"},
+                                "function_id": {"type": "string"},
+                                "status": {"type": "string"},
+                                "skip_reason": {"type": ["string", "null"]},
+                                "batch_id": {"type": ["string", "null"]},
+                            },
+                        },
+                    },
+                    "pending": {
+                        "type": "array",
+                        "description": "The debounces and event batches it waits in.",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "kind": {"enum": ["debounce", "batch"]},
+                                "batch_id": {"type": "string"},
+                                "function_id": {"type": "string"},
+                                "closes_at": {"type": "string", "format": "date-time"},
+                            },
+                        },
+                    },
+                },
+            },
+        ]
+    },
     "Run": {
         "type": "object",
         "properties": {
@@ -156,6 +193,14 @@ _SCHEMAS: dict[str, Any] = {
             "ended_at": {"type": ["string", "null"], "format": "date-time"},
             "output": {},
             "error": {},
+            "waiting": {
+                "type": ["object", "null"],
+                "description": "Why it has not begun, or why its next step waits.",
+                "properties": {
+                    "reason": {"enum": ["concurrency", "throttle", "priority"]},
+                    "until": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
         },
     },
     "HistoryEntry": {
@@ -428,7 +473,12 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/v1/events/{event_id}": {
-                "get": _by_id("One event", event_id, _data(_ref("Event")), "The event.")
+                "get": _by_id(
+                    "One event, with its runs and what it waits in",
+                    event_id,
+                    _data(_ref("EventDetail")),
+                    "The event.",
+                )
             },
             "/v1/events/{event_id}/runs": {
                 "get": _by_id("The runs an event started", event_id, _data(runs), "Runs.")

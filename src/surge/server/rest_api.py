@@ -14,7 +14,15 @@ from surge.core.durations import parse_time
 from surge.core.errors import InvalidInput, NotFound
 from surge.core.limits import MAX_PAGE_SIZE
 from surge.engine import Engine
-from surge.storage import EventQuery, EventRecord, HistoryEntry, RunQuery, RunRecord
+from surge.storage import (
+    EventQuery,
+    EventRecord,
+    HistoryEntry,
+    OpenGather,
+    RunQuery,
+    RunRecord,
+    Waiting,
+)
 
 from .responses import JSONResponse, error_response, invalid_input_response
 
@@ -62,6 +70,52 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "ended_at": iso(run.ended_at),
         "output": run.output,
         "error": run.error,
+        "waiting": _waiting_json(run.waiting),
+    }
+
+
+def _waiting_json(waiting: Waiting | None) -> dict[str, Any] | None:
+    """Why a run has not begun (or its next step waits): ``concurrency``, ``throttle`` or
+    ``priority``, with when it is due for the last two."""
+    if waiting is None:
+        return None
+    return {"reason": waiting.reason, "until": iso(waiting.until)}
+
+
+EventDetail = tuple[EventRecord, list[RunRecord], list[OpenGather]]
+
+
+async def _event_detail(engine: Engine, key: str) -> EventDetail:
+    event = await engine.get_event(key)
+    runs = await engine.event_runs(event.internal_id, limit=MAX_PAGE_SIZE)
+    return event, runs, await engine.event_gathers(event.internal_id)
+
+
+def _event_detail_json(detail: EventDetail) -> dict[str, Any]:
+    """An event, the runs it started (skipped ones with their reason, batched ones with their
+    batch) and the debounces or batches it still waits in."""
+    event, runs, gathers = detail
+    return {
+        **event_json(event),
+        "runs": [
+            {
+                "run_id": r.id,
+                "function_id": r.function_id,
+                "status": r.status.value,
+                "skip_reason": r.skip_reason,
+                "batch_id": r.batch_id,
+            }
+            for r in runs
+        ],
+        "pending": [
+            {
+                "kind": g.kind,
+                "batch_id": g.id,
+                "function_id": g.function_id,
+                "closes_at": iso(g.closes_at),
+            }
+            for g in gathers
+        ],
     }
 
 
@@ -158,7 +212,7 @@ def _runs_of_event(engine: Engine, event_id: str) -> Awaitable[list[RunRecord]]:
     return engine.event_runs(event_id, limit=MAX_PAGE_SIZE)
 
 
-get_event = by_id("event_id", Engine.get_event, event_json)
+get_event = by_id("event_id", _event_detail, _event_detail_json)
 event_runs = by_id("event_id", _runs_of_event, lambda runs: [run_json(r) for r in runs])
 get_run = by_id("run_id", Engine.get_run, run_json)
 cancel_run = by_id("run_id", Engine.cancel_run, run_json)

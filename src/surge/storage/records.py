@@ -32,6 +32,7 @@ __all__ = [
     "Memo",
     "NewRun",
     "NewWorkItem",
+    "OpenGather",
     "Page",
     "RegistryState",
     "RunQuery",
@@ -40,6 +41,7 @@ __all__ = [
     "RunStatus",
     "RunUpdate",
     "Then",
+    "Waiting",
     "WorkItem",
     "WorkKind",
     "step_key",
@@ -146,6 +148,8 @@ class RunRecord:
     """Why a `SKIPPED` run did not start: ``"rate_limit"`` or ``"idempotency"``."""
     batch_id: str | None = None
     """The event batch or debounce that started it, if one did."""
+    waiting: Waiting | None = None
+    """Why it has not begun yet (filled in by `Storage.run_waiting`, not by listings)."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -247,6 +251,25 @@ class Gate:
     period_ms: int
     limit: int = 1
     burst: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Why a run that has not begun waits: ``"concurrency"`` (a full key), ``"throttle"`` or
+    ``"priority"`` (its first call is due `until`)."""
+
+    reason: str
+    until: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGather:
+    """A debounce or event batch an event waits in."""
+
+    kind: str
+    id: str
+    function_id: str
+    closes_at: int
 
 
 class GatherKind(enum.Enum):

@@ -22,13 +22,15 @@ from .records import (
     IngestEntry,
     Leased,
     NewWorkItem,
+    OpenGather,
     RegistryState,
     RunQuery,
     RunRecord,
     RunState,
+    Waiting,
     WorkItem,
 )
-from .rules import apps, events, queue, runs, slots
+from .rules import apps, events, gathers, queue, runs, slots
 from .rules.commit import commit
 
 
@@ -135,6 +137,15 @@ class Storage:
             NotFound: There is none.
         """
         return await self._db.run(lambda: runs.get_run(run_id), transaction=False)
+
+    async def run_waiting(self, run_id: str, *, now: int) -> Waiting | None:
+        """Why run `run_id`'s next call waits at `now` (`Waiting`: before its first step, the
+        throttle or priority that made it due later; else a full concurrency key), or `None`."""
+        return await self._db.run(lambda: runs.run_waiting(run_id, now=now))
+
+    async def pending_gathers(self, event_id: str) -> list[OpenGather]:
+        """The open debounces and event batches the event (internal id) waits in."""
+        return await self._db.run(lambda: gathers.pending(event_id))
 
     async def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
         """The runs `query` selects (the latest 100 without one), newest first, each with its

@@ -66,6 +66,7 @@ NEW_RUNS = _table(
     "queued_at BIGINT",
     "ended_at BIGINT",
     "batch_id TEXT",
+    "delayed_by TEXT",
 )
 RUN_EVENTS = _table("run_events", "event_id TEXT", "run_id TEXT")
 FLOW_STATE = _table("flow_state", "key TEXT", "until_us BIGINT")

@@ -196,3 +196,70 @@ async def test_events_a_batch_if_rejects_run_at_once_alone(
 
     run = await only_run(any_db, urgent)
     assert (run["output"], run["batch_id"]) == (1, None)
+
+
+async def test_a_run_and_an_event_say_why_work_waits(any_db: Harness, sdk_app: ScriptedApp) -> None:
+    throttled = gated(
+        sdk_app, "slow", throttle={"limit": 1, "period": "1h"}, concurrency=[{"limit": 1}]
+    )
+    batched = gated(sdk_app, "gathered", batchEvents={"maxSize": 10, "timeout": "60s"})
+    rated = gated(sdk_app, "rare", rateLimit={"limit": 1, "period": "1h"})
+    release = asyncio.Event()
+
+    async def hold(call: Received) -> Any:
+        await release.wait()
+        return sdk_app.ok("done")
+
+    sdk_app.script(throttled["id"], hold)
+    sdk_app.script(rated["id"], lambda call: sdk_app.ok("done"))
+    await sdk_app.register(any_db, "gates", [throttled, batched, rated])
+
+    first, second = await send(any_db, "slow", [{}, {}])
+    [in_batch] = await send(any_db, "gathered", [{"n": 1}])
+    kept, skipped = await send(any_db, "rare", [{}, {}])
+
+    await sdk_app.wait_calls(throttled["id"], 1)
+    [waiting_run] = await any_db.event_runs(second)
+    run = await any_db.run(waiting_run["run_id"])
+    assert run["waiting"]["reason"] == "throttle"
+    assert any_db.parse_iso(run["waiting"]["until"]) > any_db.now_ms() + 3_000_000
+    [running] = await any_db.event_runs(first)
+    assert (await any_db.run(running["run_id"]))["waiting"] is None  # its step is running
+
+    event = await any_db.get_data(f"/v1/events/{in_batch}")
+    [pending] = event["pending"]
+    assert (pending["kind"], pending["function_id"], event["runs"]) == ("batch", batched["id"], [])
+    assert any_db.parse_iso(pending["closes_at"]) > any_db.now_ms() + 50_000
+
+    await only_run(any_db, kept)
+    event = await any_db.get_data(f"/v1/events/{skipped}")
+    [summary] = event["runs"]
+    assert (summary["status"], summary["skip_reason"], event["pending"]) == (
+        "Skipped",
+        "rate_limit",
+        [],
+    )
+    release.set()
+
+
+async def test_a_run_behind_a_full_concurrency_key_says_so(
+    any_db: Harness, sdk_app: ScriptedApp
+) -> None:
+    function = gated(sdk_app, "single", concurrency=[{"limit": 1}])
+    release = asyncio.Event()
+
+    async def hold(call: Received) -> Any:
+        await release.wait()
+        return sdk_app.ok("done")
+
+    sdk_app.script(function["id"], hold)
+    await sdk_app.register(any_db, "gates", [function])
+    _, second = await send(any_db, "single", [{}, {}])
+    await sdk_app.wait_calls(function["id"], 1)
+
+    [queued] = await any_db.event_runs(second)
+    waiting = (await any_db.run(queued["run_id"]))["waiting"]
+
+    assert waiting == {"reason": "concurrency", "until": None}
+    release.set()
+    assert (await only_run(any_db, second))["status"] == "Completed"

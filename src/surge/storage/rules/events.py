@@ -179,6 +179,7 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
                 due_at[run.id],
                 ended,
                 run.batch_id,
+                None if admission is None else admission.delayed_by,
             )
         )
         links.extend((event_id, run.id) for event_id in run.event_ids)

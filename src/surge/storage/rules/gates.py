@@ -37,6 +37,8 @@ class Admission:
 
     due_at: int
     skip_reason: str | None = None
+    delayed_by: str | None = None
+    """``"throttle"`` or ``"priority"`` when that made it due later than it started."""
 
 
 def admit(runs: Sequence[NewRun]) -> Rule[dict[str, Admission]]:
@@ -83,4 +85,9 @@ def _decide(run: NewRun, state: dict[str, int]) -> tuple[Admission, dict[str, in
         start_us = max(start_us, allowed_at)
         updates[gate.key] = until + emission
     due_at = -(-start_us // 1000) - run.priority_ms
-    return Admission(due_at), updates
+    delayed_by = None
+    if start_us > now_us:
+        delayed_by = GateKind.THROTTLE.value
+    elif run.priority_ms < 0:
+        delayed_by = "priority"
+    return Admission(due_at, delayed_by=delayed_by), updates

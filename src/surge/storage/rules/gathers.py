@@ -23,7 +23,7 @@ from typing import Any
 from surge.core import codec
 from surge.core.errors import StaleLease
 
-from ..records import Gate, GateKind, GatherKind, Limit, NewRun, WorkItem, WorkKind
+from ..records import Gate, GateKind, GatherKind, Limit, NewRun, OpenGather, WorkItem, WorkKind
 from ..statements import WAKE, Expect, InsertRows, Rule, Statement, execute, fetch, fetch_one
 from ..tables import GATHERS, WORK_ITEMS
 from . import slots
@@ -123,6 +123,15 @@ def close(item: WorkItem, *, now: int, run_id: str) -> Rule[NewRun | None]:
         return None  # a full batch closed it already
     yield execute("DELETE FROM gathers WHERE key = ?", key)
     return _run_of(_open_from(row), run_id=run_id, at=now)
+
+
+def pending(event_id: str) -> Rule[list[OpenGather]]:
+    """The open debounces and batches event `event_id` waits in."""
+    rows = yield fetch(
+        "SELECT key, id, function_id, closes_at FROM gathers WHERE event_ids LIKE ?",
+        f'%"{event_id}"%',
+    )
+    return [OpenGather(str(key).split(":", 1)[0], gid, fid, at) for key, gid, fid, at in rows]
 
 
 def _open_from(row: tuple[object, ...]) -> _Open:

@@ -8,7 +8,17 @@ from dataclasses import replace
 from surge.core import codec
 from surge.core.errors import NotFound
 
-from ..records import HistoryEntry, IngestEntry, RunQuery, RunRecord, RunState, RunStatus
+from ..records import (
+    DISCOVERY,
+    HistoryEntry,
+    IngestEntry,
+    RunQuery,
+    RunRecord,
+    RunState,
+    RunStatus,
+    Waiting,
+    WorkKind,
+)
 from ..statements import InsertRows, LockRows, Rule, execute, fetch, fetch_one
 from ..tables import (
     HISTORY,
@@ -35,6 +45,28 @@ def get_run(run_id: str) -> Rule[RunRecord]:
     if row is None:
         raise NotFound(f"no run {run_id!r}")
     return run_from(row)
+
+
+_WAITING = (
+    "SELECT w.parked_on, w.due_at, w.fell_due_at, w.lease_token, w.step_id, r.delayed_by,"
+    " (SELECT COUNT(*) FROM memos m WHERE m.run_id = r.id)"
+    " FROM work_items w JOIN runs r ON r.id = w.run_id WHERE w.run_id = ? AND w.kind = ?"
+)
+
+
+def run_waiting(run_id: str, *, now: int) -> Rule[Waiting | None]:
+    """Why the run's next call waits at `now`: before its first step, the throttle or
+    priority that made it due later, while that lasts; else a full concurrency key; `None`
+    when nothing holds it back."""
+    rows = yield fetch(_WAITING, run_id, WorkKind.CALL.value)
+    for parked_on, due_at, fell_due_at, token, step_id, delayed_by, memos in rows:
+        if delayed_by and token is None and step_id == DISCOVERY and memos == 0:
+            due = fell_due_at if parked_on is not None else due_at
+            if due is not None and due > now:
+                return Waiting(delayed_by, due)
+    if any(row[0] is not None for row in rows):
+        return Waiting("concurrency")
+    return None
 
 
 def list_runs(query: RunQuery) -> Rule[list[RunRecord]]:
