@@ -8,6 +8,7 @@ step execution per run, so the test sees exactly what user code did on both side
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.compat
 
 WORK_ITEMS = 2000
+DEADLINE = 60.0
 QUEUE_WORKERS = 100  # concurrent app calls the server makes (its default; passed explicitly)
 WORKER_KEYS = ("fetch-item", "process-item", "(returned)")
 RETURNED = "(returned)"
@@ -224,3 +226,52 @@ def test_kill_9_mid_keyed_fan_out_completes_every_run_and_the_limit_holds(
     peak = after["peak_in_flight"]
     assert max(peak[f"g{n}"] for n in range(GROUPS)) == 2, peak
     assert peak["*"] <= 2 * GROUPS, peak
+
+
+def test_kill_9_loses_no_gathered_event_and_keeps_the_throttle(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+) -> None:
+    server = surge_server()
+    app = app_process("py", server)
+    sync = app.sync()
+    assert sync.status_code == 200 and not sync.json().get("error"), sync.text
+    sent = time.time()
+    batched = server.send(
+        [{"name": "compat/batched.item", "data": {"group": "crash-b", "n": n}} for n in range(5)]
+    )
+    debounced = server.send(
+        [{"name": "compat/debounced.item", "data": {"group": "crash-d", "v": v}} for v in range(3)]
+    )
+    throttled = server.send(
+        [
+            {"name": "compat/throttled.item", "data": {"group": "crash-t", "name": n}}
+            for n in range(6)
+        ]
+    )
+
+    # At once: the open batch of 2, the debounce and 3 throttled runs are all still waiting.
+    server.stop(kill=True)
+    server.start()
+
+    batch_runs = server.wait_many_event_runs(batched, timeout=DEADLINE)
+    outputs = sorted({tuple(runs[0]["output"]) for runs in batch_runs.values()})
+    assert outputs == [(0, 1, 2), (3, 4)], batch_runs  # each event in exactly one batch
+    (debounce_run,) = server.wait_event_runs(debounced[-1], 1, timeout=DEADLINE)
+    assert debounce_run["output"] == 2
+    assert all(server.event_runs(i) == [] for i in debounced[:-1])
+    throttle_runs = server.wait_many_event_runs(throttled, timeout=DEADLINE)
+    assert all(runs[0]["status"] == "Completed" for runs in throttle_runs.values())
+    marks = app.counts()["marks"]
+    # (A step the kill caught before its commit runs again after the restart, in the same run.)
+    assert {m["name"] for m in marks["crash-b"]} == {"0,1,2", "3,4"}
+    assert {m["name"] for m in marks["crash-d"]} == {"2"}
+    # A run's start is its first.
+    first: dict[str, float] = {}
+    for m in marks["crash-t"]:
+        first[m["name"]] = min(first.get(m["name"], m["t"]), m["t"])
+    assert sorted(first) == [str(n) for n in range(6)]
+    starts = sorted(t - sent for t in first.values())
+    # 2 per 2 s, burst 1, from the send, across the restart: never sooner than the pace.
+    for k, offset in enumerate(starts[3:], start=1):
+        assert offset >= k * 1.0, starts
