@@ -22,6 +22,7 @@ from surge.storage import (
     IngestEntry,
     Memo,
     NewWorkItem,
+    NextCall,
     RunState,
     RunStatus,
     RunUpdate,
@@ -67,17 +68,21 @@ class Executor:
         self._clock = clock
         self._policy = RetryPolicy(interval=config.retry_interval)
         self._signing_key = config.signing_key
+        self._lease_ms = int(config.lease_timeout * 1000)
 
-    async def handle(self, item: WorkItem) -> None:
-        """Run one leased work item."""
+    async def handle(self, item: WorkItem, state: RunState | None = None) -> NextCall | None:
+        """Run one leased work item (a call with its run's `state`, when the last commit read
+        it); return the run's next call when it is due at once, leased to this worker to go
+        straight on with (`Commit.lease_next_ms`)."""
         if item.kind is WorkKind.CALL:
-            await self.call(item)
-        elif item.kind is WorkKind.WAKE:
-            await self.wake(item)
-        elif item.kind is WorkKind.CRON:
+            return await self.call(item, state)
+        if item.kind is WorkKind.WAKE:
+            return await self.wake(item)
+        if item.kind is WorkKind.CRON:
             await self.fire_cron(item)
         elif item.kind is WorkKind.FLUSH:
             await self.flush(item)
+        return None
 
     async def flush(self, item: WorkItem) -> None:
         """Close a debounce or event batch that is due, starting its run."""
@@ -89,17 +94,17 @@ class Executor:
                 "lease lost before a flush; it will run again", extra={"key": item.payload}
             )
 
-    async def call(self, item: WorkItem) -> None:
-        """Call the app for `item`'s run and write the outcome."""
+    async def call(self, item: WorkItem, state: RunState | None = None) -> NextCall | None:
+        """Call the app for `item`'s run (whose `state` is read unless given) and write the
+        outcome; return the run's next call if it is leased to this worker."""
         assert item.run_id is not None
-        try:
-            state = await self._storage.load_run_state(item.run_id)
-        except NotFound:
-            await self.write(item, Outcome(), state=None)
-            return
+        if state is None:
+            try:
+                state = await self._storage.load_run_state(item.run_id)
+            except NotFound:
+                return await self.write(item, Outcome(), state=None)
         if state.run.status.is_final or _already_memoized(state, item):
-            await self.write(item, Outcome(), state=state)
-            return
+            return await self.write(item, Outcome(), state=state)
         function = self._registry.function(state.run.function_id)
         if function is None:
             # Perhaps synced through another node a moment ago.
@@ -117,13 +122,12 @@ class Executor:
                 detail={"error": error},
             )
             ended = RunEnded(status=RunStatus.FAILED, error=error)
-            await self.write(item, Outcome(history=[history], ended=ended), state=state)
-            return
+            return await self.write(item, Outcome(history=[history], ended=ended), state=state)
         answer = await self._send(state, function, item)
         call = Call(
             state=state, function=function, item=item, now=self._clock.now(), policy=self._policy
         )
-        await self.write(item, interpret(call, answer), state=state)
+        return await self.write(item, interpret(call, answer), state=state)
 
     async def _send(self, state: RunState, function: FunctionConfig, item: WorkItem) -> Any:
         encode = canonical_json if self._signing_key else codec.dumps
@@ -142,10 +146,11 @@ class Executor:
         except AppUnreachable as exc:
             return exc
 
-    async def wake(self, item: WorkItem) -> None:
+    async def wake(self, item: WorkItem) -> NextCall | None:
         """A sleep ended: memoize `null` for the step and resume the run."""
         memo = Memo(step_id=item.step_id, outcome=None, op="Sleep", at=self._clock.now())
-        await self.write(item, Outcome(memos=[memo], then=Then.DISCOVER_IF_IDLE), state=None)
+        outcome = Outcome(memos=[memo], then=Then.DISCOVER_IF_IDLE)
+        return await self.write(item, outcome, state=None)
 
     async def fire_cron(self, item: WorkItem) -> None:
         """Start a run for a cron tick, and schedule the next tick, in one commit.
@@ -176,35 +181,40 @@ class Executor:
         )
         await self._commit(Commit(item=item, at=now, events=[entry], enqueue=[next_tick]))
 
-    async def write(self, item: WorkItem, outcome: Outcome, *, state: RunState | None) -> None:
-        """Commit `outcome` for `item`. When the run ended, its ``inngest/function.*`` events
-        are matched against the registry as it is when they are stored.
+    async def write(
+        self, item: WorkItem, outcome: Outcome, *, state: RunState | None
+    ) -> NextCall | None:
+        """Commit `outcome` for `item`; return the run's next call, leased to this worker, if
+        one is due at once. When the run ended, its ``inngest/function.*`` events are matched
+        against the registry as it is when they are stored.
 
         A lost lease is logged, not raised: the item runs again.
         """
         at = self._clock.now()
+        lease = self._lease_ms
         if outcome.ended is None:  # no events: nothing to match
-            await self._commit(to_commit(item, outcome, at=at))
-            return
+            return await self._commit(to_commit(item, outcome, at=at, lease_next_ms=lease))
         if state is None:
             raise ValueError("ending a run needs its state")
         update, events = ending(state, outcome.ended, now=at)
 
-        async def commit(snapshot: Snapshot) -> None:
+        async def commit(snapshot: Snapshot) -> NextCall | None:
             entries = await self._conditions.entries(snapshot, events, now=at)
             ended = Ended(update=update, entries=entries, registry_version=snapshot.version)
-            await self._commit(to_commit(item, outcome, at=at, ended=ended))
+            commit = to_commit(item, outcome, at=at, ended=ended, lease_next_ms=lease)
+            return await self._commit(commit)
 
-        await self._registry.current(commit)
+        return await self._registry.current(commit)
 
-    async def _commit(self, commit: Commit) -> None:
+    async def _commit(self, commit: Commit) -> NextCall | None:
         try:
-            await self._storage.commit(commit)
+            return await self._storage.commit(commit)
         except StaleLease:
             logger.warning(
                 "lease lost before commit; the item will run again",
                 extra={"run_id": commit.item.run_id, "step_id": commit.item.step_id},
             )
+            return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,8 +226,16 @@ class Ended:
     registry_version: int
 
 
-def to_commit(item: WorkItem, outcome: Outcome, *, at: int, ended: Ended | None = None) -> Commit:
-    """The `Commit` that writes `outcome`, and the run's end when it `ended`."""
+def to_commit(
+    item: WorkItem,
+    outcome: Outcome,
+    *,
+    at: int,
+    ended: Ended | None = None,
+    lease_next_ms: int | None = None,
+) -> Commit:
+    """The `Commit` that writes `outcome`, and the run's end when it `ended`; with
+    `lease_next_ms`, asking for the run's next call leased (`Commit.lease_next_ms`)."""
     update = outcome.run_update
     entries: list[IngestEntry] = []
     if ended is not None:
@@ -236,6 +254,7 @@ def to_commit(item: WorkItem, outcome: Outcome, *, at: int, ended: Ended | None 
         retry_at=outcome.retry_at,
         link_events_to_run=outcome.sent_events,
         registry_version=ended.registry_version if ended is not None and entries else None,
+        lease_next_ms=lease_next_ms,
     )
 
 

@@ -7,11 +7,13 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from surge.core.clock import Clock
-from surge.storage import Storage, WorkItem
+from surge.storage import NextCall, RunState, Storage, WorkItem
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[WorkItem], Awaitable[None]]
+Handler = Callable[[WorkItem, RunState | None], Awaitable[NextCall | None]]
+"""Runs a leased item (with its run's state, if read already); returns the next item to run
+at once, already leased, if any."""
 
 IDLE_RECHECK_S = 30.0
 """Longest sleep with nothing due: a safety net, since every enqueue wakes the scheduler."""
@@ -112,13 +114,28 @@ class Scheduler:
             await self._clock.wait(self._wake, timeout)
 
     async def _handle(self, item: WorkItem) -> None:
-        try:
-            await self._handler(item)
-        except Exception:
-            # The lease lapses and the item runs again; nothing is lost.
-            logger.exception(
-                "work item failed", extra={"run_id": item.run_id, "step_id": item.step_id}
-            )
+        """Run `item`, then each next item the handler hands on (a run's next call, leased
+        to this worker in the commit of the last), in this worker slot."""
+        task = asyncio.current_task()
+        current, state = item, None
+        while True:
+            if task is not None:
+                self._inflight[task] = current  # the heartbeat renews its lease
+            if self._stopping and current is not item:
+                await self._storage.release([current], now=self._clock.now())
+                return
+            try:
+                following = await self._handler(current, state)
+            except Exception:
+                # The lease lapses and the item runs again; nothing is lost.
+                logger.exception(
+                    "work item failed",
+                    extra={"run_id": current.run_id, "step_id": current.step_id},
+                )
+                return
+            if following is None:
+                return
+            current, state = following.item, following.state
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.pop(task, None)

@@ -32,6 +32,7 @@ __all__ = [
     "Memo",
     "NewRun",
     "NewWorkItem",
+    "NextCall",
     "OpenGather",
     "Page",
     "RegistryState",
@@ -223,6 +224,15 @@ class WorkItem:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class NextCall:
+    """A run's next call, leased to the worker that committed the run's last one, with the
+    run's state as that commit left it: the worker goes on with no lease and no read."""
+
+    item: WorkItem
+    state: RunState
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Leased:
     """What one lease took: the items, and the earliest due time left in the queue (leased
     items included, `None` when it is empty)."""
@@ -392,6 +402,10 @@ class Commit:
     """Internal ids of events this run sent (`step.sendEvent`): they get `source_run_id`."""
     registry_version: int | None = None
     """The registry version `events` were matched against (see `Storage.ingest`)."""
+    lease_next_ms: int | None = None
+    """When set, the run's next call — the first call it enqueues due by `at`, else the
+    discovery call `then` queues — is queued leased to the committer for this long, and
+    `Storage.commit` returns it: the worker goes straight on with the run."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,6 +22,7 @@ from .records import (
     IngestEntry,
     Leased,
     NewWorkItem,
+    NextCall,
     OpenGather,
     RegistryState,
     RunQuery,
@@ -123,12 +124,12 @@ class Storage:
         Raises:
             NotFound: There is none.
         """
-        return await self._db.run(lambda: events.get_event(key), transaction=False)
+        return await self._db.read(lambda: events.get_event(key))
 
     async def list_events(self, query: EventQuery | None = None) -> list[EventRecord]:
         """The events `query` selects (the latest 100 without one), newest first."""
         chosen = query or EventQuery()
-        return await self._db.run(lambda: events.list_events(chosen), transaction=False)
+        return await self._db.read(lambda: events.list_events(chosen))
 
     async def get_run(self, run_id: str) -> RunRecord:
         """The run with this id, its `parent_run_id` filled in.
@@ -136,22 +137,22 @@ class Storage:
         Raises:
             NotFound: There is none.
         """
-        return await self._db.run(lambda: runs.get_run(run_id), transaction=False)
+        return await self._db.read(lambda: runs.get_run(run_id))
 
     async def run_waiting(self, run_id: str, *, now: int) -> Waiting | None:
         """Why run `run_id`'s next call waits at `now` (`Waiting`: before its first step, the
         throttle or priority that made it due later; else a full concurrency key), or `None`."""
-        return await self._db.run(lambda: runs.run_waiting(run_id, now=now))
+        return await self._db.read(lambda: runs.run_waiting(run_id, now=now))
 
     async def pending_gathers(self, event_id: str) -> list[OpenGather]:
         """The open debounces and event batches the event (internal id) waits in."""
-        return await self._db.run(lambda: gathers.pending(event_id))
+        return await self._db.read(lambda: gathers.pending(event_id))
 
     async def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
         """The runs `query` selects (the latest 100 without one), newest first, each with its
         `parent_run_id`."""
         chosen = query or RunQuery()
-        return await self._db.run(lambda: runs.list_runs(chosen), transaction=False)
+        return await self._db.read(lambda: runs.list_runs(chosen))
 
     async def load_run_state(self, run_id: str) -> RunState:
         """A run with its events and memos (in stack order).
@@ -159,11 +160,11 @@ class Storage:
         Raises:
             NotFound: There is no such run.
         """
-        return await self._db.run(lambda: runs.load_run_state(run_id), transaction=False)
+        return await self._db.read(lambda: runs.load_run_state(run_id))
 
     async def run_history(self, run_id: str) -> list[HistoryEntry]:
         """The run's history in the order it was written."""
-        return await self._db.run(lambda: runs.run_history(run_id), transaction=False)
+        return await self._db.read(lambda: runs.run_history(run_id))
 
     async def cancel_run(
         self,
@@ -227,8 +228,10 @@ class Storage:
         """
         return await self._db.run(lambda: events.flush(item, now=now, run_id=run_id))
 
-    async def commit(self, commit_: Commit) -> None:
-        """Apply a `Commit` atomically (see its docstring for the order of effects).
+    async def commit(self, commit_: Commit) -> NextCall | None:
+        """Apply a `Commit` atomically (see its docstring for the order of effects); return
+        the run's next call, leased, with the run's state, when the commit asked for it
+        (`Commit.lease_next_ms`) and it was queued.
 
         A memo whose step is already memoized for the run is skipped, so a step committed
         once is never committed again.
@@ -237,7 +240,8 @@ class Storage:
             StaleLease: The item's lease token no longer matches; nothing was changed.
             RegistryChanged: As for `ingest`, for the commit's events; nothing was changed.
         """
-        await self._db.run(lambda: commit(commit_))
+        token = secrets.token_hex(8) + ":next" if commit_.lease_next_ms else ""
+        return await self._db.run(lambda: commit(commit_, token=token))
 
     async def extend_leases(self, items: Sequence[WorkItem], *, until: int) -> None:
         """Push the lease of each item still held with its token to `until` (a heartbeat).

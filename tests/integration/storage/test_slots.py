@@ -202,3 +202,28 @@ async def test_a_start_unparks_a_call_whose_key_no_one_holds(
     await restarted.recover(single_node=False, now=now())
 
     assert [i.run_id for i in await kit.lease_all()] == [r1]
+
+
+async def test_a_worker_asking_for_the_next_call_gets_it_leased_with_the_run_s_state(
+    store: Storage, kit: Kit
+) -> None:
+    [r1, r2] = await start_runs(kit, 2, Limit("fn:app-fn", 1))
+    [first] = await kit.lease_all()
+    memo = Memo(step_id="one", outcome={"data": 1})
+
+    following = await store.commit(
+        Commit(at=now(), item=first, memos=[memo], then=Then.DISCOVER, lease_next_ms=30_000)
+    )
+
+    assert following is not None
+    assert (following.item.run_id, following.item.step_id) == (r1, "step")
+    assert following.item.slots == ("fn:app-fn",)  # the run kept its slot
+    assert [m.step_id for m in following.state.memos] == ["one"]
+    assert await kit.lease_all() == []  # leased already: no one else takes it, r2 still waits
+    last = await store.commit(Commit(at=now(), item=following.item, lease_next_ms=30_000))
+
+    # r1 ended: its slot goes straight to r2's first call, leased to the same worker.
+    assert last is not None and last.item.run_id == r2 and last.item.slots == ("fn:app-fn",)
+    assert last.state.run.id == r2 and last.state.memos == []
+    await done(store, last.item)
+    assert await kit.lease_all() == []

@@ -17,7 +17,17 @@ from dataclasses import replace
 from surge.core import codec
 from surge.core.errors import StaleLease
 
-from ..records import DISCOVERY, Commit, NewWorkItem, RunUpdate, Then, WorkKind, step_key
+from ..records import (
+    DISCOVERY,
+    Commit,
+    NewWorkItem,
+    NextCall,
+    RunUpdate,
+    Then,
+    WorkItem,
+    WorkKind,
+    step_key,
+)
 from ..statements import (
     WAKE,
     Expect,
@@ -32,6 +42,7 @@ from ..tables import HISTORY, WORK_ITEMS, json_or_null
 from . import slots
 from .events import ingest
 from .queue import enqueued
+from .runs import load_run_state
 
 # Only an inserted memo takes a place in the stack; a step already memoized keeps its first.
 _INSERT_MEMO = (
@@ -42,9 +53,10 @@ _INSERT_MEMO = (
 _CONFLICT = " ON CONFLICT (unique_key) DO NOTHING"
 _DISCOVER = (
     "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload, unique_key,"
-    " flow, slot1, slot2) SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 0, 0,"
-    " CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),"
-    " (SELECT r.flow FROM runs r WHERE r.id = CAST(? AS TEXT)), CAST(? AS TEXT), CAST(? AS TEXT)"
+    " flow, slot1, slot2, lease_token, fell_due_at) SELECT CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), 0, 0, CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " (SELECT r.flow FROM runs r WHERE r.id = CAST(? AS TEXT)), CAST(? AS TEXT), CAST(? AS TEXT),"
+    " CAST(? AS TEXT), CAST(? AS BIGINT)"
 )
 # SQLite's upsert needs a WHERE after a SELECT to parse.
 _DISCOVER_ALWAYS = _DISCOVER + " WHERE TRUE" + _CONFLICT
@@ -58,16 +70,16 @@ _DISCOVER_IF_IDLE_BUT_RETRIED = (
 )
 _INHERIT = (
     "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload,"
-    " unique_key, flow, slot1, slot2) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    + _CONFLICT
-    + " RETURNING id"
+    " unique_key, flow, slot1, slot2, lease_token, fell_due_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _CONFLICT + " RETURNING id"
 )
 _RETURNING = " RETURNING id"
 
 
-def commit(c: Commit) -> Rule[None]:
+def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
     """Apply `c` in the order its docstring gives; `StaleLease`, changing nothing, if the
-    item's lease passed on."""
+    item's lease passed on. With `c.lease_next_ms`, return the run's next call, leased with
+    `token`, if it was queued, and the run's state read in the same transaction."""
     run_id = _run_of(c)
     # Statements whose results are not read go out together: one step of the rule each.
     first: list[Statement] = [] if run_id is None else [LockRows("runs", "id", (run_id,))]
@@ -87,12 +99,15 @@ def commit(c: Commit) -> Rule[None]:
         yield from ingest(c.events, registry_version=c.registry_version, also_lock=c.item.slots)
     elif c.item.slots:
         yield slots.lock(c.item.slots)
-    yield from _next_work(c, run_id)
+    next_call = yield from _next_work(c, run_id, token)
+    if next_call is None or next_call.run_id is None:
+        return None
+    return NextCall(item=next_call, state=(yield from load_run_state(next_call.run_id)))
 
 
-def _next_work(c: Commit, run_id: str | None) -> Rule[None]:
+def _next_work(c: Commit, run_id: str | None, token: str) -> Rule[WorkItem | None]:
     """Queue what comes next; pass the committed call's slots to the run's next call, or
-    free them."""
+    free them. The next call is leased to the committer when it asked (`lease_next_ms`)."""
     heir = _heir(c, run_id)
     then: list[Statement] = []
     if c.link_events_to_run:
@@ -104,17 +119,74 @@ def _next_work(c: Commit, run_id: str | None) -> Rule[None]:
     if then:
         yield tuple(then)
     if heir is not None and run_id is not None:
-        slot1, slot2 = (*c.item.slots, None)[:2]
-        if isinstance(heir, NewWorkItem):
-            row = (*WORK_ITEMS.row_of(_with_flow(c, run_id, heir)), slot1, slot2)
-            queued = yield fetch(_INHERIT, *row)
-        else:
-            queued = yield _discover(c, run_id, slots=(slot1, slot2))
-        yield WAKE
+        queued, next_call = yield from _queue_heir(c, run_id, heir, token)
         if queued:
-            return  # the run's next call holds the slots now
-    if c.item.slots:
-        yield tuple(slots.freed(c.item.slots))
+            return next_call  # the run's next call holds the slots now
+    if not c.item.slots:
+        return None
+    if c.lease_next_ms is not None:
+        # The run goes no further now: its slots go straight to the call waiting first for
+        # them, leased to this worker.
+        lease_until = c.at + c.lease_next_ms
+        handed = yield from slots.hand_over(
+            c.item.slots, now=c.at, token=token, lease_until=lease_until
+        )
+        if handed is not None:
+            return handed
+    yield tuple(slots.freed(c.item.slots))
+    return None
+
+
+def _queue_heir(
+    c: Commit, run_id: str, heir: NewWorkItem | str, token: str
+) -> Rule[tuple[bool, WorkItem | None]]:
+    """Queue the run's next call holding the committed call's slots (leased to the
+    committer, when it asked); whether it was queued (not there already), and as leased."""
+    next_call = _next_call(c, run_id, heir, token)
+    slot1, slot2 = (*c.item.slots, None, None)[:2]
+    leased = (next_call.lease_token, next_call.due_at) if next_call else (None, None)
+    if isinstance(heir, NewWorkItem):
+        item = _with_flow(c, run_id, heir)
+        if next_call is not None:
+            item = replace(item, due_at=c.at + (c.lease_next_ms or 0))
+        queued = yield fetch(_INHERIT, *WORK_ITEMS.row_of(item), slot1, slot2, *leased)
+    else:
+        queued = yield _discover(c, run_id, slots=(slot1, slot2), leased=leased)
+    if next_call is None:
+        yield WAKE
+    if not queued:
+        return False, None
+    if next_call is not None:
+        next_call.id = queued[0][0]
+    return True, next_call
+
+
+def _next_call(c: Commit, run_id: str, heir: NewWorkItem | str, token: str) -> WorkItem | None:
+    """The run's next call as leased to the committer (its id filled in once queued), or
+    `None` when the committer did not ask for it."""
+    if c.lease_next_ms is None:
+        return None
+    if isinstance(heir, NewWorkItem):
+        kind, step_id, attempt, priority = heir.kind, heir.step_id, heir.attempt, heir.priority
+        payload, key, due_at = heir.payload, heir.unique_key, heir.due_at
+    else:
+        kind, step_id, attempt, priority = WorkKind.CALL, DISCOVERY, 0, 0
+        payload, key, due_at = {}, step_key(run_id, DISCOVERY), c.at
+    return WorkItem(
+        id=0,
+        kind=kind,
+        due_at=due_at,
+        run_id=run_id,
+        step_id=step_id,
+        attempt=attempt,
+        priority=priority,
+        payload=payload,
+        lease_token=token,
+        unique_key=key,
+        flow=c.item.flow,
+        limits=c.item.limits,
+        slots=c.item.slots,
+    )
 
 
 def _with_flow(c: Commit, run_id: str | None, item: NewWorkItem) -> NewWorkItem:
@@ -125,10 +197,11 @@ def _with_flow(c: Commit, run_id: str | None, item: NewWorkItem) -> NewWorkItem:
 
 
 def _heir(c: Commit, run_id: str | None) -> NewWorkItem | str | None:
-    """The next call of the run that takes over the slots of the committed one, if it holds
-    any: the first call it enqueues, else its discovery call (`DISCOVERY`), if it is queued.
-    So a run that has begun keeps its place until it sleeps, waits, retries or ends."""
-    if not c.item.slots or run_id is None:
+    """The run's next call, which takes over the committed call's slots (if it holds any) and
+    its worker (if it asked, `lease_next_ms`): the first call it enqueues due by now, else
+    its discovery call (`DISCOVERY`), if it is queued. So a run that has begun keeps its
+    place until it sleeps, waits, retries or ends."""
+    if not (c.item.slots or c.lease_next_ms) or run_id is None:
         return None
     for item in c.enqueue:
         if item.kind is WorkKind.CALL and item.run_id == run_id and item.due_at <= c.at:
@@ -202,15 +275,34 @@ def _update_sql(columns: tuple[str, ...]) -> str:
 
 
 def _discover(
-    c: Commit, run_id: str, *, slots: tuple[str | None, str | None] | None = None
+    c: Commit,
+    run_id: str,
+    *,
+    slots: tuple[str | None, str | None] | None = None,
+    leased: tuple[str | None, int | None] = (None, None),
 ) -> Statement:
     """Queue a discovery call for the run (with `DISCOVER_IF_IDLE`, only if nothing else is
     queued for it once this commit's own deletes and inserts are done). With `slots`, the
-    call holds them, and the statement reads whether it was queued."""
+    call holds them, and the statement reads whether it was queued; with a lease token in
+    `leased` (and the time it fell due), it is queued leased to the committer."""
     key = step_key(run_id, DISCOVERY)
     slot1, slot2 = slots or (None, None)
+    token, fell_due_at = leased
+    due_at = c.at if token is None else c.at + (c.lease_next_ms or 0)
     # The flow control is the run's, looked up by its id.
-    item = (WorkKind.CALL.value, run_id, DISCOVERY, c.at, "{}", key, run_id, slot1, slot2)
+    item = (
+        WorkKind.CALL.value,
+        run_id,
+        DISCOVERY,
+        due_at,
+        "{}",
+        key,
+        run_id,
+        slot1,
+        slot2,
+        token,
+        fell_due_at,
+    )
     params: tuple[object, ...]
     if c.then is Then.DISCOVER:
         sql, params = _DISCOVER_ALWAYS, item

@@ -20,8 +20,8 @@ import zlib
 from collections.abc import Iterable, Sequence
 
 from ..records import NewRun, WorkItem
-from ..statements import WAKE, Rule, Serialize, Statement, execute, fetch
-from ..tables import limits_of
+from ..statements import WAKE, Rule, Serialize, Statement, execute, fetch, fetch_one
+from ..tables import LEASED_ITEM_COLUMNS, leased_item_from, limits_of
 
 PARKED = 1 << 62
 """The `due_at` of a parked call: later than any real due time."""
@@ -121,6 +121,33 @@ def freed(keys: Sequence[str]) -> list[Statement]:
     if not counts:
         return []
     return [*(execute(_UNPARK, key, n) for key, n in sorted(counts.items())), WAKE]
+
+
+_NEXT_PARKED = (
+    "SELECT id, flow FROM work_items WHERE parked_on = ? AND fell_due_at <= ?"
+    " ORDER BY fell_due_at, id LIMIT 1"
+)
+_HAND_OVER = (
+    "UPDATE work_items SET parked_on = NULL, slot1 = ?, slot2 = ?, lease_token = ?, due_at = ?"
+    f" WHERE id = ? AND parked_on IS NOT NULL RETURNING {LEASED_ITEM_COLUMNS}"
+)
+
+
+def hand_over(
+    keys: Sequence[str], *, now: int, token: str, lease_until: int
+) -> Rule[WorkItem | None]:
+    """Give the slots of `keys`, just freed, to the call that waits first for them, leased
+    with `token` until `lease_until`: a call parked on the first key, due by `now`, whose run
+    counts on exactly these keys (so it may run with them and nothing more). `None`, changing
+    nothing, when no call fits; the caller then frees the slots (`freed`). Take `lock` first."""
+    if not keys:
+        return None
+    row = yield fetch_one(_NEXT_PARKED, keys[0], now)
+    if row is None or sorted(lim.key for lim in limits_of(row[1])) != sorted(keys):
+        return None
+    slot1, slot2 = (*keys, None, None)[:2]
+    rows = yield fetch(_HAND_OVER, slot1, slot2, token, lease_until, row[0])
+    return leased_item_from(rows[0]) if rows else None
 
 
 def release_run(run_id: str, *, also_lock: Iterable[str] = ()) -> Rule[None]:
