@@ -65,8 +65,3 @@ class Connector(abc.ABC):
             StorageUnavailable: The database stayed unreachable through every retry.
             StorageError: The database refused the operation.
         """
-
-    def read(self, rule: RuleFactory[T]) -> Awaitable[T]:
-        """Run a rule that only reads (in one consistent snapshot); it sees every operation
-        that returned before it was called. By default, `run` without a transaction."""
-        return self.run(rule, transaction=False)

@@ -124,12 +124,12 @@ class Storage:
         Raises:
             NotFound: There is none.
         """
-        return await self._db.read(lambda: events.get_event(key))
+        return await self._db.run(lambda: events.get_event(key), transaction=False)
 
     async def list_events(self, query: EventQuery | None = None) -> list[EventRecord]:
         """The events `query` selects (the latest 100 without one), newest first."""
         chosen = query or EventQuery()
-        return await self._db.read(lambda: events.list_events(chosen))
+        return await self._db.run(lambda: events.list_events(chosen), transaction=False)
 
     async def get_run(self, run_id: str) -> RunRecord:
         """The run with this id, its `parent_run_id` filled in.
@@ -137,22 +137,22 @@ class Storage:
         Raises:
             NotFound: There is none.
         """
-        return await self._db.read(lambda: runs.get_run(run_id))
+        return await self._db.run(lambda: runs.get_run(run_id), transaction=False)
 
     async def run_waiting(self, run_id: str, *, now: int) -> Waiting | None:
         """Why run `run_id`'s next call waits at `now` (`Waiting`: before its first step, the
         throttle or priority that made it due later; else a full concurrency key), or `None`."""
-        return await self._db.read(lambda: runs.run_waiting(run_id, now=now))
+        return await self._db.run(lambda: runs.run_waiting(run_id, now=now), transaction=False)
 
     async def pending_gathers(self, event_id: str) -> list[OpenGather]:
         """The open debounces and event batches the event (internal id) waits in."""
-        return await self._db.read(lambda: gathers.pending(event_id))
+        return await self._db.run(lambda: gathers.pending(event_id), transaction=False)
 
     async def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
         """The runs `query` selects (the latest 100 without one), newest first, each with its
         `parent_run_id`."""
         chosen = query or RunQuery()
-        return await self._db.read(lambda: runs.list_runs(chosen))
+        return await self._db.run(lambda: runs.list_runs(chosen), transaction=False)
 
     async def load_run_state(self, run_id: str) -> RunState:
         """A run with its events and memos (in stack order).
@@ -160,11 +160,11 @@ class Storage:
         Raises:
             NotFound: There is no such run.
         """
-        return await self._db.read(lambda: runs.load_run_state(run_id))
+        return await self._db.run(lambda: runs.load_run_state(run_id), transaction=False)
 
     async def run_history(self, run_id: str) -> list[HistoryEntry]:
         """The run's history in the order it was written."""
-        return await self._db.read(lambda: runs.run_history(run_id))
+        return await self._db.run(lambda: runs.run_history(run_id), transaction=False)
 
     async def cancel_run(
         self,

@@ -7,7 +7,6 @@ statement: each result is at hand at once, so nothing is gained by sending state
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import sqlite3
@@ -32,7 +31,6 @@ from ..statements import (
     fill_fragments,
 )
 from .migrations import SQLiteMigrationTarget
-from .readers import Readers
 from .writer import Tx, Writer
 
 __all__ = ["SQLiteConnector"]
@@ -74,7 +72,6 @@ class SQLiteConnector(Connector):
         super().__init__()
         self.path = path
         self._writer: Writer | None = None
-        self._readers: Readers | None = None
 
     async def open(self, *, now: int) -> None:
         """Create the file (and its directory) if needed and apply pending migrations."""
@@ -86,14 +83,9 @@ class SQLiteConnector(Connector):
 
         self._writer = Writer(self.path, setup=setup, on_wake=self._notify_wake)
         await self._writer.start()
-        if self.path != ":memory:" and not self.path.startswith("file:"):
-            self._readers = Readers(self.path)  # an in-memory database has one connection
 
     async def close(self) -> None:
         """Commit what is queued, stop the writer thread and close the connection."""
-        if self._readers is not None:
-            readers, self._readers = self._readers, None
-            await asyncio.to_thread(readers.close)
         if self._writer is not None:
             await self._writer.stop()
 
@@ -103,13 +95,6 @@ class SQLiteConnector(Connector):
         if self._writer is None:
             raise StorageError("the SQLite storage is not open")
         return self._writer.submit(lambda tx: drive(tx, rule()), savepoint=transaction)
-
-    def read(self, rule: RuleFactory[T]) -> Awaitable[T]:
-        """Run a rule that only reads on a reader thread's connection (`Readers`), not
-        queued behind the writer."""
-        if self._readers is None:
-            return self.run(rule, transaction=False)
-        return self._readers.submit(lambda tx: drive(tx, rule()))
 
 
 def drive(tx: Tx, rule: Rule[T]) -> T:
