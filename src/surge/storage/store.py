@@ -8,6 +8,7 @@ clock: every time it stores comes in as an argument.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Sequence
 
@@ -40,6 +41,8 @@ class Storage:
 
     def __init__(self, connector: Connector) -> None:
         self._db = connector
+        self._token_prefix = secrets.token_hex(8) + ":next:"
+        self._commits = itertools.count()
 
     @property
     def dialect(self) -> str:
@@ -240,7 +243,8 @@ class Storage:
             StaleLease: The item's lease token no longer matches; nothing was changed.
             RegistryChanged: As for `ingest`, for the commit's events; nothing was changed.
         """
-        token = secrets.token_hex(8) + ":next" if commit_.lease_next_ms else ""
+        # Unique per commit without a system call each: this storage's prefix and a count.
+        token = f"{self._token_prefix}{next(self._commits)}" if commit_.lease_next_ms else ""
         return await self._db.run(lambda: commit(commit_, token=token))
 
     async def extend_leases(self, items: Sequence[WorkItem], *, until: int) -> None:
