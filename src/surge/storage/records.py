@@ -403,9 +403,10 @@ class Commit:
     registry_version: int | None = None
     """The registry version `events` were matched against (see `Storage.ingest`)."""
     lease_next_ms: int | None = None
-    """When set, the run's next call — the first call it enqueues due by `at`, else the
-    discovery call `then` queues — is queued leased to the committer for this long, and
-    `Storage.commit` returns it: the worker goes straight on with the run."""
+    """When set, and no work older than `at` is due, the run's next call — the first call it
+    enqueues due by `at`, else the discovery call `then` queues — is queued leased to the
+    committer for this long (or, when the run stops, the call its slots go to), and
+    `Storage.commit` returns it: the worker goes straight on with it."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -227,3 +227,18 @@ async def test_a_worker_asking_for_the_next_call_gets_it_leased_with_the_run_s_s
     assert last.state.run.id == r2 and last.state.memos == []
     await done(store, last.item)
     assert await kit.lease_all() == []
+
+
+async def test_a_run_does_not_go_on_ahead_of_older_due_work(store: Storage, kit: Kit) -> None:
+    [r1] = await start_runs(kit, 1, Limit("fn:app-fn", 5))
+    [first] = await kit.lease_all()
+    [older] = await start_runs(kit, 1)  # unlimited, due since before the commit below
+
+    following = await store.commit(
+        Commit(at=now(), item=first, then=Then.DISCOVER, lease_next_ms=30_000)
+    )
+
+    assert following is None  # queued instead, behind the older run's call
+    leased = await kit.lease_all()
+    assert [i.run_id for i in leased] == [older, r1]
+    assert leased[1].slots == ("fn:app-fn",)  # it kept its slot all the same

@@ -37,6 +37,7 @@ from ..statements import (
     Statement,
     execute,
     fetch,
+    fetch_one,
 )
 from ..tables import HISTORY, WORK_ITEMS, json_or_null
 from . import slots
@@ -74,6 +75,7 @@ _INHERIT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _CONFLICT + " RETURNING id"
 )
 _RETURNING = " RETURNING id"
+_OLDER_DUE = "SELECT 1 FROM work_items WHERE due_at < ? LIMIT 1"
 
 
 def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
@@ -92,7 +94,12 @@ def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
         first += _update_run(run_id, c.run_update)
     if c.history:
         first.append(InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in c.history]))
-    yield tuple(first)
+    if c.lease_next_ms is not None:
+        # A run goes on on its worker only if no older work is due: else the queue serves it.
+        first.append(fetch_one(_OLDER_DUE, c.at))
+    results = yield tuple(first)
+    if c.lease_next_ms is not None and results[-1] is not None:
+        c = replace(c, lease_next_ms=None)
     # Every advisory lock this commit needs, at once and in order: the slots it frees, and
     # what ingest (the runs its events start) counts on.
     if c.events:
