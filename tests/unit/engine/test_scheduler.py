@@ -9,9 +9,25 @@ import pytest
 
 from surge.core.clock import ManualClock
 from surge.engine.scheduler import Scheduler
-from surge.storage import Commit, NewWorkItem, Storage, WorkItem, WorkKind, open_storage
+from surge.storage import (
+    Commit,
+    NewWorkItem,
+    NextCall,
+    RunRecord,
+    RunState,
+    RunStatus,
+    Storage,
+    WorkItem,
+    WorkKind,
+    open_storage,
+)
 
 LEASE_MS = 30_000
+STATE = RunState(
+    run=RunRecord(id="r", function_id="f", status=RunStatus.RUNNING, event_ids=[], started_at=0),
+    events=[],
+    memos=[],
+)
 
 
 @pytest.fixture
@@ -34,13 +50,25 @@ class Worker:
         self.storage = storage
         self.clock = clock
         self.started: list[WorkItem] = []
+        self.states: list[RunState | None] = []
         self.release = asyncio.Event()
         self.release.set()
+        self.hand_on: dict[str, str] = {}
+        """Steps after which the worker goes straight on with another, leased by itself."""
 
-    async def __call__(self, item: WorkItem) -> None:
+    async def __call__(self, item: WorkItem, state: RunState | None) -> NextCall | None:
         self.started.append(item)
+        self.states.append(state)
         await self.release.wait()
         await self.storage.commit(Commit(item=item, at=self.clock.now()))
+        following = self.hand_on.get(item.step_id)
+        if following is None:
+            return None
+        now = self.clock.now()
+        earliest = NewWorkItem(kind=WorkKind.CALL, due_at=now - 1_000, step_id=following)
+        await self.storage.enqueue([earliest])
+        [leased] = await self.storage.lease_due(now=now, limit=1, lease_ms=LEASE_MS)
+        return NextCall(item=leased, state=STATE)
 
     def steps(self) -> list[str]:
         return [item.step_id for item in self.started]
@@ -121,6 +149,20 @@ async def test_due_work_goes_earliest_first(
     await settle()
 
     assert worker.steps() == ["first", "second"]
+
+
+async def test_a_handed_on_item_runs_next_in_the_same_worker_with_its_state(
+    storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
+) -> None:
+    now = clock.now()
+    worker.hand_on = {"first": "handed"}
+    await storage.enqueue([item("first", now - 20), item("other", now - 10)])
+    await scheduler(workers=1)
+
+    await settle()
+
+    assert worker.steps() == ["first", "handed", "other"]
+    assert worker.states == [None, STATE, None]
 
 
 async def test_no_more_items_run_at_once_than_there_are_workers(
