@@ -1,0 +1,247 @@
+"""The component schemas of the OpenAPI document (`openapi.py`): requests and records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from surge.core.limits import MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_URL_LENGTH
+
+__all__ = ["EVENT_IN", "SCHEMAS"]
+
+EVENT_IN = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+        "data": {"type": "object"},
+        "user": {"type": "object"},
+        "id": {"type": "string", "maxLength": MAX_ID_LENGTH},
+        "ts": {"type": "integer", "description": "Epoch milliseconds; 0 or missing: now."},
+        "v": {"type": "string", "maxLength": MAX_NAME_LENGTH},
+    },
+}
+
+_HTTP_URL = "^https?://[a-z0-9.-]{1,30}(:[0-9]{2,5})?/[a-z/]{0,20}$"
+_DURATION = {"type": "string", "description": 'A duration such as "30s" or "1h30m".'}
+_EXPRESSION = {"type": "string", "description": "A CEL expression."}
+_CONCURRENCY = {
+    "type": "object",
+    "properties": {
+        "limit": {"type": "integer"},
+        "key": _EXPRESSION,
+        "scope": {"enum": ["fn", "env", "account"]},
+    },
+}
+_LIMITED = {
+    "type": "object",
+    "properties": {
+        "limit": {"type": "integer"},
+        "period": _DURATION,
+        "burst": {"type": "integer"},
+        "key": _EXPRESSION,
+    },
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "status"],
+        "properties": {
+            "error": {"type": "string"},
+            "status": {"type": "integer"},
+            "field": {"type": "string", "description": "The offending input, when one is."},
+        },
+    },
+    "Metadata": {
+        "type": "object",
+        "properties": {"fetched_at": {"type": "string", "format": "date-time"}},
+    },
+    "Event": {
+        "type": "object",
+        "properties": {
+            "internal_id": {"type": "string"},
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "data": {"type": "object"},
+            "user": {"type": "object"},
+            "ts": {"type": "integer"},
+            "v": {"type": ["string", "null"]},
+            "received_at": {"type": "string", "format": "date-time"},
+            "source_run_id": {"type": ["string", "null"]},
+        },
+    },
+    "EventDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Event"},
+            {
+                "type": "object",
+                "properties": {
+                    "runs": {
+                        "type": "array",
+                        "description": "The runs it started; skipped ones say why.",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "run_id": {"type": "string"},
+                                "function_id": {"type": "string"},
+                                "status": {"type": "string"},
+                                "skip_reason": {"type": ["string", "null"]},
+                                "batch_id": {"type": ["string", "null"]},
+                            },
+                        },
+                    },
+                    "pending": {
+                        "type": "array",
+                        "description": "The debounces and event batches it waits in.",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "kind": {"enum": ["debounce", "batch"]},
+                                "batch_id": {"type": "string"},
+                                "function_id": {"type": "string"},
+                                "closes_at": {"type": "string", "format": "date-time"},
+                            },
+                        },
+                    },
+                },
+            },
+        ]
+    },
+    "Run": {
+        "type": "object",
+        "properties": {
+            "run_id": {"type": "string"},
+            "run_started_at": {"type": "string", "format": "date-time"},
+            "function_id": {"type": "string"},
+            "event_id": {"type": ["string", "null"]},
+            "event_ids": {"type": "array", "items": {"type": "string"}},
+            "parent_run_id": {"type": ["string", "null"]},
+            "batch_id": {"type": ["string", "null"]},
+            "cron": {"type": ["string", "null"]},
+            "status": {"enum": ["Running", "Completed", "Failed", "Cancelled", "Skipped"]},
+            "skip_reason": {"enum": ["rate_limit", "idempotency", None]},
+            "ended_at": {"type": ["string", "null"], "format": "date-time"},
+            "output": {},
+            "error": {},
+            "waiting": {
+                "type": ["object", "null"],
+                "description": "Why it has not begun, or why its next step waits.",
+                "properties": {
+                    "reason": {"enum": ["concurrency", "throttle", "priority"]},
+                    "until": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
+        },
+    },
+    "HistoryEntry": {
+        "type": "object",
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "kind": {"type": "string"},
+            "step_id": {"type": ["string", "null"]},
+            "attempt": {"type": "integer"},
+        },
+    },
+    "Register": {
+        "type": "object",
+        "required": ["appName", "url"],
+        "properties": {
+            "appName": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+            "url": {"type": "string", "pattern": _HTTP_URL, "maxLength": MAX_URL_LENGTH},
+            "sdk": {"type": "string"},
+            "framework": {"type": "string"},
+            "functions": {"type": "array", "items": {"$ref": "#/components/schemas/Function"}},
+        },
+    },
+    "Function": {
+        "type": "object",
+        "description": "A function as the SDKs describe it; options: docs/protocol.md, Sync.",
+        "required": ["id", "steps"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH},
+            "name": {"type": "string", "maxLength": MAX_NAME_LENGTH},
+            "triggers": {
+                "type": "array",
+                "items": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["event"],
+                            "properties": {
+                                "event": {"type": "string"},
+                                "expression": {"type": "string"},
+                            },
+                        },
+                        {
+                            "type": "object",
+                            "required": ["cron"],
+                            "properties": {"cron": {"type": "string"}, "jitter": _DURATION},
+                        },
+                    ]
+                },
+            },
+            "steps": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["runtime"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "name": {"type": "string"},
+                        "runtime": {
+                            "type": "object",
+                            "required": ["url"],
+                            "properties": {
+                                "type": {"const": "http"},
+                                "url": {"type": "string", "pattern": _HTTP_URL},
+                            },
+                        },
+                        "retries": {
+                            "type": "object",
+                            "properties": {"attempts": {"type": "integer"}},
+                        },
+                    },
+                },
+            },
+            "concurrency": {
+                "oneOf": [
+                    {"type": "integer"},
+                    _CONCURRENCY,
+                    {"type": "array", "items": _CONCURRENCY},
+                ]
+            },
+            "throttle": _LIMITED,
+            "rateLimit": _LIMITED,
+            "debounce": {
+                "type": "object",
+                "properties": {"period": _DURATION, "timeout": _DURATION, "key": _EXPRESSION},
+            },
+            "batchEvents": {
+                "type": "object",
+                "properties": {
+                    "maxSize": {"type": "integer"},
+                    "timeout": _DURATION,
+                    "key": _EXPRESSION,
+                    "if": _EXPRESSION,
+                },
+            },
+            "cancel": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"event": {"type": "string"}, "if": _EXPRESSION},
+                },
+            },
+            "singleton": {
+                "type": "object",
+                "properties": {"mode": {"enum": ["skip", "cancel"]}, "key": _EXPRESSION},
+            },
+            "priority": {"type": "object", "properties": {"run": _EXPRESSION}},
+            "timeouts": {
+                "type": "object",
+                "properties": {"start": _DURATION, "finish": _DURATION},
+            },
+            "idempotency": _EXPRESSION,
+        },
+    },
+}
