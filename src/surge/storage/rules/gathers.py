@@ -48,7 +48,6 @@ class _Open:
     closes_at: int
     run: dict[str, Any]
     """The run to start: its limits, gates and priority (`_template`)."""
-    changed: bool = False
 
 
 def collect(runs: Sequence[NewRun]) -> Rule[list[NewRun]]:
@@ -67,7 +66,6 @@ def collect(runs: Sequence[NewRun]) -> Rule[list[NewRun]]:
         if current is None:
             current = _Open(gather.key, run.id, run.function_id, [], now, now, _template(run))
             opened[gather.key] = current
-        current.changed = True
         if gather.kind is GatherKind.DEBOUNCE:
             current.event_ids = list(run.event_ids)
             current.run = _template(run)
@@ -86,10 +84,10 @@ def collect(runs: Sequence[NewRun]) -> Rule[list[NewRun]]:
     if gone:
         statements.append(execute("DELETE FROM gathers WHERE key {in_texts}", gone))
         statements.append(execute("DELETE FROM work_items WHERE unique_key {in_texts}", gone))
-    rows_out = [_row(g) for g in opened.values() if g.changed]
-    if rows_out:
-        statements.append(InsertRows(GATHERS, rows_out, _SAVE))
-        flushes = [_flush_row(g) for g in opened.values() if g.changed]
+    # Every gather still open was just added to (only the runs' own keys were read).
+    if opened:
+        statements.append(InsertRows(GATHERS, [_row(g) for g in opened.values()], _SAVE))
+        flushes = [_flush_row(g) for g in opened.values()]
         statements.append(InsertRows(WORK_ITEMS, flushes, "ON CONFLICT (unique_key) DO NOTHING"))
         statements.append(WAKE)
     if statements:
@@ -107,22 +105,23 @@ def close(item: WorkItem, *, now: int, run_id: str) -> Rule[NewRun | None]:
         # The keys the run will count on, with the gather's own, all at once.
         yield slots.lock({key, *_lock_keys(_open_from(row))})
         row = yield fetch_one(f"{_SELECT} WHERE key = ?", key)
+    gather = None if row is None else _open_from(row)
 
     def lost() -> StaleLease:
         return StaleLease(f"flush item {item.id} is no longer leased with this token")
 
-    if row is not None and _open_from(row).closes_at > now:
+    if gather is not None and gather.closes_at > now:
         sql = f"UPDATE work_items SET due_at = ?, lease_token = NULL WHERE {_HELD}"
-        yield Expect(execute(sql, _open_from(row).closes_at, item.id, item.lease_token), 1, lost)
+        yield Expect(execute(sql, gather.closes_at, item.id, item.lease_token), 1, lost)
         yield WAKE
         return None
     yield Expect(
         execute(f"DELETE FROM work_items WHERE {_HELD}", item.id, item.lease_token), 1, lost
     )
-    if row is None:
+    if gather is None:
         return None  # a full batch closed it already
     yield execute("DELETE FROM gathers WHERE key = ?", key)
-    return _run_of(_open_from(row), run_id=run_id, at=now)
+    return _run_of(gather, run_id=run_id, at=now)
 
 
 def pending(event_id: str) -> Rule[list[OpenGather]]:
