@@ -14,12 +14,11 @@ user's code actually did, not against what the server says it did.
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from compat_stack import Stack, start_stack, tag
 
 if TYPE_CHECKING:
     from conftest import AppProcess, SurgeServer
@@ -46,26 +45,16 @@ APP_FUNCTIONS = (
     "flaky",
     "doomed",
     "doomed-failure",  # the onFailure handler, registered as its own function
+    "approval",
+    "child",
+    "invoker",
+    "cancellable",
+    "slow",
 )
 CONSUMERS = ("confirmed-email", "confirmed-analytics", "confirmed-shipping")
 FANOUT_ITEMS = 300
 DEADLINE = 60.0
 FANOUT_DEADLINE = 180.0
-SIGNING_KEY = "signkey-test-" + "8f3c1a7e" * 8
-
-
-@dataclass
-class Stack:
-    server: SurgeServer
-    app: AppProcess
-
-    @property
-    def app_id(self) -> str:
-        return self.app.app_id
-
-    def ledger_runs(self) -> dict[str, dict[str, Any]]:
-        runs: dict[str, dict[str, Any]] = self.app.counts()["runs"]
-        return runs
 
 
 @pytest.fixture(scope="module", params=["py-dev", "ts-dev", "py-start", "ts-start"])
@@ -73,21 +62,8 @@ def stack(
     request: pytest.FixtureRequest,
     surge_server_module: Callable[..., SurgeServer],
     app_process_module: Callable[..., AppProcess],
-) -> Iterator[Stack]:
-    kind, mode = request.param.split("-")
-    server = surge_server_module(signing_key=SIGNING_KEY if mode == "start" else None)
-    app = app_process_module(kind, server)
-    resp = app.sync()
-    # TS answers the PUT with the status the server put in its reply body; Python relays the
-    # server's body with 200 (`docs/protocol.md`, "Sync"). Either way a failed sync carries an
-    # error.
-    assert resp.status_code == 200, f"PUT {app.serve_url} -> {resp.status_code}: {resp.text}"
-    assert not resp.json().get("error"), f"PUT {app.serve_url} -> {resp.text}"
-    yield Stack(server=server, app=app)
-
-
-def tag() -> str:
-    return uuid.uuid4().hex[:12]
+) -> Stack:
+    return start_stack(request.param, surge_server_module, app_process_module)
 
 
 def test_sync_registers_every_function(stack: Stack) -> None:

@@ -172,6 +172,9 @@ def _check_cancel(value: Any, check: ExpressionCheck | None) -> None:
         if not isinstance(event, str) or not event:
             raise OptionProblem(f"{field}.event", "must be a non-empty event name")
         _check_expr(obj.get("if"), f"{field}.if", check)
+        _check_duration(
+            obj.get("timeout"), f"{field}.timeout", required=False, within=(0, MAX_DURATION_MS)
+        )
 
 
 def _check_singleton(value: Any, check: ExpressionCheck | None) -> None:

@@ -13,9 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from surge.core.clock import Clock, SystemClock
+from surge.core.errors import InvalidInput, NotFound
+from surge.core.ids import new_ulid
 from surge.core.version import VERSION
 from surge.storage import (
     AppRecord,
+    Cancellation,
     EventQuery,
     EventRecord,
     FunctionRecord,
@@ -35,7 +38,7 @@ from .bodies import BodyDecoder
 from .conditions import Conditions
 from .config import EngineConfig
 from .executor import Executor
-from .finish import RunEnded, ending
+from .expressions import check_expression
 from .ingest import entry_for
 from .options import not_enforced
 from .registry import Registry, Snapshot, SyncResult
@@ -87,6 +90,7 @@ class Engine:
             workers=config.queue_workers,
             lease_ms=int(config.lease_timeout * 1000),
         )
+        self._executor.backlogged = lambda: self._scheduler.backlogged
         self._pinger = AppPinger(self._client, self._registry, self._clock, config)
         self._watch: asyncio.Task[None] | None = None
 
@@ -168,24 +172,68 @@ class Engine:
 
     async def cancel_run(self, run_id: str) -> RunRecord:
         """Cancel a run: no further step starts, and `inngest/function.cancelled` is emitted,
-        all in one commit. A run that already ended is returned as it is.
+        all in one commit; a step in flight finishes, and its result is kept. A run that
+        already ended is returned as it is.
 
         Raises:
             NotFound: There is no such run.
         """
-        state = await self._storage.load_run_state(run_id)
-        if state.run.status.is_final:
-            return state.run
-        at = self._clock.now()
-        _, events = ending(state, RunEnded(status=RunStatus.CANCELLED), now=at)
+        return await self._executor.lifecycle.cancel(run_id, detail={"by": "api"})
 
-        async def cancel(snapshot: Snapshot) -> RunRecord:
-            entries = await self._conditions.entries(snapshot, events, now=at)
-            return await self._storage.cancel_run(
-                run_id, at=at, events=entries, registry_version=snapshot.version
+    async def create_cancellation(
+        self,
+        *,
+        app_id: str,
+        function_id: str,
+        started_after: int,
+        started_before: int,
+        expression: str | None,
+    ) -> Cancellation:
+        """Start a bulk cancellation of the running runs of one function (its slug, or its id
+        in `app_id`) started in [`started_after`, `started_before`) whose trigger matches
+        `expression`; a job works through them in the background.
+
+        Raises:
+            InvalidInput: No such function, a bad expression, or an empty time range.
+        """
+        slugs = {f.id: f for f in (await self._storage.registry_state()).functions}
+        slug = function_id if function_id in slugs else f"{app_id}-{function_id}"
+        if slug not in slugs or slugs[slug].app_id != app_id:
+            raise InvalidInput(
+                f"app {app_id!r} has no function {function_id!r}", field="function_id"
             )
+        if started_after >= started_before:
+            raise InvalidInput("started_after must be before started_before", field="started_after")
+        if expression is not None:
+            try:
+                check_expression(expression)
+            except InvalidInput as exc:
+                raise InvalidInput(str(exc), field="if") from None
+        now = self._clock.now()
+        cancellation = Cancellation(
+            id=new_ulid(now),
+            app_id=app_id,
+            function_id=slug,
+            started_after=started_after,
+            started_before=started_before,
+            expression=expression or None,
+            created_at=now,
+        )
+        await self._storage.create_cancellation(cancellation)
+        return cancellation
 
-        return await self._registry.current(cancel)
+    async def list_cancellations(self) -> list[Cancellation]:
+        """Every bulk cancellation, newest first, with how many runs each has cancelled."""
+        return await self._storage.list_cancellations()
+
+    async def delete_cancellation(self, cancellation_id: str) -> None:
+        """Stop and forget a bulk cancellation (the runs it cancelled stay cancelled).
+
+        Raises:
+            NotFound: There is no such cancellation.
+        """
+        if not await self._storage.delete_cancellation(cancellation_id):
+            raise NotFound(f"no cancellation {cancellation_id!r}")
 
     # -- queries -----------------------------------------------------------------------------
 

@@ -3,12 +3,10 @@ each produced."""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from surge.core import codec
 from surge.core.clock import Clock
@@ -39,14 +37,14 @@ from .config import EngineConfig
 from .cron import jittered, next_fire, timer_event
 from .finish import RunEnded, ending, error_value
 from .ingest import entry_for
+from .lifecycle import Lifecycle
 from .registry import Registry, Snapshot
+from .requests import build_request_body, step_url
 from .responses import Call, Outcome, interpret
 from .retries import RetryPolicy
+from .waits import Invoke, invoke_timeout, invoked_event
 
 logger = logging.getLogger(__name__)
-
-USE_API_THRESHOLD = 4 * 1024 * 1024
-"""Above this request size, events and memos are fetched by the SDK through the REST API."""
 
 
 class Executor:
@@ -69,6 +67,10 @@ class Executor:
         self._policy = RetryPolicy(interval=config.retry_interval)
         self._signing_key = config.signing_key
         self._lease_ms = int(config.lease_timeout * 1000)
+        self.lifecycle = Lifecycle(storage, registry, clock, conditions, self._commit)
+        self.backlogged: Callable[[], bool] = lambda: False
+        """Whether the queue holds due work no worker has taken (`Scheduler.backlogged`):
+        then a run's next call goes through the queue instead of straight on."""
 
     async def handle(self, item: WorkItem, state: RunState | None = None) -> NextCall | None:
         """Run one leased work item (a call with its run's `state`, when the last commit read
@@ -82,6 +84,10 @@ class Executor:
             await self.fire_cron(item)
         elif item.kind is WorkKind.FLUSH:
             await self.flush(item)
+        elif item.kind is WorkKind.MATCH:
+            await self.lifecycle.match(item)
+        elif item.kind is WorkKind.CANCEL_RUNS:
+            await self.lifecycle.cancel_runs(item)
         return None
 
     async def flush(self, item: WorkItem) -> None:
@@ -147,10 +153,25 @@ class Executor:
             return exc
 
     async def wake(self, item: WorkItem) -> NextCall | None:
-        """A sleep ended: memoize `null` for the step and resume the run."""
-        memo = Memo(step_id=item.step_id, outcome=None, op="Sleep", at=self._clock.now())
+        """A sleep ended, or a pause timed out: memoize the outcome the item carries
+        (`null` unless it says otherwise), end the pause, and resume the run."""
+        payload = item.payload
+        pause = payload.get("pause")
+        op = "Sleep" if pause is None else "Timeout"
+        memo = Memo(
+            step_id=item.step_id, outcome=payload.get("outcome"), op=op, at=self._clock.now()
+        )
         outcome = Outcome(memos=[memo], then=Then.DISCOVER_IF_IDLE)
-        return await self.write(item, outcome, state=None)
+        if pause is not None:
+            outcome.history.append(
+                HistoryEntry(
+                    run_id=item.run_id or "",
+                    at=memo.at,
+                    kind="timed_out",
+                    step_id=item.step_id,
+                )
+            )
+        return await self.write(item, outcome, state=None, pauses_done=[pause] if pause else [])
 
     async def fire_cron(self, item: WorkItem) -> None:
         """Start a run for a cron tick, and schedule the next tick, in one commit.
@@ -182,29 +203,46 @@ class Executor:
         await self._commit(Commit(item=item, at=now, events=[entry], enqueue=[next_tick]))
 
     async def write(
-        self, item: WorkItem, outcome: Outcome, *, state: RunState | None
+        self,
+        item: WorkItem,
+        outcome: Outcome,
+        *,
+        state: RunState | None,
+        pauses_done: list[str] | None = None,
     ) -> NextCall | None:
-        """Commit `outcome` for `item`; return the run's next call, leased to this worker, if
-        one is due at once. When the run ended, its ``inngest/function.*`` events are matched
+        """Commit `outcome` for `item` (ending `pauses_done`); return the run's next call,
+        leased to this worker, if one is due at once. When the run ended, its
+        ``inngest/function.*`` events, and the events of the invokes it begins, are matched
         against the registry as it is when they are stored.
 
         A lost lease is logged, not raised: the item runs again.
         """
         at = self._clock.now()
-        lease = self._lease_ms
-        if outcome.ended is None:  # no events: nothing to match
-            return await self._commit(to_commit(item, outcome, at=at, lease_next_ms=lease))
+        lease = None if self.backlogged() else self._lease_ms
+        if outcome.ended is None and not outcome.invokes:  # no events: nothing to match
+            commit = to_commit(item, outcome, at=at, lease_next_ms=lease)
+            commit.pauses_done = pauses_done or []
+            return await self._commit(commit)
         if state is None:
-            raise ValueError("ending a run needs its state")
-        update, events = ending(state, outcome.ended, now=at)
+            raise ValueError("ending a run or invoking needs its state")
+        run_state = state
+        update: RunUpdate | None = None
+        events: list[dict[str, Any]] = []
+        if outcome.ended is not None:
+            update, events = ending(run_state, outcome.ended, now=at)
 
-        async def commit(snapshot: Snapshot) -> NextCall | None:
+        async def write_at(snapshot: Snapshot) -> NextCall | None:
             entries = await self._conditions.entries(snapshot, events, now=at)
-            ended = Ended(update=update, entries=entries, registry_version=snapshot.version)
+            ended = None
+            if update is not None:
+                ended = Ended(update=update, entries=entries, registry_version=snapshot.version)
             commit = to_commit(item, outcome, at=at, ended=ended, lease_next_ms=lease)
+            commit.pauses_done = pauses_done or []
+            if outcome.invokes:
+                _start_invokes(commit, outcome.invokes, snapshot, run_state, at=at)
             return await self._commit(commit)
 
-        return await self._registry.current(commit)
+        return await self._registry.current(write_at)
 
     async def _commit(self, commit: Commit) -> NextCall | None:
         try:
@@ -245,17 +283,48 @@ def to_commit(
     return Commit(
         item=item,
         at=at,
-        memos=outcome.memos,
+        memos=list(outcome.memos),
         run_update=update,
         history=outcome.history,
-        events=entries,
-        enqueue=outcome.enqueue,
+        events=list(entries),
+        enqueue=list(outcome.enqueue),
         then=outcome.then,
         retry_at=outcome.retry_at,
-        link_events_to_run=outcome.sent_events,
+        link_events_to_run=list(outcome.sent_events),
         registry_version=ended.registry_version if ended is not None and entries else None,
+        pauses=list(outcome.pauses),
         lease_next_ms=lease_next_ms,
     )
+
+
+def _start_invokes(
+    commit: Commit, invokes: list[Invoke], snapshot: Snapshot, state: RunState, *, at: int
+) -> None:
+    """Add to `commit` what each invoke begins: the event starting its target, linked to the
+    run, its pause and timeout; or, for a target not registered, the step's error."""
+    for invoke in invokes:
+        target = snapshot.functions.get(invoke.function_id)
+        if target is None:
+            message = (
+                f"step.invoke: no function {invoke.function_id!r} is registered (an id is"
+                " '<app id>-<function id>')"
+            )
+            error = error_value("FunctionNotFound", message)
+            commit.memos.append(
+                Memo(step_id=invoke.step_id, outcome={"error": error}, op="InvokeFunction", at=at)
+            )
+            if commit.then is Then.NOTHING:
+                commit.then = Then.DISCOVER_IF_IDLE
+            continue
+        source = state.run.function_id
+        app_id = next((f.app_id for f in snapshot.state.functions if f.id == source), "")
+        event = invoked_event(invoke, state, app_id=app_id, now=at)
+        entry = entry_for(snapshot, event, now=at, start=target.id)
+        commit.events.append(entry)
+        commit.link_events_to_run.append(entry.event.internal_id)
+        commit.pauses.append(invoke.pause)
+        commit.enqueue.append(invoke_timeout(invoke))
+    commit.registry_version = snapshot.version
 
 
 def _with_version(update: RunUpdate, version: int) -> RunUpdate:
@@ -279,57 +348,3 @@ def _already_memoized(state: RunState, item: WorkItem) -> bool:
     if item.step_id == DISCOVERY:
         return False
     return any(memo.step_id == item.step_id for memo in state.memos)
-
-
-def build_request_body(
-    state: RunState,
-    function: FunctionConfig,
-    item: WorkItem,
-    *,
-    encode: Callable[[Any], bytes] = codec.dumps,
-) -> bytes:
-    """The JSON body of an execution request (`docs/protocol.md`, "The request").
-
-    Signed requests are encoded as canonical JSON (`encode=canonical_json`), since the SDKs
-    verify the signature over that form.
-    """
-    run = state.run
-    stack = [memo.step_id for memo in state.memos]
-    body: dict[str, Any] = {
-        "event": state.events[0] if state.events else {},
-        "events": state.events,
-        "steps": {memo.step_id: memo.outcome for memo in state.memos},
-        "defers": {},
-        "ctx": {
-            "run_id": run.id,
-            "attempt": item.attempt,
-            "max_attempts": function.max_attempts,
-            "disable_immediate_execution": run.force_step_plan,
-            "use_api": False,
-            "stack": {"stack": stack, "current": len(stack)},
-            "step_id": item.step_id,
-            "env": "dev",
-        },
-        "version": run.request_version,
-        "use_api": False,
-    }
-    encoded = encode(body)
-    if len(encoded) <= USE_API_THRESHOLD:
-        return encoded
-    body["events"] = []
-    body["steps"] = {}
-    body["use_api"] = body["ctx"]["use_api"] = True
-    return encode(body)
-
-
-def step_url(function_url: str, step_id: str) -> str:
-    """The function's runtime URL with `stepId` set to `step_id`."""
-    return _url_prefix(function_url) + step_id
-
-
-@functools.lru_cache(maxsize=1024)
-def _url_prefix(function_url: str) -> str:
-    parts = urlsplit(function_url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "stepId"]
-    query.append(("stepId", ""))
-    return urlunsplit(parts._replace(query=urlencode(query)))

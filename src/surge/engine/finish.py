@@ -38,6 +38,9 @@ def ending(state: RunState, ended: RunEnded, *, now: int) -> tuple[RunUpdate, li
         "event": state.events[0] if state.events else {},
         "events": state.events,
     }
+    correlation = _invoked_by(state.events[0] if state.events else None)
+    if correlation is not None:
+        data["correlation_id"] = correlation  # resumes the step.invoke that started it
     if ended.status is RunStatus.COMPLETED:
         data["result"] = ended.output
     else:
@@ -53,3 +56,12 @@ def ending(state: RunState, ended: RunEnded, *, now: int) -> tuple[RunUpdate, li
         event_id = run.id if name == wire_events.FUNCTION_FAILED else new_ulid(now)
         events.append(wire_events.internal_event(name, data, id=event_id, ts=now))
     return update, events
+
+
+def _invoked_by(trigger: dict[str, Any] | None) -> str | None:
+    """The correlation id of the `step.invoke` whose event started a run, if one did."""
+    if not trigger or trigger.get("name") != wire_events.FUNCTION_INVOKED:
+        return None
+    meta = (trigger.get("data") or {}).get("_inngest")
+    value = meta.get("correlation_id") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else None

@@ -18,6 +18,7 @@ from surge.storage.records import DEDUPE_WINDOW_MS
 from .concurrency import run_limits
 from .gates import run_gates, run_gather, run_priority_ms
 from .registry import Snapshot
+from .waits import cancel_pauses
 
 
 def sent_events(
@@ -73,20 +74,7 @@ def entry_for(
         targets = [function] if function is not None else []
     else:
         targets = snapshot.index.match(payload) if matched is None else list(matched)
-    runs = [
-        NewRun(
-            id=new_ulid(now),
-            function_id=function.id,
-            event_ids=[internal_id],
-            started_at=now,
-            cron=cron,
-            concurrency=run_limits(function, payload),
-            gates=run_gates(function, payload),
-            priority_ms=run_priority_ms(function, payload),
-            gather=None if cron is not None else run_gather(function, payload),
-        )
-        for function in targets
-    ]
+    runs = [_new_run(function, payload, internal_id, now=now, cron=cron) for function in targets]
     record = EventRecord(
         internal_id=internal_id,
         id=payload["id"],
@@ -97,3 +85,21 @@ def entry_for(
     )
     window = DEDUPE_WINDOW_MS if dedupe else 0
     return IngestEntry(event=record, runs=runs, dedupe_window_ms=window, fresh_id=fresh)
+
+
+def _new_run(
+    function: FunctionConfig, payload: dict[str, Any], event_id: str, *, now: int, cron: str | None
+) -> NewRun:
+    run_id = new_ulid(now)
+    return NewRun(
+        id=run_id,
+        function_id=function.id,
+        event_ids=[event_id],
+        started_at=now,
+        cron=cron,
+        concurrency=run_limits(function, payload),
+        gates=run_gates(function, payload),
+        priority_ms=run_priority_ms(function, payload),
+        gather=None if cron is not None else run_gather(function, payload),
+        pauses=cancel_pauses(function, payload, run_id, now=now),
+    )

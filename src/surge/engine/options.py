@@ -4,7 +4,8 @@ Apps on the official SDKs send every option their users set, and must keep synci
 option Surge does not enforce yet is accepted, but never silently: each sync that uses one
 logs a warning naming the function and the option, and `GET /dev` lists them per function
 (``notEnforced``). Enforced today: ``concurrency`` (step limits, keys, scopes), ``throttle``,
-``rateLimit``, ``idempotency``, ``priority``, ``debounce``, ``batchEvents``, ``retries``,
+``rateLimit``, ``idempotency``, ``priority``, ``debounce``, ``batchEvents``, ``cancel``
+(``cancelOn``), ``retries``,
 triggers and their conditions, cron schedules and their jitter.
 """
 
@@ -15,7 +16,6 @@ from typing import Any
 __all__ = ["NOT_ENFORCED", "not_enforced"]
 
 NOT_ENFORCED = (
-    "cancel",
     "singleton",
     "timeouts",
 )

@@ -22,6 +22,7 @@ from surge.storage import (
     HistoryEntry,
     Memo,
     NewWorkItem,
+    Pause,
     RunState,
     RunStatus,
     RunUpdate,
@@ -34,12 +35,11 @@ from surge.storage.records import DISCOVERY, step_key
 from .app_client import AppResponse
 from .finish import RunEnded, error_value
 from .retries import RetryPolicy, retry_after_ms
+from .waits import Invoke, begin_invoke, begin_wait
 
 MAX_SLEEP_MS = 366 * 24 * 3600 * 1000
 _MEMO_OPS = {Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED}
 _UNSUPPORTED = {
-    Opcode.WAIT_FOR_EVENT: "step.waitForEvent",
-    Opcode.INVOKE_FUNCTION: "step.invoke",
     Opcode.AI_GATEWAY: "step.ai.infer",
     Opcode.GATEWAY: "step.fetch",
     Opcode.WAIT_FOR_SIGNAL: "step.waitForSignal",
@@ -74,6 +74,11 @@ class Outcome:
     """Ids of events the run sent from a step (`step.sendEvent`): the run is their source."""
     ended: RunEnded | None = None
     """The run ended: the executor ends it and emits the ``inngest/function.*`` events."""
+    pauses: list[Pause] = field(default_factory=list)
+    """Waits the run begins (their timeouts are in `enqueue`)."""
+    invokes: list[Invoke] = field(default_factory=list)
+    """Invokes the run begins: the executor looks up each target, sends its event and
+    begins its pause, or memoizes the error of an unknown target."""
 
 
 def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Outcome:
@@ -152,6 +157,9 @@ class _Plan:
     then: Then = Then.NOTHING
     complete: tuple[Any] | None = None
     unsupported: str | None = None
+    invalid: str | None = None
+    pauses: list[Pause] = field(default_factory=list)
+    invokes: list[Invoke] = field(default_factory=list)
 
 
 def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) -> Outcome:
@@ -163,6 +171,8 @@ def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) 
     if plan.unsupported is not None:
         message = f"{plan.unsupported} is not supported by this Surge server yet"
         return _fail(call, error_value("NotSupported", message), extra=plan)
+    if plan.invalid is not None:
+        return _fail(call, error_value("InvalidStep", plan.invalid), extra=plan)
     if plan.complete is not None:
         return Outcome(
             memos=plan.memos,
@@ -185,6 +195,8 @@ def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) 
         enqueue=plan.enqueue,
         then=plan.then,
         sent_events=plan.links,
+        pauses=plan.pauses,
+        invokes=plan.invokes,
     )
 
 
@@ -222,6 +234,25 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
             )
         )
         plan.history.append(_history(call, "sleeping", step_id=op.id, until=due))
+    elif op.op is Opcode.WAIT_FOR_EVENT:
+        try:
+            pause, timeout = begin_wait(call.state, op, now=call.now)
+        except InvalidInput as exc:
+            plan.invalid = str(exc)
+            return
+        plan.pauses.append(pause)
+        plan.enqueue.append(timeout)
+        detail = {"event": pause.event_name, "if": pause.expression, "until": pause.expires_at}
+        plan.history.append(_history(call, "waiting", step_id=op.id, **detail))
+    elif op.op is Opcode.INVOKE_FUNCTION:
+        try:
+            invoke = begin_invoke(call.state, op, now=call.now)
+        except InvalidInput as exc:
+            plan.invalid = str(exc)
+            return
+        plan.invokes.append(invoke)
+        detail = {"function_id": invoke.function_id, "until": invoke.pause.expires_at}
+        plan.history.append(_history(call, "invoking", step_id=op.id, **detail))
     elif op.op in (Opcode.RUN_COMPLETE, Opcode.SYNC_RUN_COMPLETE):
         plan.complete = (op.data,)
     elif op.op is Opcode.DISCOVERY_REQUEST:

@@ -44,6 +44,7 @@ class Scheduler:
         self._workers = workers
         self._lease_ms = lease_ms
         self._wake = asyncio.Event()
+        self._backlog = False
         self._slot_free = asyncio.Event()
         self._inflight: dict[asyncio.Task[None], WorkItem] = {}
         self._stopping = False
@@ -54,6 +55,14 @@ class Scheduler:
     def wake(self) -> None:
         """New work may be due: look now."""
         self._wake.set()
+        self._backlog = True
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether work may be due that no worker has taken: the last lease left some due, or
+        new work was queued since. A worker then hands a run's next call to the queue rather
+        than going straight on with it, so runs queued earlier are served first."""
+        return self._backlog
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="surge-scheduler")
@@ -100,13 +109,14 @@ class Scheduler:
         self._wake.clear()
         now = self._clock.now()
         leased = await self._storage.lease(now=now, limit=free, lease_ms=self._lease_ms)
+        next_due = leased.next_due_at
+        self._backlog = self._wake.is_set() or (next_due is not None and next_due <= now)
         for item in leased.items:
             task = asyncio.create_task(self._handle(item))
             self._inflight[task] = item
             task.add_done_callback(self._done)
         if len(leased.items) == free or self._stopping:
             return
-        next_due = leased.next_due_at
         timeout = IDLE_RECHECK_S
         if next_due is not None:
             timeout = min(timeout, max(0.0, (next_due - now) / 1000))

@@ -168,7 +168,9 @@ class Surge:
                 moves ahead of (or, negative, behind) runs queued at the same time.
             idempotency: CEL key: one run per key value per 24 h; later events are recorded
                 as ``Skipped`` runs (``idempotency``).
-            cancel: `Cancel` runs when an event arrives. Not enforced by the server yet.
+            cancel: `Cancel` a run when a matching event arrives (within ``timeout``, if
+                set): queued, sleeping and waiting runs at once; a step in flight keeps
+                its result, and nothing after it runs.
             timeouts: `Timeouts` to start and finish. Not enforced by the server yet.
             singleton: `Singleton` run per key. Not enforced by the server yet.
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from surge.core import codec
 from surge.engine import Engine
 
-from . import events_api, rest_api, sync_api
+from . import cancellations_api, events_api, rest_api, sync_api
 from .auth import SigningKeyAuth
 from .openapi import openapi_document
 from .responses import error_response
@@ -55,6 +55,9 @@ def create_app(
         Route("/v1/runs/{run_id}", rest_api.get_run, methods=["GET"]),
         Route("/v1/runs/{run_id}", rest_api.cancel_run, methods=["DELETE"]),
         Route("/v1/runs/{run_id}/history", rest_api.run_history, methods=["GET"]),
+        Route("/v1/cancellations", cancellations_api.create, methods=["POST"]),
+        Route("/v1/cancellations", cancellations_api.list_all, methods=["GET"]),
+        Route("/v1/cancellations/{cancellation_id}", cancellations_api.delete, methods=["DELETE"]),
         Route("/v0/runs/{run_id}", rest_api.cancel_run, methods=["DELETE"]),
         Route("/v0/runs/{run_id}/batch", rest_api.run_batch, methods=["GET"]),
         Route("/v0/runs/{run_id}/actions", rest_api.run_actions, methods=["GET"]),

@@ -13,10 +13,13 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from .pause_records import Cancellation, Pause, PauseKind
+
 __all__ = [
     "DEDUPE_WINDOW_MS",
     "DISCOVERY",
     "AppRecord",
+    "Cancellation",
     "Commit",
     "EventQuery",
     "EventRecord",
@@ -35,6 +38,8 @@ __all__ = [
     "NextCall",
     "OpenGather",
     "Page",
+    "Pause",
+    "PauseKind",
     "RegistryState",
     "RunQuery",
     "RunRecord",
@@ -70,11 +75,18 @@ class WorkKind(enum.Enum):
     CALL = "call"
     """Call the app for a run: discovery (`step_id == "step"`) or one targeted step."""
     WAKE = "wake"
-    """A sleep ended: memoize `null` for `step_id`, then call discovery."""
+    """A sleep or a pause's timeout ended: memoize `payload["outcome"]` (default `null`) for
+    `step_id` and drop the pause `payload["pause"]`, if any; then call discovery."""
     CRON = "cron"
     """A cron schedule fell due: start a run of `payload["function_id"]`."""
     FLUSH = "flush"
     """A debounce or an event batch (`payload["key"]`) may be due to close: start its run."""
+    CANCEL_RUNS = "cancel_runs"
+    """A bulk cancellation's job (`payload["cancellation"]`): cancel its next batch of runs
+    after run id `payload["after"]`."""
+    MATCH = "match"
+    """Events (`payload["events"]`, internal ids) arrived that pauses wait for: resume or
+    cancel the runs whose pause they match."""
 
 
 DEDUPE_WINDOW_MS = 24 * 3600 * 1000
@@ -322,6 +334,8 @@ class NewRun:
     """When set, its event waits in a debounce or batch, and no run starts yet."""
     batch_id: str | None = None
     """The batch (or debounce) it was started by."""
+    pauses: tuple[Pause, ...] = ()
+    """Its ``cancelOn`` pauses, stored if it starts."""
 
     @property
     def lock_keys(self) -> tuple[str, ...]:
@@ -402,11 +416,16 @@ class Commit:
     """Internal ids of events this run sent (`step.sendEvent`): they get `source_run_id`."""
     registry_version: int | None = None
     """The registry version `events` were matched against (see `Storage.ingest`)."""
+    pauses: list[Pause] = field(default_factory=list)
+    """Pauses the run begins (`step.waitForEvent`, `step.invoke`), stored with it."""
+    pauses_done: list[str] = field(default_factory=list)
+    """Ids of pauses that ended (timed out): deleted."""
     lease_next_ms: int | None = None
-    """When set, and no work older than `at` is due, the run's next call — the first call it
-    enqueues due by `at`, else the discovery call `then` queues — is queued leased to the
-    committer for this long (or, when the run stops, the call its slots go to), and
-    `Storage.commit` returns it: the worker goes straight on with it."""
+    """When set, the run's next call — the first call it enqueues due by `at`, else the
+    discovery call `then` queues — is queued leased to the committer for this long (or, when
+    the run stops, the call its slots go to), and `Storage.commit` returns it: the worker
+    goes straight on with it. The engine asks only when no other work waits for a worker
+    (`Scheduler.backlogged`)."""
 
 
 @dataclass(frozen=True, kw_only=True)

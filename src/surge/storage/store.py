@@ -11,10 +11,12 @@ from __future__ import annotations
 import itertools
 import secrets
 from collections.abc import Sequence
+from typing import Any
 
 from .connector import Connector, WakeListener
 from .records import (
     AppRecord,
+    Cancellation,
     Commit,
     EventQuery,
     EventRecord,
@@ -25,6 +27,7 @@ from .records import (
     NewWorkItem,
     NextCall,
     OpenGather,
+    Pause,
     RegistryState,
     RunQuery,
     RunRecord,
@@ -32,7 +35,7 @@ from .records import (
     Waiting,
     WorkItem,
 )
-from .rules import apps, events, gathers, queue, runs, slots
+from .rules import apps, cancellations, events, gathers, pauses, queue, runs, slots
 from .rules.commit import commit
 
 
@@ -176,19 +179,83 @@ class Storage:
         at: int,
         events: Sequence[IngestEntry] = (),
         registry_version: int | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> RunRecord:
         """Cancel a running run atomically, and return it.
 
-        In one transaction: the run becomes `Cancelled` at `at`, its work items are deleted,
-        its history gets a ``cancelled`` entry and `events` are ingested (as by `ingest`). A
-        run that already ended is returned unchanged and nothing is stored.
+        In one transaction: the run becomes `Cancelled` at `at`, its queued work items and its
+        pauses are deleted, its history gets a ``cancelled`` entry (with `detail`) and
+        `events` are ingested (as by `ingest`). A call in flight keeps its lease: its commit
+        keeps the step's result and ends nothing (`commit`). A run that already ended is
+        returned unchanged and nothing is stored.
 
         Raises:
             NotFound: There is no such run.
             RegistryChanged: As for `ingest`; nothing was changed.
         """
         return await self._db.run(
-            lambda: runs.cancel_run(run_id, at=at, events=events, registry_version=registry_version)
+            lambda: runs.cancel_run(
+                run_id,
+                at=at,
+                events=events,
+                registry_version=registry_version,
+                detail=detail or {},
+            )
+        )
+
+    # -- bulk cancellations ------------------------------------------------------------------
+
+    async def create_cancellation(self, cancellation: Cancellation) -> None:
+        """Store a bulk cancellation and queue its job (`rules/cancellations.py`)."""
+        await self._db.run(lambda: cancellations.create(cancellation))
+
+    async def list_cancellations(self) -> list[Cancellation]:
+        """Every bulk cancellation, newest first, with how many runs each cancelled so far."""
+        return await self._db.run(cancellations.listed, transaction=False)
+
+    async def delete_cancellation(self, cancellation_id: str) -> bool:
+        """Delete a bulk cancellation, stopping its job; whether there was one. The runs it
+        cancelled stay cancelled."""
+        return await self._db.run(lambda: cancellations.delete(cancellation_id))
+
+    async def cancellation_batch(
+        self, cancellation_id: str, *, after: str, limit: int
+    ) -> tuple[Cancellation | None, list[tuple[str, dict[str, Any]]]]:
+        """The cancellation (`None` if deleted) and its next `limit` running runs after run
+        id `after`, each with its trigger event."""
+        return await self._db.run(
+            lambda: cancellations.batch(cancellation_id, after=after, limit=limit),
+            transaction=False,
+        )
+
+    async def cancellation_progress(
+        self, item: WorkItem, *, cancelled: int, after: str | None, at: int
+    ) -> None:
+        """Record a batch of a cancellation's job: `cancelled` more runs, and the last run id
+        it reached (the job is queued again from there), or `None` when it is done.
+
+        Raises:
+            StaleLease: The item's lease passed on; nothing was changed.
+        """
+        await self._db.run(
+            lambda: cancellations.progress(item, cancelled=cancelled, after=after, at=at)
+        )
+
+    # -- pauses ------------------------------------------------------------------------------
+
+    async def pause_candidates(
+        self, event_ids: Sequence[str]
+    ) -> list[tuple[EventRecord, list[Pause]]]:
+        """Each of the events (internal ids; in arrival order) with the pauses that may match
+        it, found through the index (`rules/pauses.py`), each with its run's trigger; their
+        expressions are not evaluated."""
+        return await self._db.run(lambda: pauses.candidates(event_ids), transaction=False)
+
+    async def resume(self, pause: Pause, *, outcome: Any, at: int, detail: dict[str, Any]) -> bool:
+        """End `pause` with `outcome` as its step's memo and go on with its run, in one
+        transaction; `False`, changing nothing, if it ended already (`rules/pauses.py`)."""
+        return await self._db.run(
+            lambda: pauses.resume(pause, outcome=outcome, at=at, detail=detail)
         )
 
     # -- the queue ---------------------------------------------------------------------------

@@ -80,6 +80,31 @@ GATHERS = _table(
     "closes_at BIGINT",
     "run JSON",
 )
+PAUSES = _table(
+    "pauses",
+    "id TEXT",
+    "run_id TEXT",
+    "step_id TEXT",
+    "kind ENUM",
+    "event_name TEXT",
+    "expression TEXT",
+    "match_key TEXT",
+    "created_at BIGINT",
+    "expires_at BIGINT",
+)
+CANCELLATIONS = _table(
+    "cancellations",
+    "id TEXT",
+    "app_id TEXT",
+    "function_id TEXT",
+    "started_after BIGINT",
+    "started_before BIGINT",
+    "expression TEXT",
+    "created_at BIGINT",
+    "cancelled BIGINT",
+    "done_at BIGINT",
+)
+PAUSE_PATHS = _table("pause_paths", "event_name TEXT", "path TEXT")
 HISTORY = _table(
     "history",
     "run_id TEXT",

@@ -24,6 +24,7 @@ import fastapi
 import inngest
 import inngest.fast_api
 import uvicorn
+from lifecycle import make_functions
 
 APP_ID = "compat-py"
 SEND_CHUNK = 5000  # the most events one POST /e/ may carry
@@ -455,6 +456,7 @@ FUNCTIONS: list[inngest.Function[Any]] = [
     *order_consumers,
     flaky,
     doomed,
+    *make_functions(client, ledger),
 ]
 
 app = fastapi.FastAPI()

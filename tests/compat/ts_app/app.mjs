@@ -13,6 +13,7 @@
 import http from "node:http";
 import { Inngest, NonRetriableError } from "inngest";
 import { serve } from "inngest/node";
+import { makeFunctions } from "./lifecycle.mjs";
 
 const APP_ID = "compat-ts";
 const SEND_CHUNK = 5000; // the most events one POST /e/ may carry
@@ -405,6 +406,7 @@ const functions = [
   ...orderConsumers,
   flaky,
   doomed,
+  ...makeFunctions(inngest, mark),
 ];
 
 // --- HTTP -----------------------------------------------------------------------------------------

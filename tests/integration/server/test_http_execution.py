@@ -367,20 +367,35 @@ async def test_sleep_target_is_read_from_the_op_name(
     assert (await asgi_server.run(run_id))["status"] == "Running"
 
 
-async def test_wait_for_event_fails_the_run_as_not_supported(
+async def test_an_op_not_built_yet_fails_the_run_as_not_supported(
     asgi_server: Harness, sdk_app: ScriptedApp
 ) -> None:
-    wait = sdk_app.op("WaitForEvent", S, name="app/approved", opts={"timeout": "1h"})
-    run_id = await start(asgi_server, sdk_app, "waiter", [sdk_app.ops(wait)], retries=2)
+    infer = sdk_app.op("AIGateway", S, name="ask", opts={"type": "step.ai.infer", "url": "x"})
+    run_id = await start(asgi_server, sdk_app, "inferrer", [sdk_app.ops(infer)], retries=2)
 
     run = await asgi_server.wait_run(run_id)
 
     assert run["status"] == "Failed"
     assert "not supported" in run["error"]["message"]
-    assert "waitForEvent" in run["error"]["message"]
-    assert len(sdk_app.calls("exe-waiter")) == 1
+    assert "step.ai.infer" in run["error"]["message"]
+    assert len(sdk_app.calls("exe-inferrer")) == 1
     next_run = await start(asgi_server, sdk_app, "after", [sdk_app.ok("still serving")])
     assert (await asgi_server.wait_run(next_run))["output"] == "still serving"
+
+
+async def test_a_wait_with_a_bad_expression_fails_the_run_naming_it(
+    asgi_server: Harness, sdk_app: ScriptedApp
+) -> None:
+    opts = {"timeout": "1h", "if": "async.data.id =="}
+    wait = sdk_app.op("WaitForEvent", S, name="app/approved", opts=opts)
+    run_id = await start(asgi_server, sdk_app, "waiter", [sdk_app.ops(wait)], retries=2)
+
+    run = await asgi_server.wait_run(run_id)
+
+    assert run["status"] == "Failed"
+    assert run["error"]["name"] == "InvalidStep"
+    assert "app/approved" in run["error"]["message"]
+    assert "async.data.id ==" in run["error"]["message"]
 
 
 async def test_run_complete_op_finishes_the_run(asgi_server: Harness, sdk_app: ScriptedApp) -> None:

@@ -19,7 +19,7 @@ OPTIONS: dict[str, tuple[Any, bool]] = {
     "batchEvents": ({"maxSize": 10, "timeout": "5s"}, True),
     "priority": ({"run": "event.data.vip ? 120 : 0"}, True),
     "idempotency": ("event.data.order", True),
-    "cancel": ([{"event": "shop/cancelled", "if": "event.data.id == async.data.id"}], False),
+    "cancel": ([{"event": "shop/cancelled", "if": "event.data.id == async.data.id"}], True),
     "singleton": ({"key": "event.data.user", "mode": "skip"}, False),
     "timeouts": ({"start": "1m", "finish": "5m"}, False),
 }

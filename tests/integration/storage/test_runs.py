@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from storage_kit import Kit, now
 
-from surge.core.errors import NotFound, RegistryChanged, StaleLease
+from surge.core.errors import NotFound, RegistryChanged
 from surge.storage import (
     Commit,
     EventQuery,
@@ -14,6 +14,7 @@ from surge.storage import (
     RunStatus,
     RunUpdate,
     Storage,
+    Then,
 )
 
 
@@ -168,14 +169,40 @@ async def test_cancel_leaves_an_ended_run_unchanged(store: Storage, kit: Kit) ->
     assert await store.run_history(run_id) == []
 
 
-async def test_cancelled_runs_lease_cannot_commit(store: Storage, kit: Kit) -> None:
+async def test_a_call_in_flight_when_its_run_is_cancelled_keeps_its_result(
+    store: Storage, kit: Kit
+) -> None:
+    # What it queues next finds the run cancelled before it calls the app (engine tests).
     run_id = await kit.start_run()
     item = await kit.lease_one(run_id)
     await store.cancel_run(run_id, at=kit.tick())
 
-    with pytest.raises(StaleLease):
-        await kit.finish(item, "a")
-    assert (await store.load_run_state(run_id)).memos == []
+    await kit.finish(item, "a", then=Then.DISCOVER)
+
+    assert await kit.memo_ids(run_id) == ["a"]
+    assert (await store.get_run(run_id)).status is RunStatus.CANCELLED
+    assert [h.kind for h in await store.run_history(run_id)] == ["cancelled"]
+
+
+async def test_a_call_that_would_end_a_cancelled_run_leaves_it_cancelled_without_events(
+    store: Storage, kit: Kit
+) -> None:
+    run_id = await kit.start_run()
+    item = await kit.lease_one(run_id)
+    cancelled_at = kit.tick()
+    await store.cancel_run(run_id, at=cancelled_at)
+    finished = kit.entry(kit.event(name="inngest/function.finished"), dedupe_window_ms=0)
+    update = RunUpdate(status=RunStatus.COMPLETED, ended_at=kit.tick(), output="done")
+    ended = HistoryEntry(run_id=run_id, at=kit.tick(), kind="completed")
+
+    await store.commit(
+        Commit(at=now(), item=item, run_update=update, events=[finished], history=[ended])
+    )
+
+    run = await store.get_run(run_id)
+    assert (run.status, run.ended_at, run.output) == (RunStatus.CANCELLED, cancelled_at, None)
+    assert await store.list_events(EventQuery(name="inngest/function.finished")) == []
+    assert [h.kind for h in await store.run_history(run_id)] == ["cancelled"]
 
 
 async def test_cancel_stores_its_events_in_the_same_transaction(store: Storage, kit: Kit) -> None:

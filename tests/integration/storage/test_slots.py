@@ -100,14 +100,34 @@ async def test_a_lapsed_or_handed_back_call_keeps_its_slot(store: Storage, kit: 
     assert handed_back.slots == ("fn:app-fn",)
 
 
-async def test_cancelling_a_run_frees_its_slots(store: Storage, kit: Kit) -> None:
+async def test_a_cancelled_run_s_call_in_flight_holds_its_slot_until_it_commits(
+    store: Storage, kit: Kit
+) -> None:
     [r1, r2] = await start_runs(kit, 2, Limit("fn:app-fn", 1))
     [item] = await kit.lease_all()
 
     await store.cancel_run(r1, at=now(), events=[], registry_version=None)
+    assert item.run_id == r1 and await kit.lease_all() == []  # the step still executes
+
+    await store.commit(Commit(at=now(), item=item, then=Then.DISCOVER))
+    # The call it queued holds the slot until the engine drops it, seeing the run cancelled.
+    [late] = await kit.lease_all()
+    assert late.run_id == r1
+    await store.commit(Commit(at=now(), item=late))
+    assert [i.run_id for i in await kit.lease_all()] == [r2]
+
+
+async def test_cancelling_a_run_frees_the_slots_its_queued_calls_hold(
+    store: Storage, kit: Kit
+) -> None:
+    [r1, r2] = await start_runs(kit, 2, Limit("fn:app-fn", 1))
+    [item] = await kit.lease_all()
+    await store.release([item], now=now())  # handed back: queued, holding its slot
+
+    await store.cancel_run(r1, at=now(), events=[], registry_version=None)
     [next_one] = await kit.lease_all()
 
-    assert item.run_id == r1 and next_one.run_id == r2
+    assert next_one.run_id == r2
 
 
 async def test_a_run_s_next_step_queues_behind_no_later_run(store: Storage, kit: Kit) -> None:
@@ -227,18 +247,3 @@ async def test_a_worker_asking_for_the_next_call_gets_it_leased_with_the_run_s_s
     assert last.state.run.id == r2 and last.state.memos == []
     await done(store, last.item)
     assert await kit.lease_all() == []
-
-
-async def test_a_run_does_not_go_on_ahead_of_older_due_work(store: Storage, kit: Kit) -> None:
-    [r1] = await start_runs(kit, 1, Limit("fn:app-fn", 5))
-    [first] = await kit.lease_all()
-    [older] = await start_runs(kit, 1)  # unlimited, due since before the commit below
-
-    following = await store.commit(
-        Commit(at=now(), item=first, then=Then.DISCOVER, lease_next_ms=30_000)
-    )
-
-    assert following is None  # queued instead, behind the older run's call
-    leased = await kit.lease_all()
-    assert [i.run_id for i in leased] == [older, r1]
-    assert leased[1].slots == ("fn:app-fn",)  # it kept its slot all the same

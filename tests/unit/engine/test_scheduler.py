@@ -165,6 +165,24 @@ async def test_a_handed_on_item_runs_next_in_the_same_worker_with_its_state(
     assert worker.states == [None, STATE, None]
 
 
+async def test_the_queue_is_backlogged_while_due_work_waits_for_a_worker(
+    storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
+) -> None:
+    worker.release.clear()
+    await storage.enqueue([item(f"s{n}", clock.now()) for n in range(3)])
+    running = await scheduler(workers=2)
+    assert len(worker.started) == 2 and running.backlogged  # one is due, and no worker free
+
+    worker.release.set()
+    await settle()
+    assert not running.backlogged  # everything due was taken
+
+    running.wake()  # new work was queued: backlogged until a lease looks
+    assert running.backlogged
+    await settle()
+    assert not running.backlogged
+
+
 async def test_no_more_items_run_at_once_than_there_are_workers(
     storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
 ) -> None:

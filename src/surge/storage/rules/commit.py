@@ -40,7 +40,7 @@ from ..statements import (
     fetch_one,
 )
 from ..tables import HISTORY, WORK_ITEMS, json_or_null
-from . import slots
+from . import pauses, slots
 from .events import ingest
 from .queue import enqueued
 from .runs import load_run_state
@@ -75,16 +75,32 @@ _INHERIT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _CONFLICT + " RETURNING id"
 )
 _RETURNING = " RETURNING id"
-_OLDER_DUE = "SELECT 1 FROM work_items WHERE due_at < ? LIMIT 1"
+_ENDED = "SELECT ended_at FROM runs WHERE id = ?"
+_RUN_ENDS = frozenset({"completed", "failed"})
+"""History kinds that say the run ended: left out when it had ended already."""
 
 
 def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
     """Apply `c` in the order its docstring gives; `StaleLease`, changing nothing, if the
     item's lease passed on. With `c.lease_next_ms`, return the run's next call, leased with
-    `token`, if it was queued, and the run's state read in the same transaction."""
+    `token`, if it was queued, and the run's state read in the same transaction.
+
+    A run that ended (was cancelled) while the call was in flight keeps the step's result,
+    and nothing after it is queued: a commit that would end the run, emit events or begin a
+    pause reads whether it ended first (in the batch it sends anyway); for the others a
+    late call, queued, finds the run ended before it calls the app.
+    """
     run_id = _run_of(c)
     # Statements whose results are not read go out together: one step of the rule each.
     first: list[Statement] = [] if run_id is None else [LockRows("runs", "id", (run_id,))]
+    check_end = run_id is not None and bool(c.events or c.pauses or _ends(c.run_update))
+    ended_at = len(first)
+    if check_end:
+        first.append(fetch_one(_ENDED, run_id))
+    names = sorted({entry.event.name for entry in c.events})
+    waited_at = len(first)
+    if names:
+        first.append(pauses.waited_for(names))
     first += _release(c)
     for memo in c.memos:
         outcome = codec.dumps_str(memo.outcome)
@@ -92,18 +108,21 @@ def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
         first.append(execute(_INSERT_MEMO, *row))
     if c.run_update is not None and run_id is not None:
         first += _update_run(run_id, c.run_update)
-    if c.history:
-        first.append(InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in c.history]))
-    if c.lease_next_ms is not None:
-        # A run goes on on its worker only if no older work is due: else the queue serves it.
-        first.append(fetch_one(_OLDER_DUE, c.at))
     results = yield tuple(first)
-    if c.lease_next_ms is not None and results[-1] is not None:
-        c = replace(c, lease_next_ms=None)
+    waited = [row[0] for row in results[waited_at]] if names else None
+    if check_end and results[ended_at] is not None and results[ended_at][0] is not None:
+        # The run ended (was cancelled) while this call was in flight: the step's result is
+        # kept, and nothing after it runs.
+        c = _after_the_end(c)
+    records = _records(c, run_id)
+    if records:
+        yield tuple(records)
     # Every advisory lock this commit needs, at once and in order: the slots it frees, and
     # what ingest (the runs its events start) counts on.
     if c.events:
-        yield from ingest(c.events, registry_version=c.registry_version, also_lock=c.item.slots)
+        yield from ingest(
+            c.events, registry_version=c.registry_version, also_lock=c.item.slots, waited=waited
+        )
     elif c.item.slots:
         yield slots.lock(c.item.slots)
     next_call = yield from _next_work(c, run_id, token)
@@ -216,6 +235,37 @@ def _heir(c: Commit, run_id: str | None) -> NewWorkItem | str | None:
     return DISCOVERY if c.then is not Then.NOTHING else None
 
 
+def _records(c: Commit, run_id: str | None) -> list[Statement]:
+    """The commit's history, and the pauses it begins and ends (all of its run's, when the
+    run ends)."""
+    statements: list[Statement] = []
+    if c.history:
+        statements.append(InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in c.history]))
+    if c.pauses_done:
+        statements.append(execute("DELETE FROM pauses WHERE id {in_texts}", c.pauses_done))
+    if run_id is not None and _ends(c.run_update):
+        statements.append(execute("DELETE FROM pauses WHERE run_id = ?", run_id))
+    return statements + pauses.store(c.pauses)
+
+
+def _after_the_end(c: Commit) -> Commit:
+    """`c` for a run that has ended already: its memos and step history only."""
+    return replace(
+        c,
+        run_update=None,
+        history=[entry for entry in c.history if entry.kind not in _RUN_ENDS],
+        events=[],
+        enqueue=[],
+        then=Then.NOTHING,
+        lease_next_ms=None,
+        pauses=[],
+    )
+
+
+def _ends(update: RunUpdate | None) -> bool:
+    return update is not None and update.status is not None and update.status.is_final
+
+
 def _run_of(c: Commit) -> str | None:
     run_id = c.item.run_id
     if run_id is None:
@@ -278,7 +328,9 @@ def _update_run(run_id: str, update: RunUpdate) -> list[Statement]:
 @functools.cache
 def _update_sql(columns: tuple[str, ...]) -> str:
     """The same text for the same columns (the connectors cache statements by text)."""
-    return f"UPDATE runs SET {', '.join(f'{column} = ?' for column in columns)} WHERE id = ?"
+    # A run that ended (was cancelled) while its call was in flight stays as it ended.
+    sets = ", ".join(f"{column} = ?" for column in columns)
+    return f"UPDATE runs SET {sets} WHERE id = ? AND ended_at IS NULL"
 
 
 def _discover(

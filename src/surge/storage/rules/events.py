@@ -13,6 +13,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from surge.core import codec
 from surge.core.errors import NotFound, RegistryChanged
@@ -24,6 +25,7 @@ from ..statements import (
     InsertRows,
     Rule,
     Serialize,
+    Statement,
     fetch,
     fetch_one,
 )
@@ -37,7 +39,7 @@ from ..tables import (
     flow_json,
     record_from,
 )
-from . import gates, gathers, slots
+from . import gates, gathers, pauses, slots
 from .queue import ITEM_CONFLICT, discovery_row
 
 USER_ID_LOCKS = range(1, 65)
@@ -84,6 +86,7 @@ def ingest(
     *,
     registry_version: int | None,
     also_lock: Iterable[str] = (),
+    waited: Sequence[str] | None = None,
 ) -> Rule[list[str]]:
     """Store `entries` and start their runs (see `Storage.ingest`); return the ids stored as.
 
@@ -91,7 +94,8 @@ def ingest(
     registry is still at that version: the runs were matched against it. Every advisory lock
     the ingest needs — user-id buckets, the concurrency and gate keys of its runs, and the
     caller's `also_lock` keys — is taken at once, in order, so that no two transactions wait
-    for each other's.
+    for each other's. New events whose name a pause waits for are queued for matching
+    (`pauses.match_item`); `waited`, when the caller read them already, are those names.
     """
     dedupe = _Dedupe()
     user_ids = sorted({e.event.id for e in entries if _by_user_id(e)})
@@ -114,20 +118,30 @@ def ingest(
         if existing is None:
             (fresh if entry.fresh_id else seeded).append(entry)
     runs = [run for entry in fresh for run in entry.runs]
+    added = list(fresh)
     if fresh:
         # Minted ids cannot be stored yet: a plain insert, and no round trip to wait for.
         yield InsertRows(EVENTS, [EVENTS.row_of(e.event) for e in fresh])
+    reads: list[Statement] = []
     if seeded:
-        inserted = yield InsertRows(
-            EVENTS,
-            [EVENTS.row_of(e.event) for e in seeded],
-            "ON CONFLICT (internal_id) DO NOTHING",
-            returning="internal_id",
-        )
+        rows = [EVENTS.row_of(e.event) for e in seeded]
+        conflict = "ON CONFLICT (internal_id) DO NOTHING"
+        reads.append(InsertRows(EVENTS, rows, conflict, returning="internal_id"))
+    asked = waited is None and bool(fresh or seeded)
+    if asked:
+        # Read along with the inserted ids, when there are any: no round trip of its own.
+        reads.append(pauses.waited_for([e.event.name for e in (*fresh, *seeded)]))
+    results: tuple[Any, ...] = (yield tuple(reads)) if reads else ()
+    if seeded:
         # Skipped ids were stored before (perhaps by another node a moment ago): their runs
         # were started then.
-        new = set(inserted)
+        new = set(results[0])
         runs += [run for e in seeded if e.event.internal_id in new for run in e.runs]
+        added += [e for e in seeded if e.event.internal_id in new]
+    paused = {row[0] for row in results[-1]} if asked else set(waited or ())
+    matching = [e.event.internal_id for e in added if e.event.name in paused]
+    if matching:
+        yield tuple(pauses.match_item(matching, at=added[0].event.received_at))
     yield from start_runs(runs)
     return stored
 
@@ -186,6 +200,9 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
     parked = yield from slots.first_calls_parked(starting)
     yield InsertRows(NEW_RUNS, rows)
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")
+    cancel_on = [pause for run in starting for pause in run.pauses]
+    if cancel_on:
+        yield tuple(pauses.store(cancel_on))
     due = [run for run in starting if run.id not in parked]
     if due:
         calls = [discovery_row(run.id, due_at[run.id], flow_json(run)) for run in due]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from surge.core import codec
 from surge.core.errors import NotFound
@@ -116,11 +117,17 @@ def run_history(run_id: str) -> Rule[list[HistoryEntry]]:
 
 
 def cancel_run(
-    run_id: str, *, at: int, events: Sequence[IngestEntry], registry_version: int | None
+    run_id: str,
+    *,
+    at: int,
+    events: Sequence[IngestEntry],
+    registry_version: int | None,
+    detail: dict[str, Any] | None = None,
 ) -> Rule[RunRecord]:
-    """Cancel a running run in one transaction: its status, its history, its queued work
-    dropped and `events` (its ``inngest/function.cancelled``...) stored. An ended run is
-    returned unchanged, and nothing is stored.
+    """Cancel a running run in one transaction: its status, its history, its queued work and
+    its pauses dropped, and `events` (its ``inngest/function.cancelled``...) stored. A call in
+    flight keeps its lease: its commit keeps the step's result and queues nothing after it
+    (`commit`). An ended run is returned unchanged, and nothing is stored.
     """
     yield LockRows("runs", "id", (run_id,))
     run = yield from get_run(run_id)
@@ -129,8 +136,11 @@ def cancel_run(
     cancelled = RunStatus.CANCELLED.value
     yield execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", cancelled, at, run_id)
     yield from slots.release_run(run_id, also_lock=flow_keys(events))
-    yield execute("DELETE FROM work_items WHERE run_id = ?", run_id)
-    entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled")
+    yield (
+        execute("DELETE FROM work_items WHERE run_id = ? AND lease_token IS NULL", run_id),
+        execute("DELETE FROM pauses WHERE run_id = ?", run_id),
+    )
+    entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled", detail=detail or {})
     yield InsertRows(HISTORY, [HISTORY.row_of(entry)])
     yield from ingest(events, registry_version=registry_version)
     return replace(run, status=RunStatus.CANCELLED, ended_at=at)

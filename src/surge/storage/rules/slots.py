@@ -151,14 +151,15 @@ def hand_over(
 
 
 def release_run(run_id: str, *, also_lock: Iterable[str] = ()) -> Rule[None]:
-    """Before a run's items are dropped: unpark one call for each slot they hold, and for each
+    """Before a run's queued items are dropped (leased ones, in flight, stay until their
+    commit frees what they hold): unpark one call for each slot they hold, and for each
     key a call of theirs was due to claim (a run created while its key had room counted on
     it: without it, the calls parked behind it would wait for a slot nobody frees). Takes the
     locks of those keys and of `also_lock` (the keys the rest of the transaction counts on)
     at once, so that no two transactions take them in different orders."""
     rows = yield fetch(
         "SELECT slot1, slot2, flow, parked_on FROM work_items"
-        " WHERE run_id = ? AND flow IS NOT NULL",
+        " WHERE run_id = ? AND flow IS NOT NULL AND lease_token IS NULL",
         run_id,
     )
     keys: list[str] = []

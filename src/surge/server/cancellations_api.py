@@ -1,0 +1,94 @@
+"""Bulk cancellations in Inngest's REST v1 shape: ``POST``, ``GET`` and ``DELETE``
+``/v1/cancellations`` (`docs/protocol.md`, "Server endpoints")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from surge.core import codec
+from surge.core.durations import parse_time
+from surge.core.errors import InvalidInput
+from surge.core.limits import MAX_EXPRESSION_LENGTH
+from surge.engine import Engine
+from surge.storage import Cancellation
+
+from .responses import read_body
+from .rest_api import endpoint, iso
+
+MAX_BODY = 64 * 1024
+_FIELDS = frozenset({"app_id", "function_id", "started_after", "started_before", "if"})
+
+
+def cancellation_json(cancellation: Cancellation) -> dict[str, Any]:
+    return {
+        "id": cancellation.id,
+        "environment_id": "dev",
+        "app_id": cancellation.app_id,
+        "function_id": cancellation.function_id,
+        "started_after": iso(cancellation.started_after),
+        "started_before": iso(cancellation.started_before),
+        "if": cancellation.expression,
+        "created_at": iso(cancellation.created_at),
+        "cancelled_count": cancellation.cancelled,
+        "done": cancellation.done_at is not None,
+        "done_at": iso(cancellation.done_at),
+    }
+
+
+@endpoint
+async def create(request: Request, engine: Engine) -> Any:
+    try:
+        body = codec.loads(await read_body(request, MAX_BODY))
+    except codec.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidInput(f"the body must be a JSON object, got {type(body).__name__}")
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
+    expression = body.get("if")
+    if expression is not None and (
+        not isinstance(expression, str) or len(expression) > MAX_EXPRESSION_LENGTH
+    ):
+        raise InvalidInput(
+            f"if must be a CEL expression of at most {MAX_EXPRESSION_LENGTH} characters", field="if"
+        )
+    cancellation = await engine.create_cancellation(
+        app_id=_text(body, "app_id"),
+        function_id=_text(body, "function_id"),
+        started_after=_time(body, "started_after"),
+        started_before=_time(body, "started_before"),
+        expression=expression or None,
+    )
+    return cancellation_json(cancellation)
+
+
+@endpoint
+async def list_all(request: Request, engine: Engine) -> Any:
+    return [cancellation_json(c) for c in await engine.list_cancellations()]
+
+
+@endpoint
+async def delete(request: Request, engine: Engine) -> Any:
+    cancellation_id = request.path_params["cancellation_id"]
+    await engine.delete_cancellation(cancellation_id)
+    return {"id": cancellation_id, "deleted": True}
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{name} must be a non-empty string", field=name)
+    return value
+
+
+def _time(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be an RFC 3339 time", field=name)
+    try:
+        return parse_time(value)
+    except (InvalidInput, ValueError):
+        raise InvalidInput(f"{name} must be an RFC 3339 time, got {value!r}", field=name) from None

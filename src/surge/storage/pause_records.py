@@ -1,0 +1,64 @@
+"""Records of runs that wait for something: pauses, and bulk cancellations.
+
+Re-exported by `records` (and `surge.storage`) with the rest of the storage's vocabulary.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Cancellation", "Pause", "PauseKind"]
+
+
+class PauseKind(enum.Enum):
+    """What a matching event does to a paused run."""
+
+    WAIT = "wait"
+    """`step.waitForEvent`: the step's value is the event."""
+    INVOKE = "invoke"
+    """`step.invoke`: the step's outcome is the invoked run's (from its
+    ``inngest/function.finished``)."""
+    CANCEL = "cancel"
+    """`cancelOn`: the run is cancelled."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pause:
+    """A run waiting for an event (`core/matching.py` says how it is indexed)."""
+
+    id: str
+    run_id: str
+    step_id: str
+    """The waiting step (for `CANCEL`, the ``cancelOn`` entry it came from)."""
+    kind: PauseKind
+    event_name: str
+    expression: str | None
+    """CEL over ``event`` (the run's trigger) and ``async`` (the candidate), or `None`."""
+    match_key: str | None
+    """`core.matching.match_key` a candidate must have (`None`: evaluate every candidate)."""
+    created_at: int
+    """Only events received from then on match."""
+    expires_at: int | None = None
+    """No event received from then on matches."""
+    trigger: dict[str, Any] | None = None
+    """The run's first event (filled in for matching, not stored)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Cancellation:
+    """A bulk cancellation: the running runs of `function_id` started in
+    [`started_after`, `started_before`) whose trigger matches `expression` are cancelled, by a
+    job that counts them in `cancelled` and sets `done_at` when it has gone through them."""
+
+    id: str
+    app_id: str
+    function_id: str
+    """The function's slug (``<app id>-<function id>``)."""
+    started_after: int
+    started_before: int
+    expression: str | None
+    created_at: int
+    cancelled: int = 0
+    done_at: int | None = None

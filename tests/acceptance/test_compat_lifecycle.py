@@ -1,0 +1,191 @@
+"""Waiting steps and the run lifecycle with apps on the official SDKs: ``step.waitForEvent``,
+``step.invoke``, ``cancelOn`` and ``DELETE /v1/runs/{id}``, through the real server.
+
+The apps' functions are in ``tests/compat/py_app/lifecycle.py`` and
+``tests/compat/ts_app/lifecycle.mjs``; each step body marks its group, so what ran (and
+what did not, after a cancellation) is read from the app, not from the server.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from compat_stack import Stack, start_stack, tag
+
+if TYPE_CHECKING:
+    from conftest import AppProcess, SurgeServer
+
+pytestmark = pytest.mark.compat
+
+DEADLINE = 60.0
+
+
+@pytest.fixture(scope="module", params=["py-dev", "ts-dev", "ts-start"])
+def stack(
+    request: pytest.FixtureRequest,
+    surge_server_module: Callable[..., SurgeServer],
+    app_process_module: Callable[..., AppProcess],
+) -> Stack:
+    return start_stack(request.param, surge_server_module, app_process_module)
+
+
+def started_run(stack: Stack, event_id: str, wait_until: Callable[..., Any]) -> dict[str, Any]:
+    """The one run `event_id` started, once it exists."""
+    runs: list[dict[str, Any]] = wait_until(
+        lambda: stack.server.event_runs(event_id) or None,
+        timeout=DEADLINE,
+        what=f"a run of event {event_id}",
+    )
+    return runs[0]
+
+
+def wait_for_mark(stack: Stack, group: str, name: str, wait_until: Callable[..., Any]) -> None:
+    wait_until(
+        lambda: name in stack.marks(group),
+        timeout=DEADLINE,
+        what=f"step mark {name!r} of {group}",
+        detail=lambda: f"marks: {stack.marks(group)}",
+    )
+
+
+def test_wait_for_event_resumes_with_the_event_that_matches(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    group, request_id = tag(), tag()
+    (event_id,) = stack.server.send(
+        {
+            "name": "compat/approval.requested",
+            "data": {"group": group, "request_id": request_id, "timeout_ms": 60_000},
+        }
+    )
+    wait_for_mark(stack, group, "requested", wait_until)
+    time.sleep(0.3)  # the wait is stored once the app reports it
+
+    stack.server.send(
+        [
+            {"name": "compat/approval.decided", "data": {"request_id": tag(), "decision": "no"}},
+            {
+                "name": "compat/approval.decided",
+                "data": {"request_id": request_id, "decision": "yes"},
+            },
+        ]
+    )
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+    assert (run["status"], run["output"]) == ("Completed", {"decision": "yes"}), run
+
+
+def test_wait_for_event_times_out_with_none_and_ignores_earlier_events(stack: Stack) -> None:
+    group, request_id = tag(), tag()
+    decided = {"name": "compat/approval.decided", "data": {"request_id": request_id}}
+    stack.server.send(decided)  # before the wait began: it must not count
+
+    (event_id,) = stack.server.send(
+        {
+            "name": "compat/approval.requested",
+            "data": {"group": group, "request_id": request_id, "timeout_ms": 2000},
+        }
+    )
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+    assert (run["status"], run["output"]) == ("Completed", {"decision": None}), str(run)
+    assert stack.marks(group) == ["requested"]
+
+
+def test_invoke_returns_the_child_s_result_and_links_both_runs(stack: Stack) -> None:
+    (event_id,) = stack.server.send({"name": "compat/invoker.start", "data": {"x": 21}})
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    assert run["status"] == "Completed", run
+    assert run["output"] == {"result": {"doubled": 42, "event": "inngest/function.invoked"}}, run
+    resp = stack.server.request("GET", "/v1/runs", params={"parent_run_id": run["run_id"]})
+    (child,) = resp.json()["data"]
+    assert child["function_id"] == f"{stack.app_id}-child"
+    assert child["parent_run_id"] == run["run_id"]
+    assert child["status"] == "Completed"
+
+
+def test_invoke_raises_the_child_s_error(stack: Stack) -> None:
+    (event_id,) = stack.server.send(
+        {"name": "compat/invoker.start", "data": {"x": 7, "fail": True}}
+    )
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    assert run["status"] == "Completed", run
+    assert "child refused 7" in run["output"]["error"], run
+
+
+def test_invoke_times_out_with_the_sdks_error(stack: Stack) -> None:
+    (event_id,) = stack.server.send(
+        {"name": "compat/invoker.start", "data": {"x": 1, "sleep_ms": 20_000, "timeout_ms": 1000}}
+    )
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    assert run["status"] == "Completed", run
+    message = run["output"]["error"]
+    assert "Timed out waiting for invoked function to complete" in message, run
+
+
+def test_invoking_an_unknown_function_fails_the_step_naming_it(stack: Stack) -> None:
+    (event_id,) = stack.server.send(
+        {"name": "compat/invoker.start", "data": {"x": 1, "target": "missing"}}
+    )
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    assert run["status"] == "Completed", run
+    assert "no-such-function" in run["output"]["error"], run
+
+
+def test_cancel_on_cancels_the_matching_run_only(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    group, other = tag(), tag()
+    ids = stack.server.send(
+        [
+            {"name": "compat/cancellable.start", "data": {"group": group}},
+            {"name": "compat/cancellable.start", "data": {"group": other}},
+        ]
+    )
+    wait_for_mark(stack, group, "first", wait_until)
+    wait_for_mark(stack, other, "first", wait_until)
+
+    stack.server.send({"name": "compat/cancellable.stop", "data": {"group": group}})
+
+    (run,) = stack.server.wait_event_runs(ids[0], 1, timeout=DEADLINE)
+    assert run["status"] == "Cancelled", run
+    assert stack.server.event_runs(ids[1])[0]["status"] == "Running"
+    assert stack.marks(group) == ["first"]
+    stack.server.request("DELETE", f"/v1/runs/{stack.server.event_runs(ids[1])[0]['run_id']}")
+
+
+def test_a_run_cancelled_mid_step_keeps_that_step_s_result_and_runs_nothing_after(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    group = tag()
+    (event_id,) = stack.server.send(
+        {"name": "compat/slow.start", "data": {"group": group, "step_s": 1.5}}
+    )
+    wait_for_mark(stack, group, "slow-began", wait_until)
+    run_id = started_run(stack, event_id, wait_until)["run_id"]
+
+    resp = stack.server.request("DELETE", f"/v1/runs/{run_id}")
+
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["data"]["status"] == "Cancelled"
+    wait_for_mark(stack, group, "slow-ended", wait_until)
+    time.sleep(1.0)  # time for a step after it to run, were it (wrongly) called
+    assert stack.marks(group) == ["slow-began", "slow-ended"]
+    assert stack.server.run(run_id)["status"] == "Cancelled"
+
+    def slow_step_kept() -> bool:
+        history = stack.server.request("GET", f"/v1/runs/{run_id}/history").json()["data"]
+        return any(entry["kind"] == "step_completed" for entry in history)
+
+    wait_until(slow_step_kept, timeout=DEADLINE, what="the slow step's result in the history")

@@ -1,0 +1,119 @@
+"""The compatibility app's waiting steps and run lifecycle: waitForEvent, invoke, cancelOn.
+
+Imported by ``app.py``; each step body marks its group in the app's ledger, so a test can
+see which steps ran, in which order, and that nothing ran after a cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import Any, Protocol
+
+import inngest
+
+
+class Marks(Protocol):
+    def mark(self, group: str, name: str) -> None: ...
+
+
+def make_functions(client: inngest.Inngest, ledger: Marks) -> list[inngest.Function[Any]]:
+    """The lifecycle functions of `client`, recording into `ledger`."""
+    return [*_waits(client, ledger), *_cancels(client, ledger)]
+
+
+def _waits(client: inngest.Inngest, ledger: Marks) -> list[inngest.Function[Any]]:
+    @client.create_function(
+        fn_id="approval", trigger=inngest.TriggerEvent(event="compat/approval.requested")
+    )
+    async def approval(ctx: inngest.Context) -> dict[str, Any]:
+        group = ctx.event.data["group"]
+
+        async def requested() -> None:
+            ledger.mark(group, "requested")
+
+        await ctx.step.run("requested", requested)
+        decided = await ctx.step.wait_for_event(
+            "await-decision",
+            event="compat/approval.decided",
+            if_exp="event.data.request_id == async.data.request_id",
+            timeout=datetime.timedelta(milliseconds=int(ctx.event.data["timeout_ms"])),
+        )
+        return {"decision": None if decided is None else decided.data.get("decision")}
+
+    @client.create_function(fn_id="child", trigger=inngest.TriggerEvent(event="compat/child.run"))
+    async def child(ctx: inngest.Context) -> dict[str, Any]:
+        data = ctx.event.data
+        if data.get("sleep_ms"):
+            await ctx.step.sleep("linger", datetime.timedelta(milliseconds=int(data["sleep_ms"])))
+        if data.get("fail"):
+            raise inngest.NonRetriableError(f"child refused {data.get('x')}")
+        return {"doubled": int(data.get("x", 0)) * 2, "event": ctx.event.name}
+
+    @client.create_function(
+        fn_id="invoker", trigger=inngest.TriggerEvent(event="compat/invoker.start")
+    )
+    async def invoker(ctx: inngest.Context) -> dict[str, Any]:
+        data = ctx.event.data
+        timeout = data.get("timeout_ms")
+        try:
+            if data.get("target") == "missing":
+                result = await ctx.step.invoke_by_id(
+                    "call", function_id="no-such-function", data={"x": data["x"]}
+                )
+            else:
+                result = await ctx.step.invoke(
+                    "call",
+                    function=child,
+                    data={k: v for k, v in data.items() if k != "timeout_ms"},
+                    timeout=None if timeout is None else datetime.timedelta(milliseconds=timeout),
+                )
+        except Exception as exc:  # the SDK raises the child's error, or the timeout
+            return {"error": str(exc), "type": type(exc).__name__}
+        return {"result": result}
+
+    return [approval, child, invoker]
+
+
+def _cancels(client: inngest.Inngest, ledger: Marks) -> list[inngest.Function[Any]]:
+    @client.create_function(
+        fn_id="cancellable",
+        trigger=inngest.TriggerEvent(event="compat/cancellable.start"),
+        cancel=[
+            inngest.Cancel(
+                event="compat/cancellable.stop", if_exp="event.data.group == async.data.group"
+            )
+        ],
+    )
+    async def cancellable(ctx: inngest.Context) -> str:
+        group = ctx.event.data["group"]
+
+        async def first() -> None:
+            ledger.mark(group, "first")
+
+        async def second() -> None:
+            ledger.mark(group, "second")
+
+        await ctx.step.run("first", first)
+        await ctx.step.sleep("nap", datetime.timedelta(seconds=30))
+        await ctx.step.run("second", second)
+        return "finished"
+
+    @client.create_function(fn_id="slow", trigger=inngest.TriggerEvent(event="compat/slow.start"))
+    async def slow(ctx: inngest.Context) -> str:
+        group = ctx.event.data["group"]
+
+        async def slow_step() -> str:
+            ledger.mark(group, "slow-began")
+            await asyncio.sleep(float(ctx.event.data["step_s"]))
+            ledger.mark(group, "slow-ended")
+            return "slow-result"
+
+        async def after() -> None:
+            ledger.mark(group, "after")
+
+        await ctx.step.run("slow", slow_step)
+        await ctx.step.run("after", after)
+        return "finished"
+
+    return [cancellable, slow]

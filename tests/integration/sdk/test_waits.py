@@ -1,0 +1,131 @@
+"""Waiting steps and cancellation with the Surge SDK through a real ``surge dev``:
+``wait_for_event``, ``invoke`` (result, error, timeout) and ``cancel``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import surge
+
+if TYPE_CHECKING:
+    from .conftest import Ledger, Stack
+
+
+def build(client: surge.Surge, ledger: Ledger) -> Sequence[surge.Function[Any]]:
+    @client.create_function(fn_id="approval", trigger="lab/approval.requested")
+    async def approval(ctx: surge.Context) -> Any:
+        decided = await ctx.step.wait_for_event(
+            "decision",
+            "lab/approval.decided",
+            timeout=f"{ctx.event.data['timeout_s']}s",
+            if_exp="event.data.id == async.data.id",
+        )
+        return None if decided is None else decided.data["decision"]
+
+    @client.create_function(fn_id="child", trigger="lab/child", retries=0)
+    async def child(ctx: surge.Context) -> int:
+        if ctx.event.data.get("sleep_s"):
+            await ctx.step.sleep("linger", f"{ctx.event.data['sleep_s']}s")
+        if ctx.event.data.get("fail"):
+            raise surge.NonRetriableError("child refused")
+        return int(ctx.event.data["x"]) * 2
+
+    @client.create_function(fn_id="invoker", trigger="lab/invoker")
+    async def invoker(ctx: surge.Context) -> Any:
+        data = dict(ctx.event.data)
+        timeout = data.pop("timeout_s", None)
+        try:
+            return await ctx.step.invoke(
+                "call", child, data=data, timeout=None if timeout is None else f"{timeout}s"
+            )
+        except surge.StepError as exc:
+            return {"error": exc.name, "message": exc.message}
+
+    @client.create_function(
+        fn_id="cancellable",
+        trigger="lab/cancellable",
+        cancel=surge.Cancel(event="lab/stop", if_exp="event.data.id == async.data.id"),
+    )
+    async def cancellable(ctx: surge.Context) -> str:
+        await ctx.step.run("first", lambda: ledger.count(ctx.run_id, "first"))
+        await ctx.step.sleep("nap", "30s")
+        await ctx.step.run("second", lambda: ledger.count(ctx.run_id, "second"))
+        return "finished"
+
+    return [approval, child, invoker, cancellable]
+
+
+@pytest.fixture(scope="module")
+def stack(sdk_stack: Callable[..., Stack]) -> Stack:
+    return sdk_stack(build, app_id="lab")
+
+
+def test_wait_for_event_returns_the_matching_event(stack: Stack, wait_until: Any) -> None:
+    (event_id,) = stack.send(
+        {"name": "lab/approval.requested", "data": {"id": "a-1", "timeout_s": 60}}
+    )
+    wait_until(lambda: stack.server.event_runs(event_id), timeout=30, what="the approval run")
+    time.sleep(0.5)  # the wait begins once the app reports it
+    stack.send(
+        [
+            {"name": "lab/approval.decided", "data": {"id": "a-2", "decision": "no"}},
+            {"name": "lab/approval.decided", "data": {"id": "a-1", "decision": "yes"}},
+        ]
+    )
+
+    run = stack.run_of(event_id, "lab-approval")
+    assert (run["status"], run["output"]) == ("Completed", "yes"), run
+
+
+def test_wait_for_event_returns_none_at_its_timeout(stack: Stack) -> None:
+    (event_id,) = stack.send(
+        {"name": "lab/approval.requested", "data": {"id": "a-3", "timeout_s": 1}}
+    )
+
+    run = stack.run_of(event_id, "lab-approval")
+
+    assert (run["status"], run["output"]) == ("Completed", None), run
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"x": 21}, 42),
+        ({"x": 1, "fail": True}, {"error": "NonRetriableError", "message": "child refused"}),
+        (
+            {"x": 1, "sleep_s": 30, "timeout_s": 1},
+            {
+                "error": "InngestInvokeTimeoutError",
+                "message": "Timed out waiting for invoked function to complete",
+            },
+        ),
+    ],
+    ids=["result", "error", "timeout"],
+)
+def test_invoke_returns_the_child_s_outcome(
+    stack: Stack, data: dict[str, Any], expected: Any
+) -> None:
+    (event_id,) = stack.send({"name": "lab/invoker", "data": data})
+
+    run = stack.run_of(event_id, "lab-invoker")
+
+    assert (run["status"], run["output"]) == ("Completed", expected), run
+
+
+def test_cancel_stops_the_matching_run_before_its_next_step(stack: Stack, wait_until: Any) -> None:
+    (event_id,) = stack.send({"name": "lab/cancellable", "data": {"id": "c-1"}})
+
+    def first_ran() -> bool:
+        runs = stack.server.event_runs(event_id)
+        return bool(runs) and stack.ledger.runs.get(runs[0]["run_id"], {}).get("first") == 1
+
+    wait_until(first_ran, timeout=30, what="the first step")
+    stack.send({"name": "lab/stop", "data": {"id": "c-1"}})
+
+    run = stack.run_of(event_id, "lab-cancellable")
+    assert run["status"] == "Cancelled", run
+    assert stack.ledger.runs[run["run_id"]] == {"first": 1}
