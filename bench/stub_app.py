@@ -9,6 +9,11 @@ Functions (app id ``bench``):
   StepRun ``send`` (it POSTs ``n`` ``bench/item`` events to ``/e/bench`` in chunks of 5,000 and
   returns the ids), then 200.
 * ``bench-worker`` on ``bench/item``: StepRun ``a``, StepRun ``b``, then 200 ``{"ok": true}``.
+* ``bench-sleeper`` on ``bench/sleep``: Sleep until ``event.data.until`` (ISO), then 200; the
+  app records how late each resumed call came (``sleep_lateness_ms``: from ``event.data.due``,
+  epoch ms) and the due times in the order they came back (``/stats?full=1``).
+* ``bench-waiter`` on ``bench/wait``: WaitForEvent ``bench/go.<event.data.g>`` with
+  ``event.data.k == async.data.k`` for an hour, then 200.
   With ``--step-ms MS`` each of its two steps takes that long (the app counts how many run at
   once: ``peak_in_flight`` in ``/stats``); with ``--worker-concurrency N`` (and
   ``--worker-key EXPR``) it is registered with that concurrency limit (``bench/flow.py``).
@@ -49,6 +54,8 @@ import orjson
 APP_ID = "bench"
 ORCHESTRATOR = "bench-orchestrator"
 WORKER = "bench-worker"
+SLEEPER = "bench-sleeper"
+WAITER = "bench-waiter"
 SEND_CHUNK = 5000
 SDK_HEADER = b"stub:v0"
 
@@ -94,6 +101,9 @@ class Stats:
         self.peak_in_flight = 0
         self.answered: dict[str, float] = {}  # worker run id -> when its last call was answered
         self.gaps_ms: list[float] = []  # from a worker call's answer to the run's next call
+        self.woke: list[tuple[int, float]] = []  # sleepers resumed: (due ms, when it came)
+        self.parked = 0  # first calls answered with a sleep or a wait
+        self.resumed = 0  # waiters called again after their wait
 
     def record(self, fn: str, run_id: str, event_id: str | None) -> None:
         self.calls += 1
@@ -115,9 +125,13 @@ class Stats:
             "runs": len(self.first_call),
             "peak_in_flight": self.peak_in_flight,
             "gap_ms": _quantiles(self.gaps_ms),
+            "parked": self.parked,
+            "woke": len(self.woke),
+            "resumed": self.resumed,
         }
         if full:
             out["first_call"] = self.first_call
+            out["woke_due"] = self.woke
         return out
 
     async def wait(self, check: Any, timeout: float) -> Any:
@@ -203,6 +217,7 @@ class StubApp:
         worker = fn(WORKER, "bench/item")
         if self.concurrency is not None:
             worker["concurrency"] = [self.concurrency]
+        parkers = [fn(SLEEPER, "bench/sleep"), fn(WAITER, "bench/wait")]
         payload = {
             "appname": APP_ID,
             "deploy_type": "ping",
@@ -210,7 +225,7 @@ class StubApp:
             "sdk": "stub:v0",
             "v": "0.1",
             "framework": "stub",
-            "functions": [fn(ORCHESTRATOR, "bench/start"), worker],
+            "functions": [fn(ORCHESTRATOR, "bench/start"), worker, *parkers],
         }
         resp = await self.client.post(
             f"{self.server}/fn/register",
@@ -247,7 +262,29 @@ class StubApp:
                 ids = await self.send_items(n)
                 return http_response(206, orjson.dumps(step_run("send", ids)))
             return http_response(200, b'{"ok":true}')
+        if fn in (SLEEPER, WAITER):
+            return self.park(fn, memos, event.get("data") or {})
         return http_response(400, b'{"code":"function_not_found","message":"unknown fnId"}')
+
+    def park(self, fn: str, memos: int, data: dict[str, Any]) -> bytes:
+        """A sleeper's or a waiter's call: the sleep or wait first, then the end."""
+        if memos == 0:
+            self.stats.parked += 1
+            if fn == SLEEPER:
+                op = {"op": "Sleep", "id": sha1("nap"), "name": data["until"]}
+            else:
+                op = {
+                    "op": "WaitForEvent",
+                    "id": sha1("wait"),
+                    "name": f"bench/go.{data['g']}",
+                    "opts": {"timeout": "1h", "if": "event.data.k == async.data.k"},
+                }
+            return http_response(206, orjson.dumps([op]))
+        if fn == SLEEPER:
+            self.stats.woke.append((int(data["due"]), time.time() * 1000))
+        else:
+            self.stats.resumed += 1
+        return http_response(200, b'{"ok":true}')
 
     async def work(self) -> None:
         """One step of the worker, taking `step_s`; counts the steps running at once."""

@@ -102,9 +102,15 @@ async def test_an_event_finds_the_pauses_waiting_for_its_key_and_no_others(
 
 async def test_events_no_pause_waits_for_queue_no_matching(store: Storage, kit: Kit) -> None:
     [call] = await start_runs(kit, 1)
-    await begin(kit, call, pause(kit, call.run_id))
+    await begin(kit, call, pause(kit, call.run_id, key=("data.user", "u-1")))
 
-    await store.ingest([kit.entry(kit.event(name="test/other"), runs=0)])
+    await store.ingest(
+        [
+            kit.entry(kit.event(name="test/other", data={"user": "u-1"}), runs=0),
+            kit.entry(kit.event(name=WAITED, data={"user": "u-2"}), runs=0),
+            kit.entry(kit.event(name=WAITED), runs=0),
+        ]
+    )
 
     assert await match_items(kit) == []
 

@@ -98,9 +98,9 @@ def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
     if check_end:
         first.append(fetch_one(_ENDED, run_id))
     names = sorted({entry.event.name for entry in c.events})
-    waited_at = len(first)
+    paths_at = len(first)
     if names:
-        first.append(pauses.waited_for(names))
+        first.append(pauses.paths_for(names))
     first += _release(c)
     for memo in c.memos:
         outcome = codec.dumps_str(memo.outcome)
@@ -109,7 +109,7 @@ def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
     if c.run_update is not None and run_id is not None:
         first += _update_run(run_id, c.run_update)
     results = yield tuple(first)
-    waited = [row[0] for row in results[waited_at]] if names else None
+    paths = pauses.read_paths(results[paths_at]) if names else None
     if check_end and results[ended_at] is not None and results[ended_at][0] is not None:
         # The run ended (was cancelled) while this call was in flight: the step's result is
         # kept, and nothing after it runs.
@@ -121,7 +121,7 @@ def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
     # what ingest (the runs its events start) counts on.
     if c.events:
         yield from ingest(
-            c.events, registry_version=c.registry_version, also_lock=c.item.slots, waited=waited
+            c.events, registry_version=c.registry_version, also_lock=c.item.slots, paths=paths
         )
     elif c.item.slots:
         yield slots.lock(c.item.slots)

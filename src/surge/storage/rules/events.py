@@ -86,7 +86,7 @@ def ingest(
     *,
     registry_version: int | None,
     also_lock: Iterable[str] = (),
-    waited: Sequence[str] | None = None,
+    paths: pauses.Paths | None = None,
 ) -> Rule[list[str]]:
     """Store `entries` and start their runs (see `Storage.ingest`); return the ids stored as.
 
@@ -94,8 +94,9 @@ def ingest(
     registry is still at that version: the runs were matched against it. Every advisory lock
     the ingest needs — user-id buckets, the concurrency and gate keys of its runs, and the
     caller's `also_lock` keys — is taken at once, in order, so that no two transactions wait
-    for each other's. New events whose name a pause waits for are queued for matching
-    (`pauses.match_item`); `waited`, when the caller read them already, are those names.
+    for each other's. New events a pause may wait for are queued for matching
+    (`pauses.waited`, `pauses.match_item`); `paths`, when the caller read them already, are
+    the `pauses.Paths` of the entries' names.
     """
     dedupe = _Dedupe()
     user_ids = sorted({e.event.id for e in entries if _by_user_id(e)})
@@ -117,7 +118,17 @@ def ingest(
         stored.append(existing or entry.event.internal_id)
         if existing is None:
             (fresh if entry.fresh_id else seeded).append(entry)
-    runs = [run for entry in fresh for run in entry.runs]
+    added = yield from _store(fresh, seeded, paths)
+    yield from start_runs([run for entry in added for run in entry.runs])
+    return stored
+
+
+def _store(
+    fresh: list[IngestEntry], seeded: list[IngestEntry], paths: pauses.Paths | None
+) -> Rule[list[IngestEntry]]:
+    """Insert the events of new entries; return those stored now (a seeded one may have been
+    stored by another node a moment ago: its runs were started then). Queue the matching of
+    those a pause may wait for, reading the pauses' `paths` unless given."""
     added = list(fresh)
     if fresh:
         # Minted ids cannot be stored yet: a plain insert, and no round trip to wait for.
@@ -127,23 +138,21 @@ def ingest(
         rows = [EVENTS.row_of(e.event) for e in seeded]
         conflict = "ON CONFLICT (internal_id) DO NOTHING"
         reads.append(InsertRows(EVENTS, rows, conflict, returning="internal_id"))
-    asked = waited is None and bool(fresh or seeded)
+    asked = paths is None and bool(fresh or seeded)
     if asked:
         # Read along with the inserted ids, when there are any: no round trip of its own.
-        reads.append(pauses.waited_for([e.event.name for e in (*fresh, *seeded)]))
+        reads.append(pauses.paths_for([e.event.name for e in (*fresh, *seeded)]))
     results: tuple[Any, ...] = (yield tuple(reads)) if reads else ()
     if seeded:
-        # Skipped ids were stored before (perhaps by another node a moment ago): their runs
-        # were started then.
         new = set(results[0])
-        runs += [run for e in seeded if e.event.internal_id in new for run in e.runs]
         added += [e for e in seeded if e.event.internal_id in new]
-    paused = {row[0] for row in results[-1]} if asked else set(waited or ())
-    matching = [e.event.internal_id for e in added if e.event.name in paused]
-    if matching:
-        yield tuple(pauses.match_item(matching, at=added[0].event.received_at))
-    yield from start_runs(runs)
-    return stored
+    if asked:
+        paths = pauses.read_paths(results[-1])
+    if paths:
+        matching = yield from pauses.waited([e.event for e in added], paths)
+        if matching:
+            yield tuple(pauses.match_item(matching, at=added[0].event.received_at))
+    return added
 
 
 def flow_keys(entries: Sequence[IngestEntry]) -> set[str]:

@@ -30,22 +30,22 @@ from ..records import (
 from ..statements import WAKE, InsertRows, LockRows, Rule, Statement, execute, fetch
 from ..tables import EVENTS, HISTORY, PAUSE_PATHS, PAUSES, WORK_ITEMS, record_from
 
-_WAITED_FOR = (
-    "SELECT DISTINCT n.event_name FROM pause_paths n WHERE n.event_name {in_texts}"
+_PATHS = (
+    "SELECT n.event_name, n.path FROM pause_paths n WHERE n.event_name {in_texts}"
     " AND EXISTS (SELECT 1 FROM pauses p WHERE p.event_name = n.event_name)"
 )
+# A match key names its path and a hash of the value: selective without the event name.
+_KEYS_WAITED = "SELECT DISTINCT match_key FROM pauses WHERE match_key {in_texts}"
 _PAUSE_COLUMNS = (
     "p.id, p.run_id, p.step_id, p.kind, p.event_name, p.expression, p.match_key, p.created_at,"
     " p.expires_at, e.payload"
 )
 _CANDIDATES = (
     f"SELECT {_PAUSE_COLUMNS} FROM pauses p JOIN runs r ON r.id = p.run_id"
-    " LEFT JOIN events e ON e.internal_id = r.first_event_id"
-    " WHERE p.event_name = ? AND {match} AND p.created_at <= ?"
-    " AND (p.expires_at IS NULL OR p.expires_at > ?)"
+    " LEFT JOIN events e ON e.internal_id = r.first_event_id WHERE "
 )
-_BY_KEY = _CANDIDATES.replace("{match}", "p.match_key {in_texts}")
-_UNINDEXED = _CANDIDATES.replace("{match}", "p.match_key IS NULL")
+_BY_KEY = _CANDIDATES + "p.match_key {in_texts}"
+_UNINDEXED = _CANDIDATES + "p.event_name {in_texts} AND p.match_key IS NULL"
 _INSERT_MEMO = (
     "INSERT INTO memos (run_id, step_id, seq, name, op, outcome, at) VALUES"
     " (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM memos WHERE run_id = ?), '', ?, ?, ?)"
@@ -70,9 +70,48 @@ def store(pauses: Sequence[Pause]) -> list[Statement]:
     ]
 
 
-def waited_for(names: Sequence[str]) -> Statement:
-    """Which of event `names` some pause waits for (read as rows of one name each)."""
-    return fetch(_WAITED_FOR, sorted(set(names)))
+Paths = dict[str, set[str]]
+"""For each event name some pause waits for, the paths of its pauses' match keys (``""``:
+some have none)."""
+
+
+def paths_for(names: Sequence[str]) -> Statement:
+    """The `Paths` of event `names` (read as ``(name, path)`` rows: `read_paths`)."""
+    return fetch(_PATHS, sorted(set(names)))
+
+
+def read_paths(rows: Sequence[tuple[str, str]]) -> Paths:
+    paths: Paths = {}
+    for name, path in rows:
+        paths.setdefault(name, set()).add(path)
+    return paths
+
+
+def keys_of(payload: dict[str, Any], paths: set[str]) -> list[str]:
+    """The match keys of an event with `payload`, one for each indexed path it has."""
+    return [
+        match_key(path, value)
+        for path in sorted(paths)
+        if path and (value := value_at(payload, path)) is not None
+    ]
+
+
+def waited(events: Sequence[EventRecord], paths: Paths) -> Rule[list[str]]:
+    """Of new `events`, the ids of those a pause may wait for: of a name with unindexed
+    pauses, or with a match key some pause of their name has. Only those are matched."""
+    known = [event for event in events if event.name in paths]
+    if not known:
+        return []
+    keyed = {event.internal_id: keys_of(event.payload, paths[event.name]) for event in known}
+    keys = sorted({key for event_keys in keyed.values() for key in event_keys})
+    hits: set[str] = set()
+    if keys:
+        hits = {row[0] for row in (yield fetch(_KEYS_WAITED, keys))}
+    return [
+        event.internal_id
+        for event in known
+        if "" in paths[event.name] or any(key in hits for key in keyed[event.internal_id])
+    ]
 
 
 def match_item(event_ids: Sequence[str], *, at: int) -> list[Statement]:
@@ -91,34 +130,33 @@ def candidates(event_ids: Sequence[str]) -> Rule[list[tuple[EventRecord, list[Pa
     if not events:
         return []
     names = sorted({event.name for event in events})
-    paths: dict[str, list[str]] = {}
-    sql = "SELECT event_name, path FROM pause_paths WHERE event_name {in_texts}"
-    for name, path in (yield fetch(sql, names)):
-        paths.setdefault(name, []).append(path)
+    paths = read_paths((yield fetch(_PATHS, names)))
+    keyed = {e.internal_id: keys_of(e.payload, paths.get(e.name, set())) for e in events}
+    keys = sorted({key for event_keys in keyed.values() for key in event_keys})
+    unindexed = sorted(name for name in names if "" in paths.get(name, ()))
     queries: list[Statement] = []
-    owners: list[int] = []
-    for index, event in enumerate(events):
+    if keys:
+        queries.append(fetch(_BY_KEY, keys))
+    if unindexed:
+        queries.append(fetch(_UNINDEXED, unindexed))
+    found = [
+        _pause_from(row) for result in ((yield tuple(queries)) if queries else ()) for row in result
+    ]
+    by_key: dict[tuple[str, str | None], list[Pause]] = {}
+    for pause in sorted(found, key=lambda p: (p.created_at, p.id)):
+        by_key.setdefault((pause.event_name, pause.match_key), []).append(pause)
+    matched = []
+    for event in events:
         at = event.received_at
-        known = paths.get(event.name, [])
-        keys = [
-            match_key(path, value)
-            for path in known
-            if path and (value := value_at(event.payload, path)) is not None
+        pauses = [
+            pause
+            for key in (*keyed[event.internal_id], None)
+            for pause in by_key.get((event.name, key), ())
+            if pause.created_at <= at and (pause.expires_at is None or pause.expires_at > at)
         ]
-        if keys:
-            queries.append(fetch(_BY_KEY, event.name, keys, at, at))
-            owners.append(index)
-        if "" in known:
-            queries.append(fetch(_UNINDEXED, event.name, at, at))
-            owners.append(index)
-    found: list[list[Pause]] = [[] for _ in events]
-    if queries:
-        results = yield tuple(queries)
-        for index, result in zip(owners, results, strict=True):
-            found[index].extend(_pause_from(row) for row in result)
-    for pauses in found:
         pauses.sort(key=lambda p: (p.created_at, p.id))
-    return list(zip(events, found, strict=True))
+        matched.append((event, pauses))
+    return matched
 
 
 def resume(pause: Pause, *, outcome: Any, at: int, detail: dict[str, Any]) -> Rule[bool]:

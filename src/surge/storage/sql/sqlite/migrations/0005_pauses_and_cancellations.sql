@@ -14,7 +14,8 @@ CREATE TABLE pauses (
     created_at  BIGINT NOT NULL,
     expires_at  BIGINT
 );
-CREATE INDEX pauses_match ON pauses (event_name, match_key);
+CREATE INDEX pauses_name ON pauses (event_name, match_key);
+CREATE INDEX pauses_key ON pauses (match_key) WHERE match_key IS NOT NULL;
 CREATE INDEX pauses_run ON pauses (run_id);
 CREATE TABLE pause_paths (
     event_name  TEXT NOT NULL,
