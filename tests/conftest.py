@@ -38,6 +38,7 @@ import httpx
 import psycopg
 import pytest
 
+from stand_in import StandIn, stand_in  # noqa: F401  (a fixture for every test module)
 from surge.core.signing import signature
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -42,10 +42,15 @@ def start_stack(
     param: str,
     surge_server_module: Callable[..., SurgeServer],
     app_process_module: Callable[..., AppProcess],
+    *,
+    extra_args: list[str] | None = None,
 ) -> Stack:
-    """The stack `param` (``"<py|ts>-<dev|start>"``) names, its app synced."""
+    """The stack `param` (``"<py|ts>-<dev|start>"``) names, its app synced; the server
+    started with `extra_args`."""
     kind, mode = param.split("-")
-    server = surge_server_module(signing_key=SIGNING_KEY if mode == "start" else None)
+    server = surge_server_module(
+        signing_key=SIGNING_KEY if mode == "start" else None, extra_args=extra_args
+    )
     app = app_process_module(kind, server)
     resp = app.sync()
     # TS answers the PUT with the status the server put in its reply body; Python relays the

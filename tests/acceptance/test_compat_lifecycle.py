@@ -16,7 +16,7 @@ import pytest
 from compat_stack import Stack, start_stack, tag
 
 if TYPE_CHECKING:
-    from conftest import AppProcess, SurgeServer
+    from conftest import AppProcess, StandIn, SurgeServer
 
 pytestmark = pytest.mark.compat
 
@@ -29,7 +29,9 @@ def stack(
     surge_server_module: Callable[..., SurgeServer],
     app_process_module: Callable[..., AppProcess],
 ) -> Stack:
-    return start_stack(request.param, surge_server_module, app_process_module)
+    # HTTP steps reach the tests' stand-in endpoint on loopback.
+    extra = ["--allow-private-http-steps"]
+    return start_stack(request.param, surge_server_module, app_process_module, extra_args=extra)
 
 
 def started_run(stack: Stack, event_id: str, wait_until: Callable[..., Any]) -> dict[str, Any]:
@@ -189,3 +191,109 @@ def test_a_run_cancelled_mid_step_keeps_that_step_s_result_and_runs_nothing_afte
         return any(entry["kind"] == "step_completed" for entry in history)
 
     wait_until(slow_step_kept, timeout=DEADLINE, what="the slow step's result in the history")
+
+
+def test_a_singleton_in_skip_mode_skips_new_runs_while_one_runs(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    group = tag()
+    (first,) = stack.server.send({"name": "compat/single.skip", "data": {"group": group, "n": 1}})
+    wait_for_mark(stack, group, "first-1", wait_until)
+    other = tag()  # another key runs alongside
+
+    ids = stack.server.send(
+        [
+            {"name": "compat/single.skip", "data": {"group": group, "n": 2}},
+            {"name": "compat/single.skip", "data": {"group": other, "n": 3}},
+        ]
+    )
+
+    (skipped,) = stack.server.wait_event_runs(ids[0], 1, timeout=DEADLINE)
+    assert (skipped["status"], skipped["skip_reason"]) == ("Skipped", "singleton"), skipped
+    wait_for_mark(stack, other, "first-3", wait_until)
+    for event_id in (first, ids[1]):
+        run_id = started_run(stack, event_id, wait_until)["run_id"]
+        assert stack.server.run(run_id)["status"] == "Running"
+        stack.server.request("DELETE", f"/v1/runs/{run_id}")
+    assert stack.marks(group) == ["first-1"]
+
+
+def test_a_singleton_in_cancel_mode_replaces_the_running_run(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    group = tag()
+    (first,) = stack.server.send({"name": "compat/single.cancel", "data": {"group": group, "n": 1}})
+    wait_for_mark(stack, group, "first-1", wait_until)
+
+    (second,) = stack.server.send(
+        {"name": "compat/single.cancel", "data": {"group": group, "n": 2}}
+    )
+
+    (replaced,) = stack.server.wait_event_runs(first, 1, timeout=DEADLINE)
+    assert replaced["status"] == "Cancelled", replaced
+    wait_for_mark(stack, group, "first-2", wait_until)
+    run_id = started_run(stack, second, wait_until)["run_id"]
+    assert stack.server.run(run_id)["status"] == "Running"
+    stack.server.request("DELETE", f"/v1/runs/{run_id}")
+    assert stack.marks(group) == ["first-1", "first-2"]
+
+
+def test_a_run_past_its_finish_timeout_is_cancelled_saying_why(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    group = tag()
+    (event_id,) = stack.server.send({"name": "compat/finish.timeout", "data": {"group": group}})
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    assert run["status"] == "Cancelled", run
+    assert run["error"]["name"] == "FunctionTimeout", run
+    assert "timeouts.finish" in run["error"]["message"], run
+    assert stack.marks(group) == ["first-only"]
+
+
+def test_a_run_queued_past_its_start_timeout_is_cancelled_before_it_begins(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    group = tag()
+    ids = stack.server.send(
+        [
+            {"name": "compat/start.timeout", "data": {"group": group, "n": n, "hold_s": 2.5}}
+            for n in (1, 2)
+        ]
+    )
+
+    runs = [stack.server.wait_event_runs(i, 1, timeout=DEADLINE)[0] for i in ids]
+
+    assert [r["status"] for r in runs] == ["Completed", "Cancelled"], runs
+    assert "timeouts.start" in runs[1]["error"]["message"], runs[1]
+    assert stack.marks(group) == ["hold-1"]
+
+
+def test_ai_infer_is_requested_by_the_server_once_with_the_key(
+    stack: Stack, stand_in: StandIn
+) -> None:
+    (event_id,) = stack.server.send({"name": "compat/infer", "data": {"base_url": stand_in.url}})
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    assert run["status"] == "Completed", run
+    assert run["output"] == {"choices": [{"message": {"content": "hello"}}]}, run
+    [request] = stand_in.requests
+    assert request["path"] == "/chat/completions"
+    assert request["headers"]["authorization"] == "Bearer sk-test"
+    history = stack.server.request("GET", f"/v1/runs/{run['run_id']}/history").text
+    assert "sk-test" not in history
+
+
+def test_step_fetch_is_made_by_the_server(stack: Stack, stand_in: StandIn) -> None:
+    if stack.app.kind != "ts":
+        pytest.skip("step.fetch is a TypeScript SDK feature")
+    url = f"{stand_in.url}/text"
+
+    (event_id,) = stack.server.send({"name": "compat/fetch", "data": {"url": url}})
+
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+    assert (run["status"], run["output"]) == ("Completed", {"status": 200, "text": "plain words"})
+    [request] = stand_in.requests
+    assert (request["method"], request["body"]) == ("POST", b"ping")

@@ -275,3 +275,42 @@ def test_kill_9_loses_no_gathered_event_and_keeps_the_throttle(
     # 2 per 2 s, burst 1, from the send, across the restart: never sooner than the pace.
     for k, offset in enumerate(starts[3:], start=1):
         assert offset >= k * 1.0, starts
+
+
+@pytest.mark.timeout(300)
+def test_timers_due_while_the_server_was_down_fire_once_when_it_is_back(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+) -> None:
+    """A sleep and a wait's timeout fall due during a kill -9 outage: after the restart
+    each resumes its run once, right away."""
+    server = surge_server()
+    app = app_process("py", server)
+    assert app.sync().status_code == 200
+    group = "outage"
+    (waiting,) = server.send(
+        {
+            "name": "compat/approval.requested",
+            "data": {"group": group, "request_id": "r-1", "timeout_ms": 3000},
+        }
+    )
+    (sleeping,) = server.send({"name": "compat/child.run", "data": {"x": 5, "sleep_ms": 3000}})
+    wait_until(lambda: app.counts()["marks"].get(group), timeout=DEADLINE, what="the wait to begin")
+    time.sleep(0.5)  # both runs' first calls committed: one waits, one sleeps
+
+    server.stop(kill=True)
+    time.sleep(4.0)  # both fall due while the server is down
+    server.start()
+
+    (waited,) = server.wait_event_runs(waiting, 1, timeout=DEADLINE)
+    (slept,) = server.wait_event_runs(sleeping, 1, timeout=DEADLINE)
+    assert (waited["status"], waited["output"]) == ("Completed", {"decision": None}), waited
+    assert (slept["status"], slept["output"]["doubled"]) == ("Completed", 10), slept
+    assert [m["name"] for m in app.counts()["marks"][group]] == ["requested"]
+    for run in (waited, slept):
+        kinds = [
+            h["kind"]
+            for h in server.request("GET", f"/v1/runs/{run['run_id']}/history").json()["data"]
+        ]
+        assert kinds.count("completed") == 1, kinds

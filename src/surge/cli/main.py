@@ -70,6 +70,12 @@ COMMON_OPTIONS = (
         int,
     ),
     Option(("--log-level",), "SURGE_LOG_LEVEL", "log level", "info"),
+    Option(
+        ("--allow-private-http-steps",),
+        "SURGE_ALLOW_PRIVATE_HTTP_STEPS",
+        "let step.fetch and step.ai.infer reach loopback and private addresses",
+        switch=True,
+    ),
 )
 
 DEV_OPTIONS = (

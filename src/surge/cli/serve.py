@@ -62,6 +62,7 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
         "max_event_bytes": args.max_event_size,
         "sdk_urls": list(args.sdk_url or []),
         "poll_interval": args.poll_interval,
+        "allow_private_http_steps": args.allow_private_http_steps,
     }
     if args.command == "dev":
         # One process owns the database in dev mode, unless it is shared PostgreSQL.

@@ -129,3 +129,9 @@ def text_problem(value: str, *, what: str, max_length: int) -> str | None:
     if "\x00" in value:
         return f"{what} must not contain a NUL character"
     return None
+
+
+HTTP_STEP_TIMEOUT_S = 120.0
+"""How long the server waits for the response of an HTTP step (`step.fetch`, `step.ai.infer`)."""
+MAX_HTTP_STEP_RESPONSE_BYTES = 4 * 1024 * 1024
+"""The largest response an HTTP step may get (it is memoized, and sent back to the app)."""

@@ -28,6 +28,9 @@ class EngineConfig:
     """Signs every request to apps (production); `None` in dev mode."""
     signing_key_fallback: str | None = None
     """Also accepted from apps while keys rotate."""
+    allow_private_http_steps: bool = False
+    """Let HTTP steps (`step.fetch`, `step.ai.infer`) reach loopback, link-local and private
+    addresses (for development against local stand-ins)."""
 
     @property
     def signing_keys(self) -> list[str]:

@@ -114,6 +114,7 @@ class Engine:
         await self._pinger.stop()
         await self._scheduler.stop()
         await self._client.close()
+        await self._executor.close()
         await self._conditions.close()
         await self._bodies.close()
         await self._storage.close()

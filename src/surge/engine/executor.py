@@ -3,6 +3,7 @@ each produced."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from .conditions import Conditions
 from .config import EngineConfig
 from .cron import jittered, next_fire, timer_event
 from .finish import RunEnded, ending, error_value
+from .http_steps import HttpSteps
 from .ingest import entry_for
 from .lifecycle import Lifecycle
 from .registry import Registry, Snapshot
@@ -68,9 +70,13 @@ class Executor:
         self._signing_key = config.signing_key
         self._lease_ms = int(config.lease_timeout * 1000)
         self.lifecycle = Lifecycle(storage, registry, clock, conditions, self._commit)
+        self._http = HttpSteps(allow_private=config.allow_private_http_steps)
         self.backlogged: Callable[[], bool] = lambda: False
         """Whether the queue holds due work no worker has taken (`Scheduler.backlogged`):
         then a run's next call goes through the queue instead of straight on."""
+
+    async def close(self) -> None:
+        await self._http.close()
 
     async def handle(self, item: WorkItem, state: RunState | None = None) -> NextCall | None:
         """Run one leased work item (a call with its run's `state`, when the last commit read
@@ -88,6 +94,10 @@ class Executor:
             await self.lifecycle.match(item)
         elif item.kind is WorkKind.CANCEL_RUNS:
             await self.lifecycle.cancel_runs(item)
+        elif item.kind is WorkKind.CANCEL:
+            await self.lifecycle.cancel_item(item)
+        elif item.kind is WorkKind.TIMEOUT:
+            await self.lifecycle.timeout(item)
         return None
 
     async def flush(self, item: WorkItem) -> None:
@@ -133,7 +143,57 @@ class Executor:
         call = Call(
             state=state, function=function, item=item, now=self._clock.now(), policy=self._policy
         )
-        return await self.write(item, interpret(call, answer), state=state)
+        outcome = interpret(call, answer)
+        if outcome.http_steps:
+            outcome = await self._make_requests(call, outcome)
+        return await self.write(item, outcome, state=state)
+
+    async def _make_requests(self, call: Call, outcome: Outcome) -> Outcome:
+        """Make the requests of the call's HTTP steps (`http_steps`) and memoize each
+        response; when one failed in a way worth retrying, retry the call instead."""
+        steps = outcome.http_steps
+        results = await asyncio.gather(*(self._http.perform(step) for step in steps))
+        now = self._clock.now()
+        item, run_id = call.item, call.state.run.id
+        retry = next((r.retry for r in results if r.retry is not None), None)
+        if retry is not None and item.attempt + 1 < call.function.max_attempts:
+            due = now + call.policy.delay_ms(item.attempt)
+            error = error_value("HttpStepError", retry)
+            entry = HistoryEntry(
+                run_id=run_id,
+                at=now,
+                kind="call_error",
+                step_id=item.step_id,
+                attempt=item.attempt,
+                detail={"error": error, "retry_at": due},
+            )
+            return Outcome(retry_at=due, history=[entry])
+        for step, result in zip(steps, results, strict=True):
+            memo_outcome = result.outcome
+            if result.retry is not None:
+                memo_outcome = {"error": error_value("HttpStepError", result.retry)}
+            failed = isinstance(memo_outcome, dict) and "error" in memo_outcome
+            op = "AIGateway" if step.kind == "ai" else "Gateway"
+            outcome.memos.append(
+                Memo(step_id=step.step_id, outcome=memo_outcome, name=step.name, op=op, at=now)
+            )
+            detail = {**step.shown(), "status": result.status}
+            if failed:
+                detail["error"] = memo_outcome["error"]
+            outcome.history.append(
+                HistoryEntry(
+                    run_id=run_id,
+                    at=now,
+                    kind="step_failed" if failed else "step_completed",
+                    step_id=step.step_id,
+                    attempt=item.attempt,
+                    detail={k: v for k, v in detail.items() if v is not None},
+                )
+            )
+        if outcome.then is Then.NOTHING:
+            outcome.then = Then.DISCOVER_IF_IDLE
+        outcome.http_steps = []
+        return outcome
 
     async def _send(self, state: RunState, function: FunctionConfig, item: WorkItem) -> Any:
         encode = canonical_json if self._signing_key else codec.dumps
@@ -218,7 +278,9 @@ class Executor:
         A lost lease is logged, not raised: the item runs again.
         """
         at = self._clock.now()
-        lease = None if self.backlogged() else self._lease_ms
+        # A run goes on at once after a timer (lateness counts), else only with no backlog.
+        going_on = item.kind is WorkKind.WAKE or not self.backlogged()
+        lease = self._lease_ms if going_on else None
         if outcome.ended is None and not outcome.invokes:  # no events: nothing to match
             commit = to_commit(item, outcome, at=at, lease_next_ms=lease)
             commit.pauses_done = pauses_done or []

@@ -43,6 +43,8 @@ def ending(state: RunState, ended: RunEnded, *, now: int) -> tuple[RunUpdate, li
         data["correlation_id"] = correlation  # resumes the step.invoke that started it
     if ended.status is RunStatus.COMPLETED:
         data["result"] = ended.output
+    elif ended.status is RunStatus.CANCELLED and ended.error is None:
+        data["error"] = error_value("Error", "function cancelled")  # Inngest's wording
     else:
         data["error"] = ended.error
     update = RunUpdate(status=ended.status, ended_at=now, output=ended.output, error=ended.error)

@@ -5,6 +5,8 @@
 * ``rateLimit`` (``limit`` per ``period``, optional ``key``): runs past the limit are skipped.
 * ``throttle`` (``limit`` per ``period``, ``burst``, optional ``key``): runs past the limit
   start later, in order (`storage/rules/gates.py` has the arithmetic).
+* ``singleton`` (optional ``key``, ``mode`` ``skip`` or ``cancel``): while a run with the key
+  runs, a new one is skipped (``skip``), or starts and the running one is cancelled.
 * ``priority.run`` (a CEL expression): a number of seconds from -600 to 600 (clamped; a
   non-number or a failed evaluation counts as 0). A positive one makes the run's first call
   due that much earlier, ahead of runs queued since; a negative one, that much later.
@@ -36,6 +38,7 @@ __all__ = [
     "run_gates",
     "run_gather",
     "run_priority_ms",
+    "run_timeouts",
 ]
 
 IDEMPOTENCY_PERIOD_MS = 24 * 3600 * 1000
@@ -62,7 +65,27 @@ def run_gates(function: FunctionConfig, event: dict[str, Any]) -> tuple[Gate, ..
         period_ms = _ms(config["period"])
         burst = int(config.get("burst") or 0) if kind is GateKind.THROTTLE else 0
         gates.append(Gate(kind, key, period_ms, int(config["limit"]), burst))
+    singleton = raw.get("singleton")
+    if isinstance(singleton, dict):
+        kind = (
+            GateKind.SINGLETON_CANCEL if singleton.get("mode") == "cancel" else GateKind.SINGLETON
+        )
+        key = _key(GateKind.SINGLETON, function, singleton.get("key") or "", event)
+        gates.append(Gate(kind, key, 0))
     return tuple(gates)
+
+
+def run_timeouts(function: FunctionConfig, now: int) -> tuple[tuple[str, int], ...]:
+    """When a run of `function` started at `now` must have begun (``start``) and ended
+    (``finish``), from its ``timeouts``."""
+    timeouts = function.raw.get("timeouts")
+    if not isinstance(timeouts, dict):
+        return ()
+    return tuple(
+        (which, now + _ms(timeouts[which]))
+        for which in ("start", "finish")
+        if isinstance(timeouts.get(which), str) and timeouts[which]
+    )
 
 
 def run_priority_ms(function: FunctionConfig, event: dict[str, Any]) -> int:

@@ -16,7 +16,7 @@ from surge.storage import EventRecord, IngestEntry, NewRun
 from surge.storage.records import DEDUPE_WINDOW_MS
 
 from .concurrency import run_limits
-from .gates import run_gates, run_gather, run_priority_ms
+from .gates import run_gates, run_gather, run_priority_ms, run_timeouts
 from .registry import Snapshot
 from .waits import cancel_pauses
 
@@ -102,4 +102,5 @@ def _new_run(
         priority_ms=run_priority_ms(function, payload),
         gather=None if cron is not None else run_gather(function, payload),
         pauses=cancel_pauses(function, payload, run_id, now=now),
+        timeouts=run_timeouts(function, now),
     )

@@ -5,7 +5,7 @@ option Surge does not enforce yet is accepted, but never silently: each sync tha
 logs a warning naming the function and the option, and `GET /dev` lists them per function
 (``notEnforced``). Enforced today: ``concurrency`` (step limits, keys, scopes), ``throttle``,
 ``rateLimit``, ``idempotency``, ``priority``, ``debounce``, ``batchEvents``, ``cancel``
-(``cancelOn``), ``retries``,
+(``cancelOn``), ``singleton``, ``timeouts``, ``retries``,
 triggers and their conditions, cron schedules and their jitter.
 """
 
@@ -15,10 +15,7 @@ from typing import Any
 
 __all__ = ["NOT_ENFORCED", "not_enforced"]
 
-NOT_ENFORCED = (
-    "singleton",
-    "timeouts",
-)
+NOT_ENFORCED: tuple[str, ...] = ()
 """Options accepted at sync that the server does not act on yet."""
 
 

@@ -34,17 +34,17 @@ from surge.storage.records import DISCOVERY, step_key
 
 from .app_client import AppResponse
 from .finish import RunEnded, error_value
+from .http_steps import HttpStep, http_step
 from .retries import RetryPolicy, retry_after_ms
 from .waits import Invoke, begin_invoke, begin_wait
 
 MAX_SLEEP_MS = 366 * 24 * 3600 * 1000
 _MEMO_OPS = {Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED}
 _UNSUPPORTED = {
-    Opcode.AI_GATEWAY: "step.ai.infer",
-    Opcode.GATEWAY: "step.fetch",
     Opcode.WAIT_FOR_SIGNAL: "step.waitForSignal",
 }
 _IGNORED = {Opcode.NONE, Opcode.DEFER_ADD, Opcode.DEFER_ABORT}
+_SERVER_OPS = {Opcode.WAIT_FOR_EVENT, Opcode.INVOKE_FUNCTION, Opcode.GATEWAY, Opcode.AI_GATEWAY}
 
 
 @dataclass(kw_only=True, slots=True)
@@ -79,6 +79,9 @@ class Outcome:
     invokes: list[Invoke] = field(default_factory=list)
     """Invokes the run begins: the executor looks up each target, sends its event and
     begins its pause, or memoizes the error of an unknown target."""
+    http_steps: list[HttpStep] = field(default_factory=list)
+    """Requests the server makes for the run before this outcome is written; each one's
+    response is memoized for its step (`HttpSteps`)."""
 
 
 def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Outcome:
@@ -160,6 +163,7 @@ class _Plan:
     invalid: str | None = None
     pauses: list[Pause] = field(default_factory=list)
     invokes: list[Invoke] = field(default_factory=list)
+    http_steps: list[HttpStep] = field(default_factory=list)
 
 
 def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) -> Outcome:
@@ -197,6 +201,7 @@ def _ops(call: Call, ops: list[Op], response: AppResponse, version: int | None) 
         sent_events=plan.links,
         pauses=plan.pauses,
         invokes=plan.invokes,
+        http_steps=plan.http_steps,
     )
 
 
@@ -234,7 +239,19 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
             )
         )
         plan.history.append(_history(call, "sleeping", step_id=op.id, until=due))
-    elif op.op is Opcode.WAIT_FOR_EVENT:
+    elif op.op in _SERVER_OPS:
+        _plan_server_op(call, op, plan)
+    elif op.op in (Opcode.RUN_COMPLETE, Opcode.SYNC_RUN_COMPLETE):
+        plan.complete = (op.data,)
+    elif op.op is Opcode.DISCOVERY_REQUEST:
+        plan.then = Then.DISCOVER
+    elif op.op in _UNSUPPORTED:
+        plan.unsupported = _UNSUPPORTED[op.op]
+
+
+def _plan_server_op(call: Call, op: Op, plan: _Plan) -> None:
+    """An op the server carries out: a wait, an invoke, or an HTTP step."""
+    if op.op is Opcode.WAIT_FOR_EVENT:
         try:
             pause, timeout = begin_wait(call.state, op, now=call.now)
         except InvalidInput as exc:
@@ -253,12 +270,11 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
         plan.invokes.append(invoke)
         detail = {"function_id": invoke.function_id, "until": invoke.pause.expires_at}
         plan.history.append(_history(call, "invoking", step_id=op.id, **detail))
-    elif op.op in (Opcode.RUN_COMPLETE, Opcode.SYNC_RUN_COMPLETE):
-        plan.complete = (op.data,)
-    elif op.op is Opcode.DISCOVERY_REQUEST:
-        plan.then = Then.DISCOVER
-    elif op.op in _UNSUPPORTED:
-        plan.unsupported = _UNSUPPORTED[op.op]
+    else:
+        try:
+            plan.http_steps.append(http_step(op))
+        except InvalidInput as exc:
+            plan.invalid = str(exc)
 
 
 def _step_error(call: Call, op: Op, response: AppResponse) -> Outcome:
@@ -330,12 +346,16 @@ def _error_body(response: AppResponse) -> Any:
         body = _decode(response.body) if response.body.strip() else None
     except (codec.JSONDecodeError, InvalidInput):
         body = None
+    # The Go server's wording, which the SDKs' own test suites expect in a failed run's error.
+    status = f"invalid status code: {response.status}"
     if isinstance(body, dict) and ("message" in body or "name" in body or "error" in body):
-        return body
+        return {**body, "error": status}
     what = f"the app answered HTTP {response.status}"
     if "x-inngest-sdk" not in response.headers:
         what += " without an X-Inngest-Sdk header"
-    return error_value("AppError", f"{what}: {_excerpt(response)}", status=response.status)
+    return error_value(
+        "AppError", f"{what}: {_excerpt(response)}", status=response.status, error=status
+    )
 
 
 def _unwrap_stream(response: AppResponse) -> AppResponse:

@@ -171,8 +171,11 @@ class Surge:
             cancel: `Cancel` a run when a matching event arrives (within ``timeout``, if
                 set): queued, sleeping and waiting runs at once; a step in flight keeps
                 its result, and nothing after it runs.
-            timeouts: `Timeouts` to start and finish. Not enforced by the server yet.
-            singleton: `Singleton` run per key. Not enforced by the server yet.
+            timeouts: `Timeouts`: a run not begun within ``start`` of its event, or not
+                ended within ``finish``, is cancelled (its error says which).
+            singleton: `Singleton` run per key: while one runs, a new one is skipped
+                (``mode="skip"``, recorded as ``Skipped``, ``singleton``) or replaces it
+                (``mode="cancel"``: the running one is cancelled).
 
         The server logs a warning when an app syncs a function using an option it does not
         enforce, and `GET /dev` lists them per function (``notEnforced``).

@@ -270,6 +270,36 @@ def openapi_document() -> dict[str, Any]:
                     "History.",
                 )
             },
+            "/v1/cancellations": {
+                "post": {
+                    "summary": "Cancel the running runs of a function started in a time range",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NewCancellation")}},
+                    },
+                    "responses": {
+                        "200": _json(_data(_ref("Cancellation")), "The cancellation, started."),
+                        "400": invalid,
+                    },
+                },
+                "get": {
+                    "summary": "Bulk cancellations, newest first, with what each cancelled",
+                    "responses": {
+                        "200": _json(
+                            _data({"type": "array", "items": _ref("Cancellation")}),
+                            "Cancellations.",
+                        )
+                    },
+                },
+            },
+            "/v1/cancellations/{cancellation_id}": {
+                "delete": _by_id(
+                    "Stop and forget a bulk cancellation (its runs stay cancelled)",
+                    _path_id("cancellation_id", "The cancellation's id."),
+                    _data({"type": "object"}),
+                    "Deleted.",
+                )
+            },
             "/v0/runs/{run_id}": {
                 "delete": _by_id(
                     "Cancel a run (the path the SDKs use)", run_id, _data(_ref("Run")), "The run."

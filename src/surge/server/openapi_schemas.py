@@ -142,6 +142,38 @@ SCHEMAS: dict[str, Any] = {
             "attempt": {"type": "integer"},
         },
     },
+    "NewCancellation": {
+        "type": "object",
+        "required": ["app_id", "function_id", "started_after", "started_before"],
+        "additionalProperties": False,
+        "properties": {
+            "app_id": {"type": "string", "minLength": 1},
+            "function_id": {
+                "type": "string",
+                "minLength": 1,
+                "description": "The function's id in the app, or its slug.",
+            },
+            "started_after": {"type": "string", "format": "date-time"},
+            "started_before": {"type": "string", "format": "date-time"},
+            "if": {"type": "string", "description": "CEL over `event`, the run's trigger."},
+        },
+    },
+    "Cancellation": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "environment_id": {"type": "string"},
+            "app_id": {"type": "string"},
+            "function_id": {"type": "string"},
+            "started_after": {"type": "string", "format": "date-time"},
+            "started_before": {"type": "string", "format": "date-time"},
+            "if": {"type": ["string", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "cancelled_count": {"type": "integer"},
+            "done": {"type": "boolean"},
+            "done_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
     "Register": {
         "type": "object",
         "required": ["appName", "url"],

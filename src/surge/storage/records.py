@@ -18,6 +18,7 @@ from .pause_records import Cancellation, Pause, PauseKind
 __all__ = [
     "DEDUPE_WINDOW_MS",
     "DISCOVERY",
+    "URGENT",
     "AppRecord",
     "Cancellation",
     "Commit",
@@ -84,6 +85,12 @@ class WorkKind(enum.Enum):
     CANCEL_RUNS = "cancel_runs"
     """A bulk cancellation's job (`payload["cancellation"]`): cancel its next batch of runs
     after run id `payload["after"]`."""
+    CANCEL = "cancel"
+    """Cancel run `payload["run"]` (a singleton's new run replaced it), with
+    `payload["detail"]` in its history."""
+    TIMEOUT = "timeout"
+    """Run `run_id` may have outlived its `timeouts` (`payload["timeout"]`: ``"start"`` or
+    ``"finish"``): cancel it if so."""
     MATCH = "match"
     """Events (`payload["events"]`, internal ids) arrived that pauses wait for: resume or
     cancel the runs whose pause they match."""
@@ -91,6 +98,10 @@ class WorkKind(enum.Enum):
 
 DEDUPE_WINDOW_MS = 24 * 3600 * 1000
 """How long an event's user-given `id` suppresses a second event with the same id."""
+
+URGENT = 1
+"""The `priority` of a call that resumes a run when an event it waits for arrives: leased
+before the backlog of other due calls, as timers are (`rules/queue.py`)."""
 
 DISCOVERY = "step"
 """The `stepId` that asks an app to run a function from the top."""
@@ -262,6 +273,10 @@ class GateKind(enum.Enum):
     """Skip it: `limit` runs per `period` of the key started already."""
     THROTTLE = "throttle"
     """Delay its start until the key has room: `limit` per `period`, plus `burst`."""
+    SINGLETON = "singleton"
+    """Skip it: a run with the same key is running (``singleton`` with mode ``skip``)."""
+    SINGLETON_CANCEL = "singleton_cancel"
+    """Start it, and cancel the runs with the same key that are running (mode ``cancel``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +351,8 @@ class NewRun:
     """The batch (or debounce) it was started by."""
     pauses: tuple[Pause, ...] = ()
     """Its ``cancelOn`` pauses, stored if it starts."""
+    timeouts: tuple[tuple[str, int], ...] = ()
+    """Its ``timeouts``: ``("start" | "finish", when)``, checked then if it starts."""
 
     @property
     def lock_keys(self) -> tuple[str, ...]:

@@ -180,11 +180,13 @@ class Storage:
         events: Sequence[IngestEntry] = (),
         registry_version: int | None = None,
         detail: dict[str, Any] | None = None,
+        error: Any = None,
     ) -> RunRecord:
         """Cancel a running run atomically, and return it.
 
         In one transaction: the run becomes `Cancelled` at `at`, its queued work items and its
-        pauses are deleted, its history gets a ``cancelled`` entry (with `detail`) and
+        pauses are deleted, its history gets a ``cancelled`` entry (with `detail`), its error
+        is `error` (why, when it was not asked for), and
         `events` are ingested (as by `ingest`). A call in flight keeps its lease: its commit
         keeps the step's result and ends nothing (`commit`). A run that already ended is
         returned unchanged and nothing is stored.
@@ -200,8 +202,14 @@ class Storage:
                 events=events,
                 registry_version=registry_version,
                 detail=detail or {},
+                error=error,
             )
         )
+
+    async def run_began_at(self, run_id: str, *, now: int) -> int | None:
+        """When run `run_id`'s app was first called: its first commit, `now` while its first
+        call is in flight, `None` if it was not called yet."""
+        return await self._db.run(lambda: runs.run_began_at(run_id, now=now), transaction=False)
 
     # -- bulk cancellations ------------------------------------------------------------------
 

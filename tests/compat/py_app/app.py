@@ -421,6 +421,7 @@ async def doomed_on_failure(ctx: inngest.Context) -> None:
             "function_id": data.get("function_id"),
             "failed_run_id": data.get("run_id"),
             "error_message": message,
+            "error_status": error.get("error") if isinstance(error, dict) else None,
         }
     )
 

@@ -11,6 +11,7 @@ import datetime
 from typing import Any, Protocol
 
 import inngest
+from inngest.experimental import ai
 
 
 class Marks(Protocol):
@@ -19,7 +20,12 @@ class Marks(Protocol):
 
 def make_functions(client: inngest.Inngest, ledger: Marks) -> list[inngest.Function[Any]]:
     """The lifecycle functions of `client`, recording into `ledger`."""
-    return [*_waits(client, ledger), *_cancels(client, ledger)]
+    return [
+        *_waits(client, ledger),
+        *_cancels(client, ledger),
+        *_limits(client, ledger),
+        _inferrer(client),
+    ]
 
 
 def _waits(client: inngest.Inngest, ledger: Marks) -> list[inngest.Function[Any]]:
@@ -117,3 +123,74 @@ def _cancels(client: inngest.Inngest, ledger: Marks) -> list[inngest.Function[An
         return "finished"
 
     return [cancellable, slow]
+
+
+def _limits(client: inngest.Inngest, ledger: Marks) -> list[inngest.Function[Any]]:
+    async def nap_between(ctx: inngest.Context, label: str) -> str:
+        """Mark ``first-<label>``, sleep 30 s, mark ``second-<label>``."""
+        group = ctx.event.data["group"]
+
+        async def first() -> None:
+            ledger.mark(group, f"first-{label}")
+
+        async def second() -> None:
+            ledger.mark(group, f"second-{label}")
+
+        await ctx.step.run("first", first)
+        await ctx.step.sleep("nap", datetime.timedelta(seconds=30))
+        await ctx.step.run("second", second)
+        return label
+
+    @client.create_function(
+        fn_id="single-skip",
+        trigger=inngest.TriggerEvent(event="compat/single.skip"),
+        singleton=inngest.Singleton(key="event.data.group", mode="skip"),
+    )
+    async def single_skip(ctx: inngest.Context) -> str:
+        return await nap_between(ctx, str(ctx.event.data["n"]))
+
+    @client.create_function(
+        fn_id="single-cancel",
+        trigger=inngest.TriggerEvent(event="compat/single.cancel"),
+        singleton=inngest.Singleton(key="event.data.group", mode="cancel"),
+    )
+    async def single_cancel(ctx: inngest.Context) -> str:
+        return await nap_between(ctx, str(ctx.event.data["n"]))
+
+    @client.create_function(
+        fn_id="finish-timeout",
+        trigger=inngest.TriggerEvent(event="compat/finish.timeout"),
+        timeouts=inngest.Timeouts(finish=datetime.timedelta(seconds=2)),
+    )
+    async def finish_timeout(ctx: inngest.Context) -> str:
+        return await nap_between(ctx, "only")
+
+    @client.create_function(
+        fn_id="start-timeout",
+        trigger=inngest.TriggerEvent(event="compat/start.timeout"),
+        concurrency=[inngest.Concurrency(limit=1)],
+        timeouts=inngest.Timeouts(start=datetime.timedelta(seconds=1)),
+    )
+    async def start_timeout(ctx: inngest.Context) -> str:
+        group, label = ctx.event.data["group"], str(ctx.event.data["n"])
+
+        async def hold() -> None:
+            ledger.mark(group, f"hold-{label}")
+            await asyncio.sleep(float(ctx.event.data["hold_s"]))
+
+        await ctx.step.run("hold", hold)
+        return label
+
+    return [single_skip, single_cancel, finish_timeout, start_timeout]
+
+
+def _inferrer(client: inngest.Inngest) -> inngest.Function[Any]:
+    @client.create_function(fn_id="inferrer", trigger=inngest.TriggerEvent(event="compat/infer"))
+    async def inferrer(ctx: inngest.Context) -> Any:
+        adapter = ai.openai.Adapter(
+            auth_key="sk-test", base_url=ctx.event.data["base_url"], model="gpt-test"
+        )
+        body = {"messages": [{"role": "user", "content": "hi"}]}
+        return await ctx.step.ai.infer("ask", adapter=adapter, body=body)
+
+    return inferrer

@@ -287,6 +287,7 @@ const doomed = inngest.createFunction(
         function_id: event.data.function_id,
         failed_run_id: event.data.run_id,
         error_message: error?.message ?? null,
+        error_status: event.data.error?.error ?? null,
         seq,
       });
     },

@@ -87,5 +87,96 @@ export function makeFunctions(inngest, mark) {
     },
   );
 
-  return [approval, child, invoker, cancellable, slow];
+  const inferrer = inngest.createFunction(
+    { id: "inferrer", triggers: [{ event: "compat/infer" }] },
+    async ({ event, step }) => {
+      const model = step.ai.models.openai({
+        model: "gpt-test",
+        apiKey: "sk-test",
+        baseUrl: event.data.base_url,
+      });
+      const body = { messages: [{ role: "user", content: "hi" }] };
+      return await step.ai.infer("ask", { model, body });
+    },
+  );
+
+  const fetcher = inngest.createFunction(
+    { id: "fetcher", triggers: [{ event: "compat/fetch" }] },
+    async ({ event, step }) => {
+      const res = await step.fetch(event.data.url, {
+        method: "POST",
+        headers: { authorization: "Bearer s3cret" },
+        body: "ping",
+      });
+      return { status: res.status, text: await res.text() };
+    },
+  );
+
+  return [
+    approval,
+    child,
+    invoker,
+    cancellable,
+    slow,
+    inferrer,
+    fetcher,
+    ...limits(inngest, mark),
+  ];
+}
+
+/** Marks `first-<label>`, sleeps 30 s, marks `second-<label>`. */
+async function napBetween(event, step, mark, label) {
+  const group = event.data.group;
+  await step.run("first", () => {
+    mark(group, `first-${label}`);
+  });
+  await step.sleep("nap", "30s");
+  await step.run("second", () => {
+    mark(group, `second-${label}`);
+  });
+  return label;
+}
+
+function limits(inngest, mark) {
+  const singleSkip = inngest.createFunction(
+    {
+      id: "single-skip",
+      triggers: [{ event: "compat/single.skip" }],
+      singleton: { key: "event.data.group", mode: "skip" },
+    },
+    async ({ event, step }) => napBetween(event, step, mark, String(event.data.n)),
+  );
+  const singleCancel = inngest.createFunction(
+    {
+      id: "single-cancel",
+      triggers: [{ event: "compat/single.cancel" }],
+      singleton: { key: "event.data.group", mode: "cancel" },
+    },
+    async ({ event, step }) => napBetween(event, step, mark, String(event.data.n)),
+  );
+  const finishTimeout = inngest.createFunction(
+    {
+      id: "finish-timeout",
+      triggers: [{ event: "compat/finish.timeout" }],
+      timeouts: { finish: "2s" },
+    },
+    async ({ event, step }) => napBetween(event, step, mark, "only"),
+  );
+  const startTimeout = inngest.createFunction(
+    {
+      id: "start-timeout",
+      triggers: [{ event: "compat/start.timeout" }],
+      concurrency: { limit: 1 },
+      timeouts: { start: "1s" },
+    },
+    async ({ event, step }) => {
+      const label = String(event.data.n);
+      await step.run("hold", async () => {
+        mark(event.data.group, `hold-${label}`);
+        await new Promise((resolve) => setTimeout(resolve, Number(event.data.hold_s) * 1000));
+      });
+      return label;
+    },
+  );
+  return [singleSkip, singleCancel, finishTimeout, startTimeout];
 }

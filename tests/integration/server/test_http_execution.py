@@ -370,15 +370,15 @@ async def test_sleep_target_is_read_from_the_op_name(
 async def test_an_op_not_built_yet_fails_the_run_as_not_supported(
     asgi_server: Harness, sdk_app: ScriptedApp
 ) -> None:
-    infer = sdk_app.op("AIGateway", S, name="ask", opts={"type": "step.ai.infer", "url": "x"})
-    run_id = await start(asgi_server, sdk_app, "inferrer", [sdk_app.ops(infer)], retries=2)
+    signal = sdk_app.op("WaitForSignal", S, name="go", opts={"signal": "go", "timeout": "1h"})
+    run_id = await start(asgi_server, sdk_app, "signalled", [sdk_app.ops(signal)], retries=2)
 
     run = await asgi_server.wait_run(run_id)
 
     assert run["status"] == "Failed"
     assert "not supported" in run["error"]["message"]
-    assert "step.ai.infer" in run["error"]["message"]
-    assert len(sdk_app.calls("exe-inferrer")) == 1
+    assert "step.waitForSignal" in run["error"]["message"]
+    assert len(sdk_app.calls("exe-signalled")) == 1
     next_run = await start(asgi_server, sdk_app, "after", [sdk_app.ok("still serving")])
     assert (await asgi_server.wait_run(next_run))["output"] == "still serving"
 

@@ -20,8 +20,8 @@ OPTIONS: dict[str, tuple[Any, bool]] = {
     "priority": ({"run": "event.data.vip ? 120 : 0"}, True),
     "idempotency": ("event.data.order", True),
     "cancel": ([{"event": "shop/cancelled", "if": "event.data.id == async.data.id"}], True),
-    "singleton": ({"key": "event.data.user", "mode": "skip"}, False),
-    "timeouts": ({"start": "1m", "finish": "5m"}, False),
+    "singleton": ({"key": "event.data.user", "mode": "skip"}, True),
+    "timeouts": ({"start": "1m", "finish": "5m"}, True),
 }
 """Tested elsewhere through the server when enforced: `test_http_concurrency.py`,
 `test_http_gates.py`."""

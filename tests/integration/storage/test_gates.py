@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from storage_kit import Kit, OpenStore, now
 
-from surge.storage import Gate, GateKind, IngestEntry, Limit, RunQuery, RunStatus, Storage
+from surge.storage import Gate, GateKind, IngestEntry, Limit, RunQuery, RunStatus, Storage, WorkKind
 
 SECOND = 1000
 
@@ -170,3 +170,40 @@ async def test_a_skipped_run_is_listed_with_its_event(store: Storage, kit: Kit) 
     [run] = await store.list_runs(RunQuery(event_id=second.event.internal_id))
 
     assert (run.status, run.skip_reason) == (RunStatus.SKIPPED, "rate_limit")
+
+
+async def test_a_singleton_skips_new_runs_while_one_with_its_key_runs(
+    store: Storage, kit: Kit
+) -> None:
+    t = now()
+    gate = Gate(GateKind.SINGLETON, "singleton:fn:k", 0)
+    first, second = gated(kit, gate, at=t), gated(kit, gate, at=t + 1)
+    await store.ingest([first, second])
+    other = gated(kit, Gate(GateKind.SINGLETON, "singleton:fn:other", 0), at=t + 2)
+    await store.ingest([other])
+
+    assert await statuses(store, [first, second, other]) == [
+        ("Running", None),
+        ("Skipped", "singleton"),
+        ("Running", None),
+    ]
+    await store.cancel_run(first.runs[0].id, at=t + 3)
+    third = gated(kit, gate, at=t + 4)
+    await store.ingest([third])
+    assert await statuses(store, [third]) == [("Running", None)]  # the key is free again
+
+
+async def test_a_singleton_in_cancel_mode_starts_the_new_run_and_queues_the_old_one_s_end(
+    store: Storage, kit: Kit
+) -> None:
+    t = now()
+    gate = Gate(GateKind.SINGLETON_CANCEL, "singleton:fn:k", 0)
+    first = gated(kit, gate, at=t)
+    await store.ingest([first])
+    second = gated(kit, gate, at=t + 1)
+    await store.ingest([second])
+
+    assert await statuses(store, [first, second]) == [("Running", None), ("Running", None)]
+    cancels = [i for i in await kit.lease_all(at=t + 1) if i.kind is WorkKind.CANCEL]
+    assert [c.payload["run"] for c in cancels] == [first.runs[0].id]
+    assert cancels[0].payload["detail"] == {"by": "singleton", "replaced_by": second.runs[0].id}

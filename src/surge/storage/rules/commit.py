@@ -235,6 +235,15 @@ def _heir(c: Commit, run_id: str | None) -> NewWorkItem | str | None:
     return DISCOVERY if c.then is not Then.NOTHING else None
 
 
+def _drop_timeouts(run_id: str) -> Statement:
+    """Drop a run's `timeouts` checks (it ended)."""
+    return execute(
+        "DELETE FROM work_items WHERE run_id = ? AND kind = ? AND lease_token IS NULL",
+        run_id,
+        WorkKind.TIMEOUT.value,
+    )
+
+
 def _records(c: Commit, run_id: str | None) -> list[Statement]:
     """The commit's history, and the pauses it begins and ends (all of its run's, when the
     run ends)."""
@@ -245,6 +254,7 @@ def _records(c: Commit, run_id: str | None) -> list[Statement]:
         statements.append(execute("DELETE FROM pauses WHERE id {in_texts}", c.pauses_done))
     if run_id is not None and _ends(c.run_update):
         statements.append(execute("DELETE FROM pauses WHERE run_id = ?", run_id))
+        statements.append(_drop_timeouts(run_id))
     return statements + pauses.store(c.pauses)
 
 

@@ -18,7 +18,17 @@ from typing import Any
 from surge.core import codec
 from surge.core.errors import NotFound, RegistryChanged
 
-from ..records import EventQuery, EventRecord, IngestEntry, NewRun, RunStatus, WorkItem
+from ..records import (
+    EventQuery,
+    EventRecord,
+    IngestEntry,
+    NewRun,
+    NewWorkItem,
+    RunStatus,
+    WorkItem,
+    WorkKind,
+    step_key,
+)
 from ..statements import (
     WAKE,
     Expect,
@@ -203,15 +213,17 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
                 ended,
                 run.batch_id,
                 None if admission is None else admission.delayed_by,
+                None if admission is None else admission.singleton_key,
             )
         )
         links.extend((event_id, run.id) for event_id in run.event_ids)
     parked = yield from slots.first_calls_parked(starting)
     yield InsertRows(NEW_RUNS, rows)
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")
-    cancel_on = [pause for run in starting for pause in run.pauses]
-    if cancel_on:
-        yield tuple(pauses.store(cancel_on))
+    lifecycle = [*pauses.store([p for run in starting for p in run.pauses])]
+    lifecycle += _lifecycle_items(starting, admitted)
+    if lifecycle:
+        yield tuple(lifecycle)
     due = [run for run in starting if run.id not in parked]
     if due:
         calls = [discovery_row(run.id, due_at[run.id], flow_json(run)) for run in due]
@@ -225,6 +237,40 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
         yield InsertRows(PARKED_ITEMS, waiting, ITEM_CONFLICT)
     if starting:
         yield WAKE
+
+
+def _lifecycle_items(
+    starting: Sequence[NewRun], admitted: dict[str, gates.Admission]
+) -> list[Statement]:
+    """The work items that check the `timeouts` of runs starting, and cancel the runs a
+    singleton's new run replaces."""
+    items = [
+        NewWorkItem(
+            kind=WorkKind.TIMEOUT,
+            due_at=due,
+            run_id=run.id,
+            step_id=f"timeout:{which}",
+            payload={"timeout": which},
+            unique_key=step_key(run.id, f"timeout:{which}"),
+        )
+        for run in starting
+        for which, due in run.timeouts
+    ]
+    for run in starting:
+        admission = admitted.get(run.id)
+        for replaced in admission.replaces if admission is not None else ():
+            detail = {"by": "singleton", "replaced_by": run.id}
+            items.append(
+                NewWorkItem(
+                    kind=WorkKind.CANCEL,
+                    due_at=run.started_at,
+                    payload={"run": replaced, "detail": detail},
+                    unique_key=f"cancel:{replaced}",
+                )
+            )
+    if not items:
+        return []
+    return [InsertRows(WORK_ITEMS, [WORK_ITEMS.row_of(item) for item in items], ITEM_CONFLICT)]
 
 
 def flush(item: WorkItem, *, now: int, run_id: str) -> Rule[str | None]:

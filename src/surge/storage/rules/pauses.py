@@ -19,6 +19,7 @@ from surge.core.matching import match_key, value_at
 
 from ..records import (
     DISCOVERY,
+    URGENT,
     EventRecord,
     HistoryEntry,
     NewWorkItem,
@@ -53,7 +54,7 @@ _INSERT_MEMO = (
 )
 _DISCOVER_IF_IDLE = (
     "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload,"
-    " unique_key, flow) SELECT ?, ?, ?, 0, 0, ?, '{}', ?, r.flow FROM runs r WHERE r.id = ?"
+    " unique_key, flow) SELECT ?, ?, ?, 0, ?, ?, '{}', ?, r.flow FROM runs r WHERE r.id = ?"
     " AND NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ?) ON CONFLICT (unique_key)"
     " DO NOTHING"
 )
@@ -170,7 +171,7 @@ def resume(pause: Pause, *, outcome: Any, at: int, detail: dict[str, Any]) -> Ru
     run_id, step_id = pause.run_id, pause.step_id
     op = "WaitForEvent" if pause.kind is PauseKind.WAIT else "InvokeFunction"
     entry = HistoryEntry(run_id=run_id, at=at, kind="resumed", step_id=step_id, detail=detail)
-    discovery = WorkKind.CALL.value, run_id, DISCOVERY, at, step_key(run_id, DISCOVERY)
+    discovery = WorkKind.CALL.value, run_id, DISCOVERY, URGENT, at, step_key(run_id, DISCOVERY)
     yield (
         execute(_INSERT_MEMO, run_id, step_id, run_id, op, codec.dumps_str(outcome), at),
         execute(

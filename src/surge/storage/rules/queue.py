@@ -25,6 +25,11 @@ _LEASE = (
     " ORDER BY due_at, priority DESC LIMIT ? {skip_locked})"
     f" RETURNING {LEASED_ITEM_COLUMNS}"
 )
+# Timers and urgent calls first (`URGENT`): a backlog of calls would make them late by its
+# length.
+_LEASE_FIRST = _LEASE.replace(
+    "WHERE due_at <= ?", "WHERE (kind <> 'call' OR priority > 0) AND due_at <= ?"
+)
 _NEXT_DUE = "SELECT MIN(due_at) FROM work_items WHERE due_at < ?"
 _HELD = "id {in_ints} AND lease_token {in_texts}"
 """The items of a list still leased with their tokens (a token names one item)."""
@@ -57,16 +62,18 @@ def enqueued(items: Sequence[NewWorkItem]) -> list[Statement]:
 def lease_due(
     *, now: int, limit: int, lease_ms: int, token: str
 ) -> Rule[tuple[list[WorkItem], int | None]]:
-    """Lease up to `limit` due items, earliest (then highest priority) first; and the earliest
-    due time left in the queue then (see `next_due_at`), read in the same step.
+    """Lease up to `limit` due items: everything but calls (wake-ups, cron ticks, gather
+    closes, matches, cancellations) and `URGENT` calls first, then the other calls, each
+    earliest first; and the earliest due time left in the queue then (see `next_due_at`).
 
     Each item's lease token is `token` followed by its id.
     """
+    timers = yield fetch(_LEASE_FIRST, now + lease_ms, token, now, limit)
     rows, due = yield (
-        fetch(_LEASE, now + lease_ms, token, now, limit),
+        fetch(_LEASE, now + lease_ms, token, now, limit - len(timers)),
         fetch_one(_NEXT_DUE, PARKED),
     )
-    items = [leased_item_from(row) for row in rows]
+    items = [leased_item_from(row) for row in (*timers, *rows)]
     items.sort(key=lambda item: (item.due_at, -item.priority, item.id))
     return items, None if due is None else due[0]
 

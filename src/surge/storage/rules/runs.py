@@ -26,6 +26,7 @@ from ..tables import (
     MEMO_COLUMNS,
     RUN_COLUMNS,
     RUN_FROM,
+    json_or_null,
     memo_from,
     record_from,
     run_from,
@@ -123,6 +124,7 @@ def cancel_run(
     events: Sequence[IngestEntry],
     registry_version: int | None,
     detail: dict[str, Any] | None = None,
+    error: Any = None,
 ) -> Rule[RunRecord]:
     """Cancel a running run in one transaction: its status, its history, its queued work and
     its pauses dropped, and `events` (its ``inngest/function.cancelled``...) stored. A call in
@@ -134,7 +136,13 @@ def cancel_run(
     if run.status.is_final:
         return run
     cancelled = RunStatus.CANCELLED.value
-    yield execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", cancelled, at, run_id)
+    yield execute(
+        "UPDATE runs SET status = ?, ended_at = ?, error = ? WHERE id = ?",
+        cancelled,
+        at,
+        json_or_null(error),
+        run_id,
+    )
     yield from slots.release_run(run_id, also_lock=flow_keys(events))
     yield (
         execute("DELETE FROM work_items WHERE run_id = ? AND lease_token IS NULL", run_id),
@@ -143,4 +151,20 @@ def cancel_run(
     entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled", detail=detail or {})
     yield InsertRows(HISTORY, [HISTORY.row_of(entry)])
     yield from ingest(events, registry_version=registry_version)
-    return replace(run, status=RunStatus.CANCELLED, ended_at=at)
+    return replace(run, status=RunStatus.CANCELLED, ended_at=at, error=error)
+
+
+_FIRST_COMMIT = "SELECT MIN(at) FROM history WHERE run_id = ?"
+_IN_FLIGHT = "SELECT 1 FROM work_items WHERE run_id = ? AND kind = ? AND lease_token IS NOT NULL"
+
+
+def run_began_at(run_id: str, *, now: int) -> Rule[int | None]:
+    """When the run's app was first called, as near as the store knows: its first commit, or
+    `now` while its first call is in flight; `None` if it was not called yet."""
+    first, in_flight = yield (
+        fetch_one(_FIRST_COMMIT, run_id),
+        fetch_one(_IN_FLIGHT, run_id, WorkKind.CALL.value),
+    )
+    if first is not None and first[0] is not None:
+        return int(first[0])
+    return now if in_flight is not None else None

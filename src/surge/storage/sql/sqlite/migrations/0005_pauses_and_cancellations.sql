@@ -36,3 +36,10 @@ CREATE TABLE cancellations (
     cancelled       BIGINT NOT NULL DEFAULT 0,
     done_at         BIGINT
 );
+-- Work other than calls (wake-ups, cron ticks, gather closes, matches, cancellations) and
+-- urgent calls (priority > 0: a run resumed by an event) are leased before the other due
+-- calls: a backlog of calls does not make a timer or a resumed wait late.
+CREATE INDEX work_items_first ON work_items (due_at) WHERE kind <> 'call' OR priority > 0;
+-- A singleton key is held by the running runs that have it (storage/rules/gates.py).
+ALTER TABLE runs ADD COLUMN singleton_key TEXT;
+CREATE INDEX runs_singleton ON runs (singleton_key) WHERE singleton_key IS NOT NULL;
