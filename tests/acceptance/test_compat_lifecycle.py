@@ -297,3 +297,25 @@ def test_step_fetch_is_made_by_the_server(stack: Stack, stand_in: StandIn) -> No
     assert (run["status"], run["output"]) == ("Completed", {"status": 200, "text": "plain words"})
     [request] = stand_in.requests
     assert (request["method"], request["body"]) == ("POST", b"ping")
+
+
+@pytest.mark.parametrize(("caller", "callee"), [("py", "ts"), ("ts", "py")])
+def test_invoke_reaches_a_function_of_another_app(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    caller: str,
+    callee: str,
+) -> None:
+    server = surge_server()
+    apps = {kind: app_process(kind, server) for kind in (caller, callee)}
+    for app in apps.values():
+        assert app.sync().status_code == 200
+    data = {"x": 4, "target": "other-app", "app": apps[callee].app_id}
+
+    (event_id,) = server.send({"name": "compat/invoker.start", "data": data})
+
+    runs = server.wait_event_runs(event_id, 2, timeout=DEADLINE)  # both apps' invokers
+    mine = next(r for r in runs if r["function_id"] == f"{apps[caller].app_id}-invoker")
+    assert mine["output"] == {"result": {"doubled": 8, "event": "inngest/function.invoked"}}, mine
+    child = server.request("GET", "/v1/runs", params={"parent_run_id": mine["run_id"]}).json()
+    assert [c["function_id"] for c in child["data"]] == [f"{apps[callee].app_id}-child"]

@@ -63,9 +63,10 @@ def _waits(client: inngest.Inngest, ledger: Marks) -> list[inngest.Function[Any]
         data = ctx.event.data
         timeout = data.get("timeout_ms")
         try:
-            if data.get("target") == "missing":
+            if data.get("target") in ("missing", "other-app"):
+                function_id = "child" if data["target"] == "other-app" else "no-such-function"
                 result = await ctx.step.invoke_by_id(
-                    "call", function_id="no-such-function", data={"x": data["x"]}
+                    "call", app_id=data.get("app"), function_id=function_id, data={"x": data["x"]}
                 )
             else:
                 result = await ctx.step.invoke(

@@ -37,7 +37,11 @@ export function makeFunctions(inngest, mark) {
     async ({ event, step }) => {
       const { timeout_ms: timeoutMs, ...data } = event.data;
       const target =
-        data.target === "missing" ? referenceFunction({ functionId: "no-such-function" }) : child;
+        data.target === "missing"
+          ? referenceFunction({ functionId: "no-such-function" })
+          : data.target === "other-app"
+            ? referenceFunction({ appId: data.app, functionId: "child" })
+            : child;
       try {
         const result = await step.invoke("call", {
           function: target,

@@ -56,7 +56,24 @@ def build(client: surge.Surge, ledger: Ledger) -> Sequence[surge.Function[Any]]:
         await ctx.step.run("second", lambda: ledger.count(ctx.run_id, "second"))
         return "finished"
 
-    return [approval, child, invoker, cancellable]
+    @client.create_function(
+        fn_id="single",
+        trigger="lab/single",
+        singleton=surge.Singleton(key="event.data.id", mode="skip"),
+    )
+    async def single(ctx: surge.Context) -> str:
+        await ctx.step.sleep("hold", "2s")
+        return str(ctx.event.data["n"])
+
+    @client.create_function(
+        fn_id="bounded", trigger="lab/bounded", timeouts=surge.Timeouts(finish="1s")
+    )
+    async def bounded(ctx: surge.Context) -> str:
+        await ctx.step.run("first", lambda: ledger.count(ctx.run_id, "first"))
+        await ctx.step.sleep("nap", "30s")
+        return "never"
+
+    return [approval, child, invoker, cancellable, single, bounded]
 
 
 @pytest.fixture(scope="module")
@@ -128,4 +145,23 @@ def test_cancel_stops_the_matching_run_before_its_next_step(stack: Stack, wait_u
 
     run = stack.run_of(event_id, "lab-cancellable")
     assert run["status"] == "Cancelled", run
+    assert stack.ledger.runs[run["run_id"]] == {"first": 1}
+
+
+def test_a_singleton_skips_a_second_run_while_the_first_runs(stack: Stack) -> None:
+    ids = stack.send([{"name": "lab/single", "data": {"id": "s-1", "n": n}} for n in (1, 2)])
+
+    first, second = (stack.run_of(event_id, "lab-single") for event_id in ids)
+
+    assert (first["status"], first["output"]) == ("Completed", "1"), first
+    assert (second["status"], second["skip_reason"]) == ("Skipped", "singleton"), second
+
+
+def test_a_run_past_its_finish_timeout_is_cancelled(stack: Stack) -> None:
+    (event_id,) = stack.send({"name": "lab/bounded", "data": {}})
+
+    run = stack.run_of(event_id, "lab-bounded")
+
+    assert run["status"] == "Cancelled", run
+    assert run["error"]["name"] == "FunctionTimeout"
     assert stack.ledger.runs[run["run_id"]] == {"first": 1}
