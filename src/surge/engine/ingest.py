@@ -18,7 +18,7 @@ from surge.storage.records import DEDUPE_WINDOW_MS
 from .concurrency import run_limits
 from .gates import run_gates, run_gather, run_priority_ms, run_timeouts
 from .registry import Snapshot
-from .waits import cancel_pauses
+from .waits import cancel_pauses, invoked_by
 
 
 def sent_events(
@@ -103,4 +103,5 @@ def _new_run(
         gather=None if cron is not None else run_gather(function, payload),
         pauses=cancel_pauses(function, payload, run_id, now=now),
         timeouts=run_timeouts(function, now),
+        invoked_by=invoked_by(payload),
     )

@@ -45,6 +45,7 @@ class Scheduler:
         self._lease_ms = lease_ms
         self._wake = asyncio.Event()
         self._backlog = False
+        self._first_due: int | None = None
         self._slot_free = asyncio.Event()
         self._inflight: dict[asyncio.Task[None], WorkItem] = {}
         self._stopping = False
@@ -103,13 +104,23 @@ class Scheduler:
     async def _tick(self) -> None:
         free = self._workers - len(self._inflight)
         if free < max(1, self._workers // 10) and self._inflight:
-            self._slot_free.clear()
-            await self._slot_free.wait()
-            return
+            # Busy: lease again when a tenth of the workers are free, or as soon as one is
+            # when a timer falls due (a timer's lateness counts, a backlog's order less so).
+            now = self._clock.now()
+            timer_due = self._first_due is not None and self._first_due <= now
+            if not (timer_due and free >= 1):
+                self._slot_free.clear()
+                until_timer = None if self._first_due is None else (self._first_due - now) / 1000
+                if until_timer is None or free < 1:
+                    await self._slot_free.wait()
+                else:
+                    await self._clock.wait(self._slot_free, until_timer)
+                return
         self._wake.clear()
         now = self._clock.now()
         leased = await self._storage.lease(now=now, limit=free, lease_ms=self._lease_ms)
         next_due = leased.next_due_at
+        self._first_due = leased.first_due_at
         self._backlog = self._wake.is_set() or (next_due is not None and next_due <= now)
         for item in leased.items:
             task = asyncio.create_task(self._handle(item))

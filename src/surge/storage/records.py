@@ -262,6 +262,8 @@ class Leased:
 
     items: list[WorkItem]
     next_due_at: int | None
+    first_due_at: int | None = None
+    """The earliest due time of the work leased first (timers, urgent calls), if any."""
 
 
 class GateKind(enum.Enum):
@@ -353,6 +355,9 @@ class NewRun:
     """Its ``cancelOn`` pauses, stored if it starts."""
     timeouts: tuple[tuple[str, int], ...] = ()
     """Its ``timeouts``: ``("start" | "finish", when)``, checked then if it starts."""
+    invoked_by: str | None = None
+    """The correlation id of the `step.invoke` that started it: if it is skipped, its
+    ``inngest/function.finished`` still says so, and the invoking step fails."""
 
     @property
     def lock_keys(self) -> tuple[str, ...]:

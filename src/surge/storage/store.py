@@ -45,6 +45,8 @@ class Storage:
     def __init__(self, connector: Connector) -> None:
         self._db = connector
         self._token_prefix = secrets.token_hex(8) + ":next:"
+        self._first_due: int | None = 0
+        """When the earliest timer or urgent call falls due, as the last lease saw it."""
         self._commits = itertools.count()
 
     @property
@@ -278,14 +280,18 @@ class Storage:
         it holds a slot of each; one that finds a key full waits, parked, for a slot.
         """
         token = secrets.token_hex(8) + ":"
-        items, next_due = await self._db.run(
-            lambda: queue.lease_due(now=now, limit=limit, lease_ms=lease_ms, token=token),
+        # Timers and urgent calls are leased first when the last lease saw one due by now.
+        first = self._first_due is not None and self._first_due <= now
+        items, next_due, self._first_due = await self._db.run(
+            lambda: queue.lease_due(
+                now=now, limit=limit, lease_ms=lease_ms, token=token, first=first
+            ),
             transaction=False,
         )
         if any(item.limits and not item.slots for item in items):
             leased = items
             items = await self._db.run(lambda: slots.acquire(leased))
-        return Leased(items=items, next_due_at=next_due)
+        return Leased(items=items, next_due_at=next_due, first_due_at=self._first_due)
 
     async def lease_due(self, *, now: int, limit: int, lease_ms: int) -> list[WorkItem]:
         """The items of `lease`."""

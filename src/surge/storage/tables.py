@@ -68,6 +68,7 @@ NEW_RUNS = _table(
     "batch_id TEXT",
     "delayed_by TEXT",
     "singleton_key TEXT",
+    "lingering INTEGER",
 )
 RUN_EVENTS = _table("run_events", "event_id TEXT", "run_id TEXT")
 FLOW_STATE = _table("flow_state", "key TEXT", "until_us BIGINT")

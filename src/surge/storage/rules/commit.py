@@ -75,7 +75,7 @@ _INHERIT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _CONFLICT + " RETURNING id"
 )
 _RETURNING = " RETURNING id"
-_ENDED = "SELECT ended_at FROM runs WHERE id = ?"
+_ENDED = "SELECT ended_at, lingering FROM runs WHERE id = ?"
 _RUN_ENDS = frozenset({"completed", "failed"})
 """History kinds that say the run ended: left out when it had ended already."""
 
@@ -110,11 +110,13 @@ def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
         first += _update_run(run_id, c.run_update)
     results = yield tuple(first)
     paths = pauses.read_paths(results[paths_at]) if names else None
-    if check_end and results[ended_at] is not None and results[ended_at][0] is not None:
+    run_row = results[ended_at] if check_end else None
+    if run_row is not None and run_row[0] is not None:
         # The run ended (was cancelled) while this call was in flight: the step's result is
         # kept, and nothing after it runs.
         c = _after_the_end(c)
-    records = _records(c, run_id)
+    lingering = run_row is not None and bool(run_row[1])
+    records = _records(c, run_id, lingering=lingering)
     if records:
         yield tuple(records)
     # Every advisory lock this commit needs, at once and in order: the slots it frees, and
@@ -244,17 +246,19 @@ def _drop_timeouts(run_id: str) -> Statement:
     )
 
 
-def _records(c: Commit, run_id: str | None) -> list[Statement]:
-    """The commit's history, and the pauses it begins and ends (all of its run's, when the
-    run ends)."""
+def _records(c: Commit, run_id: str | None, *, lingering: bool) -> list[Statement]:
+    """The commit's history, and the pauses it begins and ends (all of its run's, and its
+    timeout checks, when the run ends and has any: `lingering`)."""
     statements: list[Statement] = []
     if c.history:
         statements.append(InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in c.history]))
     if c.pauses_done:
         statements.append(execute("DELETE FROM pauses WHERE id {in_texts}", c.pauses_done))
-    if run_id is not None and _ends(c.run_update):
+    if run_id is not None and lingering and _ends(c.run_update):
         statements.append(execute("DELETE FROM pauses WHERE run_id = ?", run_id))
         statements.append(_drop_timeouts(run_id))
+    if run_id is not None and c.pauses:
+        statements.append(execute("UPDATE runs SET lingering = 1 WHERE id = ?", run_id))
     return statements + pauses.store(c.pauses)
 
 

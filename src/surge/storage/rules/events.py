@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from surge.core import codec
+from surge.core import events as wire_events
 from surge.core.errors import NotFound, RegistryChanged
+from surge.core.ids import new_ulid
 
 from ..records import (
     EventQuery,
@@ -214,6 +216,7 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
                 run.batch_id,
                 None if admission is None else admission.delayed_by,
                 None if admission is None else admission.singleton_key,
+                int(run.id not in skipped and bool(run.pauses or run.timeouts)),
             )
         )
         links.extend((event_id, run.id) for event_id in run.event_ids)
@@ -222,6 +225,7 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")
     lifecycle = [*pauses.store([p for run in starting for p in run.pauses])]
     lifecycle += _lifecycle_items(starting, admitted)
+    lifecycle += _skipped_invokes([run for run in runs if run.id in skipped], admitted)
     if lifecycle:
         yield tuple(lifecycle)
     due = [run for run in starting if run.id not in parked]
@@ -271,6 +275,43 @@ def _lifecycle_items(
     if not items:
         return []
     return [InsertRows(WORK_ITEMS, [WORK_ITEMS.row_of(item) for item in items], ITEM_CONFLICT)]
+
+
+def _skipped_invokes(
+    skipped: Sequence[NewRun], admitted: dict[str, gates.Admission]
+) -> list[Statement]:
+    """For each skipped run that a `step.invoke` started, its ``inngest/function.finished``
+    with an error (a skipped run emits no other event), queued for matching: the invoking
+    step fails at once instead of waiting out its timeout."""
+    rows: list[Row] = []
+    for run in skipped:
+        if run.invoked_by is None:
+            continue
+        reason = admitted[run.id].skip_reason
+        message = f"the invoked function's run was skipped ({reason})"
+        data = {
+            "function_id": run.function_id,
+            "run_id": run.id,
+            "correlation_id": run.invoked_by,
+            "error": {"name": "InvokeSkipped", "message": message, "stack": ""},
+        }
+        event_id = new_ulid(run.started_at)
+        payload = wire_events.internal_event(
+            wire_events.FUNCTION_FINISHED, data, id=event_id, ts=run.started_at
+        )
+        record = EventRecord(
+            internal_id=event_id,
+            id=event_id,
+            name=wire_events.FUNCTION_FINISHED,
+            payload=payload,
+            ts=run.started_at,
+            received_at=run.started_at,
+        )
+        rows.append(EVENTS.row_of(record))
+    if not rows:
+        return []
+    at = skipped[0].started_at
+    return [InsertRows(EVENTS, rows), *pauses.match_item([row[0] for row in rows], at=at)]
 
 
 def flush(item: WorkItem, *, now: int, run_id: str) -> Rule[str | None]:

@@ -31,6 +31,9 @@ _LEASE_FIRST = _LEASE.replace(
     "WHERE due_at <= ?", "WHERE (kind <> 'call' OR priority > 0) AND due_at <= ?"
 )
 _NEXT_DUE = "SELECT MIN(due_at) FROM work_items WHERE due_at < ?"
+_NEXT_FIRST_DUE = (
+    "SELECT MIN(due_at) FROM work_items WHERE (kind <> 'call' OR priority > 0) AND due_at < ?"
+)
 _HELD = "id {in_ints} AND lease_token {in_texts}"
 """The items of a list still leased with their tokens (a token names one item)."""
 
@@ -60,22 +63,24 @@ def enqueued(items: Sequence[NewWorkItem]) -> list[Statement]:
 
 
 def lease_due(
-    *, now: int, limit: int, lease_ms: int, token: str
-) -> Rule[tuple[list[WorkItem], int | None]]:
-    """Lease up to `limit` due items: everything but calls (wake-ups, cron ticks, gather
-    closes, matches, cancellations) and `URGENT` calls first, then the other calls, each
-    earliest first; and the earliest due time left in the queue then (see `next_due_at`).
+    *, now: int, limit: int, lease_ms: int, token: str, first: bool = True
+) -> Rule[tuple[list[WorkItem], int | None, int | None]]:
+    """Lease up to `limit` due items — with `first`, everything but calls (wake-ups, cron
+    ticks, gather closes, matches, cancellations) and `URGENT` calls first, then the rest —
+    earliest first; and, read in the same step, the earliest due time left in the queue (see
+    `next_due_at`) and the earliest of those that go first (`None`: there are none).
 
     Each item's lease token is `token` followed by its id.
     """
-    timers = yield fetch(_LEASE_FIRST, now + lease_ms, token, now, limit)
-    rows, due = yield (
-        fetch(_LEASE, now + lease_ms, token, now, limit - len(timers)),
+    ahead = (yield fetch(_LEASE_FIRST, now + lease_ms, token, now, limit)) if first else []
+    rows, due, first_due = yield (
+        fetch(_LEASE, now + lease_ms, token, now, limit - len(ahead)),
         fetch_one(_NEXT_DUE, PARKED),
+        fetch_one(_NEXT_FIRST_DUE, PARKED),
     )
-    items = [leased_item_from(row) for row in (*timers, *rows)]
+    items = [leased_item_from(row) for row in (*ahead, *rows)]
     items.sort(key=lambda item: (item.due_at, -item.priority, item.id))
-    return items, None if due is None else due[0]
+    return items, None if due is None else due[0], None if first_due is None else first_due[0]
 
 
 def next_due_at() -> Rule[int | None]:

@@ -43,3 +43,5 @@ CREATE INDEX work_items_first ON work_items (due_at) WHERE kind <> 'call' OR pri
 -- A singleton key is held by the running runs that have it (storage/rules/gates.py).
 ALTER TABLE runs ADD COLUMN singleton_key TEXT;
 CREATE INDEX runs_singleton ON runs (singleton_key) WHERE singleton_key IS NOT NULL;
+-- 1 when the run has pauses or timeout checks, which its end drops (0: nothing to drop).
+ALTER TABLE runs ADD COLUMN lingering INTEGER NOT NULL DEFAULT 0;
