@@ -109,3 +109,7 @@ class MissingDriver(StorageError):
 
 class StaleLease(StorageError):
     """The work item's lease expired and another worker may now hold it."""
+
+
+class RunEndedMeanwhile(StorageError):
+    """The run ended (was cancelled) while the call being committed was in flight."""

@@ -44,7 +44,7 @@ from .registry import Registry, Snapshot
 from .requests import build_request_body, step_url
 from .responses import Call, Outcome, interpret
 from .retries import RetryPolicy
-from .waits import Invoke, invoke_timeout, invoked_event
+from .waits import Invoke, invoke_timeout, invoked_by, invoked_event
 
 logger = logging.getLogger(__name__)
 
@@ -288,6 +288,7 @@ class Executor:
         if state is None:
             raise ValueError("ending a run or invoking needs its state")
         run_state = state
+        trigger = state.events[0] if state.events else {}
         update: RunUpdate | None = None
         events: list[dict[str, Any]] = []
         if outcome.ended is not None:
@@ -300,6 +301,10 @@ class Executor:
                 ended = Ended(update=update, entries=entries, registry_version=snapshot.version)
             commit = to_commit(item, outcome, at=at, ended=ended, lease_next_ms=lease)
             commit.pauses_done = pauses_done or []
+            commit.lingering = run_state.run.lingering
+            # A run's own inngest/function.* events are matched against pauses without a
+            # read, unless an invoke waits for them (then at once).
+            commit.lazy_match = ended is not None and invoked_by(trigger) is None
             if outcome.invokes:
                 _start_invokes(commit, outcome.invokes, snapshot, run_state, at=at)
             return await self._commit(commit)

@@ -174,6 +174,8 @@ class RunRecord:
     """The event batch or debounce that started it, if one did."""
     waiting: Waiting | None = None
     """Why it has not begun yet (filled in by `Storage.run_waiting`, not by listings)."""
+    lingering: bool = False
+    """It has (or had) pauses or timeout checks, which its end drops."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -442,6 +444,13 @@ class Commit:
     """Pauses the run begins (`step.waitForEvent`, `step.invoke`), stored with it."""
     pauses_done: list[str] = field(default_factory=list)
     """Ids of pauses that ended (timed out): deleted."""
+    lingering: bool | None = None
+    """Whether the run has pauses or timeout checks its end must drop (`RunRecord.lingering`
+    as the engine read it; `None`: drop whatever there is)."""
+    lazy_match: bool = False
+    """Match `events` against pauses without reading their index first: a match work item is
+    queued, without waking anyone, if a pause waits for any of their names. For the
+    ``inngest/function.*`` events of a run no invoke started (one commit round trip less)."""
     lease_next_ms: int | None = None
     """When set, the run's next call — the first call it enqueues due by `at`, else the
     discovery call `then` queues — is queued leased to the committer for this long (or, when

@@ -13,6 +13,8 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from surge.core.errors import RunEndedMeanwhile
+
 from .connector import Connector, WakeListener
 from .records import (
     AppRecord,
@@ -326,7 +328,11 @@ class Storage:
         """
         # Unique per commit without a system call each: this storage's prefix and a count.
         token = f"{self._token_prefix}{next(self._commits)}" if commit_.lease_next_ms else ""
-        return await self._db.run(lambda: commit(commit_, token=token))
+        try:
+            return await self._db.run(lambda: commit(commit_, token=token))
+        except RunEndedMeanwhile:
+            # Cancelled while the call was in flight: keep the step's result, end nothing.
+            return await self._db.run(lambda: commit(commit_, token=token, ended=True))
 
     async def extend_leases(self, items: Sequence[WorkItem], *, until: int) -> None:
         """Push the lease of each item still held with its token to `until` (a heartbeat).

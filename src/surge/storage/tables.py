@@ -138,7 +138,7 @@ PARKED_ITEMS = Table(
 RUN_COLUMNS = (
     "r.id, r.function_id, r.status, r.event_ids, r.started_at, r.ended_at, r.output, r.error,"
     " r.cron, r.request_version, r.force_step_plan, e.source_run_id, r.skip_reason,"
-    " r.batch_id"
+    " r.batch_id, r.lingering"
 )
 RUN_FROM = "runs r LEFT JOIN events e ON e.internal_id = r.first_event_id"
 """Runs with the event that started them, whose `source_run_id` is the run's parent."""
@@ -184,6 +184,7 @@ def run_from(row: Row) -> RunRecord:
         parent_run_id=row[11],
         skip_reason=row[12],
         batch_id=row[13],
+        lingering=bool(row[14]),
     )
 
 

@@ -209,3 +209,31 @@ async def test_a_new_run_s_cancel_on_pauses_are_stored_with_it(store: Storage, k
     [item] = await match_items(kit)
     [(_, candidates)] = await store.pause_candidates(item.payload["events"])
     assert [(p.id, p.kind) for p in candidates] == [(cancel.id, PauseKind.CANCEL)]
+
+
+async def test_a_lazy_match_is_queued_only_when_a_pause_waits_for_a_name(
+    store: Storage, kit: Kit
+) -> None:
+    [call] = await start_runs(kit, 1)
+    ended = RunUpdate(status=RunStatus.COMPLETED, ended_at=now())
+    finished = kit.entry(kit.event(name="inngest/function.finished"), runs=0, dedupe_window_ms=0)
+    await store.commit(
+        Commit(at=now(), item=call, run_update=ended, events=[finished], lazy_match=True)
+    )
+    assert await match_items(kit) == []  # nothing waits for it
+
+    [other] = await start_runs(kit, 1)
+    await begin(kit, other, replace(pause(kit, other.run_id), event_name=WAITED))
+    [last] = await start_runs(kit, 1)
+    event = kit.event(name=WAITED)
+    await store.commit(
+        Commit(
+            at=now(),
+            item=last,
+            run_update=ended,
+            events=[kit.entry(event, runs=0, dedupe_window_ms=0)],
+            lazy_match=True,
+        )
+    )
+    [item] = await match_items(kit)
+    assert item.payload == {"events": [event.internal_id]}

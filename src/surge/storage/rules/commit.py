@@ -15,7 +15,7 @@ import functools
 from dataclasses import replace
 
 from surge.core import codec
-from surge.core.errors import StaleLease
+from surge.core.errors import RunEndedMeanwhile, StaleLease
 
 from ..records import (
     DISCOVERY,
@@ -75,29 +75,31 @@ _INHERIT = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _CONFLICT + " RETURNING id"
 )
 _RETURNING = " RETURNING id"
-_ENDED = "SELECT ended_at, lingering FROM runs WHERE id = ?"
+_RUNNING = "SELECT 1 FROM runs WHERE id = ? AND ended_at IS NULL"
 _RUN_ENDS = frozenset({"completed", "failed"})
 """History kinds that say the run ended: left out when it had ended already."""
 
 
-def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
+def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall | None]:
     """Apply `c` in the order its docstring gives; `StaleLease`, changing nothing, if the
     item's lease passed on. With `c.lease_next_ms`, return the run's next call, leased with
     `token`, if it was queued, and the run's state read in the same transaction.
 
     A run that ended (was cancelled) while the call was in flight keeps the step's result,
     and nothing after it is queued: a commit that would end the run, emit events or begin a
-    pause reads whether it ended first (in the batch it sends anyway); for the others a
-    late call, queued, finds the run ended before it calls the app.
+    pause expects, in the batch it sends anyway, that the run has not ended, and raises
+    `RunEndedMeanwhile` (changing nothing) if it has; it is then applied again with `ended`,
+    its memos and step history only. For the other commits a late call, queued, finds the
+    run ended before it calls the app.
     """
     run_id = _run_of(c)
+    if ended:
+        c = _after_the_end(c)
     # Statements whose results are not read go out together: one step of the rule each.
     first: list[Statement] = [] if run_id is None else [LockRows("runs", "id", (run_id,))]
-    check_end = run_id is not None and bool(c.events or c.pauses or _ends(c.run_update))
-    ended_at = len(first)
-    if check_end:
-        first.append(fetch_one(_ENDED, run_id))
-    names = sorted({entry.event.name for entry in c.events})
+    if not ended and run_id is not None and (c.events or c.pauses or _ends(c.run_update)):
+        first.append(Expect(fetch_one(_RUNNING, run_id), 1, RunEndedMeanwhile))
+    names = sorted({entry.event.name for entry in c.events}) if not c.lazy_match else []
     paths_at = len(first)
     if names:
         first.append(pauses.paths_for(names))
@@ -110,20 +112,18 @@ def commit(c: Commit, *, token: str = "") -> Rule[NextCall | None]:
         first += _update_run(run_id, c.run_update)
     results = yield tuple(first)
     paths = pauses.read_paths(results[paths_at]) if names else None
-    run_row = results[ended_at] if check_end else None
-    if run_row is not None and run_row[0] is not None:
-        # The run ended (was cancelled) while this call was in flight: the step's result is
-        # kept, and nothing after it runs.
-        c = _after_the_end(c)
-    lingering = run_row is not None and bool(run_row[1])
-    records = _records(c, run_id, lingering=lingering)
+    records = _records(c, run_id, lingering=c.lingering is not False)
     if records:
         yield tuple(records)
     # Every advisory lock this commit needs, at once and in order: the slots it frees, and
     # what ingest (the runs its events start) counts on.
     if c.events:
         yield from ingest(
-            c.events, registry_version=c.registry_version, also_lock=c.item.slots, paths=paths
+            c.events,
+            registry_version=c.registry_version,
+            also_lock=c.item.slots,
+            paths=paths,
+            lazy_match=c.lazy_match,
         )
     elif c.item.slots:
         yield slots.lock(c.item.slots)

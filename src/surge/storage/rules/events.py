@@ -99,6 +99,7 @@ def ingest(
     registry_version: int | None,
     also_lock: Iterable[str] = (),
     paths: pauses.Paths | None = None,
+    lazy_match: bool = False,
 ) -> Rule[list[str]]:
     """Store `entries` and start their runs (see `Storage.ingest`); return the ids stored as.
 
@@ -108,7 +109,9 @@ def ingest(
     caller's `also_lock` keys — is taken at once, in order, so that no two transactions wait
     for each other's. New events a pause may wait for are queued for matching
     (`pauses.waited`, `pauses.match_item`); `paths`, when the caller read them already, are
-    the `pauses.Paths` of the entries' names.
+    the `pauses.Paths` of the entries' names; with `lazy_match`, the new events are queued
+    for matching without a read, and without waking anyone, if a pause waits for any of
+    their names (`pauses.lazy_match_item`).
     """
     dedupe = _Dedupe()
     user_ids = sorted({e.event.id for e in entries if _by_user_id(e)})
@@ -130,7 +133,9 @@ def ingest(
         stored.append(existing or entry.event.internal_id)
         if existing is None:
             (fresh if entry.fresh_id else seeded).append(entry)
-    added = yield from _store(fresh, seeded, paths)
+    added = yield from _store(fresh, seeded, {} if lazy_match else paths)
+    if lazy_match and added:
+        yield pauses.lazy_match_item(added[0].event.received_at, [e.event for e in added])
     yield from start_runs([run for entry in added for run in entry.runs])
     return stored
 

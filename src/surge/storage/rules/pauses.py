@@ -37,6 +37,12 @@ _PATHS = (
 )
 # A match key names its path and a hash of the value: selective without the event name.
 _KEYS_WAITED = "SELECT DISTINCT match_key FROM pauses WHERE match_key {in_texts}"
+_LAZY_MATCH = (
+    "INSERT INTO work_items (kind, due_at, payload) SELECT CAST(? AS TEXT), CAST(? AS BIGINT),"
+    " CAST(? AS TEXT) WHERE EXISTS (SELECT 1"
+    " FROM pause_paths n WHERE n.event_name {in_texts} AND EXISTS (SELECT 1 FROM pauses p"
+    " WHERE p.event_name = n.event_name))"
+)
 _PAUSE_COLUMNS = (
     "p.id, p.run_id, p.step_id, p.kind, p.event_name, p.expression, p.match_key, p.created_at,"
     " p.expires_at, e.payload"
@@ -119,6 +125,14 @@ def match_item(event_ids: Sequence[str], *, at: int) -> list[Statement]:
     """The statements that queue the matching of new events `event_ids` against pauses."""
     item = NewWorkItem(kind=WorkKind.MATCH, due_at=at, payload={"events": list(event_ids)})
     return [InsertRows(WORK_ITEMS, [WORK_ITEMS.row_of(item)]), WAKE]
+
+
+def lazy_match_item(at: int, events: Sequence[EventRecord]) -> Statement:
+    """Queue the matching of `events` if a pause waits for any of their names, with no read
+    and no wake-up: the next lease finds it (`match_item` is the prompt way)."""
+    names = sorted({event.name for event in events})
+    payload = codec.dumps_str({"events": [event.internal_id for event in events]})
+    return execute(_LAZY_MATCH, WorkKind.MATCH.value, at, payload, names)
 
 
 def candidates(event_ids: Sequence[str]) -> Rule[list[tuple[EventRecord, list[Pause]]]]:
