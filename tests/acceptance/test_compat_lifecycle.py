@@ -286,14 +286,19 @@ def test_ai_infer_is_requested_by_the_server_once_with_the_key(
     assert "sk-test" not in history
 
 
-def test_step_fetch_is_made_by_the_server(stack: Stack, stand_in: StandIn) -> None:
-    if stack.app.kind != "ts":
-        pytest.skip("step.fetch is a TypeScript SDK feature")
-    url = f"{stand_in.url}/text"
+def test_step_fetch_is_made_by_the_server(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    stand_in: StandIn,
+) -> None:
+    """`step.fetch` is a TypeScript SDK tool: one TypeScript app, on its own server."""
+    server = surge_server(extra_args=["--allow-private-http-steps"])
+    app = app_process("ts", server)
+    assert app.sync().status_code == 200
 
-    (event_id,) = stack.server.send({"name": "compat/fetch", "data": {"url": url}})
+    (event_id,) = server.send({"name": "compat/fetch", "data": {"url": f"{stand_in.url}/text"}})
 
-    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+    (run,) = server.wait_event_runs(event_id, 1, timeout=DEADLINE)
     assert (run["status"], run["output"]) == ("Completed", {"status": 200, "text": "plain words"})
     [request] = stand_in.requests
     assert (request["method"], request["body"]) == ("POST", b"ping")

@@ -36,7 +36,7 @@ from .app_client import AppClient
 from .conditions import Conditions
 from .config import EngineConfig
 from .cron import jittered, next_fire, timer_event
-from .finish import RunEnded, ending, error_value
+from .finish import RunEnded, ending, error_value, invoked_by
 from .http_steps import HttpSteps
 from .ingest import entry_for
 from .lifecycle import Lifecycle
@@ -44,7 +44,7 @@ from .registry import Registry, Snapshot
 from .requests import build_request_body, step_url
 from .responses import Call, Outcome, interpret
 from .retries import RetryPolicy
-from .waits import Invoke, invoke_timeout, invoked_by, invoked_event
+from .waits import Invoke, invoke_timeout, invoked_event
 
 logger = logging.getLogger(__name__)
 

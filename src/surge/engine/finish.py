@@ -38,7 +38,7 @@ def ending(state: RunState, ended: RunEnded, *, now: int) -> tuple[RunUpdate, li
         "event": state.events[0] if state.events else {},
         "events": state.events,
     }
-    correlation = _invoked_by(state.events[0] if state.events else None)
+    correlation = invoked_by(state.events[0] if state.events else None)
     if correlation is not None:
         data["correlation_id"] = correlation  # resumes the step.invoke that started it
     if ended.status is RunStatus.COMPLETED:
@@ -60,8 +60,8 @@ def ending(state: RunState, ended: RunEnded, *, now: int) -> tuple[RunUpdate, li
     return update, events
 
 
-def _invoked_by(trigger: dict[str, Any] | None) -> str | None:
-    """The correlation id of the `step.invoke` whose event started a run, if one did."""
+def invoked_by(trigger: dict[str, Any] | None) -> str | None:
+    """The correlation id of the `step.invoke` whose event `trigger` is, if it is one."""
     if not trigger or trigger.get("name") != wire_events.FUNCTION_INVOKED:
         return None
     meta = (trigger.get("data") or {}).get("_inngest")

@@ -16,9 +16,10 @@ from surge.storage import EventRecord, IngestEntry, NewRun
 from surge.storage.records import DEDUPE_WINDOW_MS
 
 from .concurrency import run_limits
+from .finish import invoked_by
 from .gates import run_gates, run_gather, run_priority_ms, run_timeouts
 from .registry import Snapshot
-from .waits import cancel_pauses, invoked_by
+from .waits import cancel_pauses
 
 
 def sent_events(

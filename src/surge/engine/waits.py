@@ -159,15 +159,6 @@ def cancel_pauses(
     return tuple(pauses)
 
 
-def invoked_by(trigger: dict[str, Any]) -> str | None:
-    """The correlation id of the `step.invoke` whose event `trigger` is, if it is one."""
-    if trigger.get("name") != wire_events.FUNCTION_INVOKED:
-        return None
-    meta = (trigger.get("data") or {}).get("_inngest")
-    value = meta.get("correlation_id") if isinstance(meta, dict) else None
-    return value if isinstance(value, str) else None
-
-
 def resumed_with(pause: Pause, event: dict[str, Any]) -> Any:
     """The memo a matching `event` gives `pause`'s step: the event itself for a wait; the
     child's ``{"data": result}`` or ``{"error": error}`` for an invoke."""
