@@ -223,10 +223,12 @@ class Serialize:
     """Run one at a time with every other transaction naming one of the same `keys`.
 
     An advisory lock on PostgreSQL (released when the transaction ends), for rules that must
-    not interleave across nodes but have no row to lock; nothing on SQLite.
+    not interleave across nodes but have no row to lock; nothing on SQLite. The `shared` keys
+    (a subset of `keys`) are taken shared: only transactions taking one exclusively wait.
     """
 
     keys: tuple[int, ...]
+    shared: frozenset[int] = frozenset()
 
 
 class _Wake:

@@ -237,3 +237,42 @@ async def test_a_lazy_match_is_queued_only_when_a_pause_waits_for_a_name(
     )
     [item] = await match_items(kit)
     assert item.payload == {"events": [event.internal_id]}
+
+
+async def test_events_that_arrived_while_a_pause_was_stored_are_matched_against_it(
+    store: Storage, kit: Kit
+) -> None:
+    # The events were ingested before the pause was stored, though the later ones arrived
+    # after it began: their ingest read the index too early to see it.
+    [call] = await start_runs(kit, 1)
+    early = kit.event(name=WAITED, data={"user": "u-1"})
+    wait = pause(kit, call.run_id, key=("data.user", "u-1"))
+    raced = kit.event(name=WAITED, data={"user": "u-1"})
+    other = kit.event(name="test/other", data={"user": "u-1"})
+    await store.ingest([kit.entry(e, runs=0) for e in (early, raced, other)])
+    assert await match_items(kit) == []
+
+    await begin(kit, call, wait)
+
+    [item] = await match_items(kit)
+    assert item.payload == {"events": [raced.internal_id]}
+    [(found, candidates)] = await store.pause_candidates(item.payload["events"])
+    assert found.internal_id == raced.internal_id
+    assert [p.id for p in candidates] == [wait.id]
+
+
+async def test_a_cancel_on_event_that_arrived_while_its_run_started_is_matched(
+    store: Storage, kit: Kit
+) -> None:
+    entry = kit.entry()
+    [run] = entry.runs
+    cancel = pause(kit, run.id, kind=PauseKind.CANCEL, step_id="cancel:0")
+    stop = kit.event(name=WAITED)
+    await store.ingest([kit.entry(stop, runs=0)])
+    assert await match_items(kit) == []
+
+    await store.ingest([replace(entry, runs=[replace(run, pauses=(cancel,))])])
+
+    [item] = await match_items(kit)
+    [(_, candidates)] = await store.pause_candidates(item.payload["events"])
+    assert [p.id for p in candidates] == [cancel.id]

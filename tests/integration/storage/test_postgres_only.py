@@ -10,9 +10,22 @@ import pytest
 from storage_kit import Kit, now
 
 from surge.core.errors import StorageUnavailable
-from surge.storage import Commit, Memo, Storage, Then, WorkItem, open_storage
+from surge.core.ids import new_ulid
+from surge.storage import (
+    Commit,
+    Memo,
+    Pause,
+    PauseKind,
+    Storage,
+    Then,
+    WorkItem,
+    WorkKind,
+    open_storage,
+)
 from surge.storage.migrations import load_migrations
 from surge.storage.postgres import PostgresConnector
+from surge.storage.postgres.migrations import LOCK_CLASS
+from surge.storage.rules import pauses
 from surge.storage.rules.commit import commit
 from surge.storage.statements import Rule, fetch
 
@@ -240,3 +253,57 @@ async def test_unreachable_server_is_reported_as_unavailable() -> None:
 
     with pytest.raises(StorageUnavailable):
         await storage.open(now=now())
+
+
+async def _while_name_is_locked(
+    postgres_url: str, name: str, *, shared: bool, operation: Awaitable[object]
+) -> None:
+    """Run `operation` while another session holds the advisory lock of event `name`: it
+    must not finish until the lock is released."""
+    lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    [key] = pauses.name_locks(arriving=[name]).keys
+    async with await psycopg.AsyncConnection.connect(postgres_url) as other:
+        await other.execute(f"SELECT {lock}(%s, %s)", (LOCK_CLASS, key))
+        task = asyncio.ensure_future(operation)
+        await asyncio.sleep(0.3)
+        assert not task.done(), "it went ahead while the other session held the lock"
+        await other.rollback()
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def test_a_pause_and_an_ingest_of_its_event_name_never_interleave(
+    open_node: OpenNode, postgres_url: str
+) -> None:
+    # A pause is stored under the exclusive lock of its event's name, an ingest reads the
+    # pauses' index under the shared one: whichever commits second sees the other.
+    store = await open_node()
+    kit = Kit(store)
+    await kit.start_run()
+    [call] = await kit.lease_all()
+    at = kit.tick()
+    wait = Pause(
+        id=new_ulid(at),
+        run_id=call.run_id or "",
+        step_id="wait",
+        kind=PauseKind.WAIT,
+        event_name="test/approved",
+        expression=None,
+        match_key=None,
+        created_at=at,
+        expires_at=None,
+    )
+    stored = store.commit(Commit(at=now(), item=call, pauses=[wait]))
+    await _while_name_is_locked(postgres_url, wait.event_name, shared=True, operation=stored)
+
+    event = kit.event(name=wait.event_name)
+    ingested = store.ingest([kit.entry(event, runs=0)])
+    await _while_name_is_locked(postgres_url, wait.event_name, shared=False, operation=ingested)
+    matches = [i for i in await kit.lease_all() if i.kind is WorkKind.MATCH]
+    assert [i.payload for i in matches] == [{"events": [event.internal_id]}]
+
+    # Ingests of one name do not wait for each other.
+    other = store.ingest([kit.entry(kit.event(name=wait.event_name), runs=0)])
+    async with await psycopg.AsyncConnection.connect(postgres_url) as holder:
+        [key] = pauses.name_locks(arriving=[wait.event_name]).keys
+        await holder.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (LOCK_CLASS, key))
+        await asyncio.wait_for(other, timeout=10)

@@ -93,11 +93,20 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
         return _lock(statement)
     if isinstance(statement, st.Serialize):
         # Sorted, so two transactions locking overlapping keys cannot deadlock.
-        sql = (
-            f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, k)"
+        keys = sorted(statement.keys)
+        if not statement.shared:
+            sql = (
+                f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, k)"
+                " FROM (SELECT unnest(CAST($1 AS INTEGER[])) AS k ORDER BY k) AS s"
+            )
+            return _prepared("serialize", lambda: sql), (keys,)
+        shared = (
+            f"SELECT CASE WHEN k = ANY(CAST($2 AS INTEGER[]))"
+            f" THEN pg_advisory_xact_lock_shared({LOCK_CLASS}, k)"
+            f" ELSE pg_advisory_xact_lock({LOCK_CLASS}, k) END"
             " FROM (SELECT unnest(CAST($1 AS INTEGER[])) AS k ORDER BY k) AS s"
         )
-        return _prepared("serialize", lambda: sql), (sorted(statement.keys),)
+        return _prepared("serialize_shared", lambda: shared), (keys, sorted(statement.shared))
     raise TypeError(f"not a statement: {statement!r}")
 
 

@@ -99,7 +99,10 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
     first: list[Statement] = [] if run_id is None else [LockRows("runs", "id", (run_id,))]
     if not ended and run_id is not None and (c.events or c.pauses or _ends(c.run_update)):
         first.append(Expect(fetch_one(_RUNNING, run_id), 1, RunEndedMeanwhile))
-    names = sorted({entry.event.name for entry in c.events}) if not c.lazy_match else []
+    arriving = {entry.event.name for entry in c.events}
+    if arriving or c.pauses:
+        first.append(pauses.name_locks(arriving=arriving, waited=(p.event_name for p in c.pauses)))
+    names = sorted(arriving) if not c.lazy_match else []
     paths_at = len(first)
     if names:
         first.append(pauses.paths_for(names))
@@ -113,8 +116,7 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
     results = yield tuple(first)
     paths = pauses.read_paths(results[paths_at]) if names else None
     records = _records(c, run_id, lingering=c.lingering is not False)
-    if records:
-        yield tuple(records)
+    yield from pauses.store(c.pauses, along=records)
     # Every advisory lock this commit needs, at once and in order: the slots it frees, and
     # what ingest (the runs its events start) counts on.
     if c.events:
@@ -247,8 +249,8 @@ def _drop_timeouts(run_id: str) -> Statement:
 
 
 def _records(c: Commit, run_id: str | None, *, lingering: bool) -> list[Statement]:
-    """The commit's history, and the pauses it begins and ends (all of its run's, and its
-    timeout checks, when the run ends and has any: `lingering`)."""
+    """The commit's history, and the pauses it ends (all of its run's, and its timeout
+    checks, when the run ends and has any: `lingering`); those it begins are stored along."""
     statements: list[Statement] = []
     if c.history:
         statements.append(InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in c.history]))
@@ -259,7 +261,7 @@ def _records(c: Commit, run_id: str | None, *, lingering: bool) -> list[Statemen
         statements.append(_drop_timeouts(run_id))
     if run_id is not None and c.pauses:
         statements.append(execute("UPDATE runs SET lingering = 1 WHERE id = ?", run_id))
-    return statements + pauses.store(c.pauses)
+    return statements
 
 
 def _after_the_end(c: Commit) -> Commit:

@@ -116,9 +116,13 @@ def ingest(
     dedupe = _Dedupe()
     user_ids = sorted({e.event.id for e in entries if _by_user_id(e)})
     buckets = {USER_ID_LOCKS[zlib.crc32(uid.encode()) % len(USER_ID_LOCKS)] for uid in user_ids}
-    locks = buckets | slots.lock_ids({*also_lock, *flow_keys(entries)})
+    names = pauses.name_locks(
+        arriving=(e.event.name for e in entries),
+        waited=(p.event_name for e in entries for run in e.runs for p in run.pauses),
+    )
+    locks = {*names.keys, *buckets, *slots.lock_ids({*also_lock, *flow_keys(entries)})}
     if locks:
-        yield Serialize(tuple(sorted(locks)))
+        yield Serialize(tuple(sorted(locks)), names.shared)
     if user_ids:
         rows = yield fetch(_LATEST_BY_USER_ID, user_ids)
         for user_id, internal_id, received_at in sorted(rows, key=lambda r: (r[2], r[1])):
@@ -182,8 +186,9 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
     """Create `runs`. A run with a `gather` only adds its event to its debounce or batch
     (`gathers.collect`). The others, and the batches those fill, pass their gates
     (`gates.admit`: skipped, or due when throttle and priority say), then have their discovery
-    call queued, or parked when a concurrency key is full (`slots.first_calls_parked`). The
-    caller holds the locks of their keys."""
+    call queued, or parked when a concurrency key is full (`slots.first_calls_parked`), and
+    their ``cancelOn`` pauses stored. The caller holds the locks of their keys and of their
+    pauses' event names (`pauses.name_locks`)."""
     gathered = [run for run in runs if run.gather is not None]
     if gathered:
         # Their events wait in a debounce or batch; a batch they fill starts now.
@@ -228,11 +233,9 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
     parked = yield from slots.first_calls_parked(starting)
     yield InsertRows(NEW_RUNS, rows)
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")
-    lifecycle = [*pauses.store([p for run in starting for p in run.pauses])]
-    lifecycle += _lifecycle_items(starting, admitted)
+    lifecycle = _lifecycle_items(starting, admitted)
     lifecycle += _skipped_invokes([run for run in runs if run.id in skipped], admitted)
-    if lifecycle:
-        yield tuple(lifecycle)
+    yield from pauses.store([p for run in starting for p in run.pauses], along=lifecycle)
     due = [run for run in starting if run.id not in parked]
     if due:
         calls = [discovery_row(run.id, due_at[run.id], flow_json(run)) for run in due]

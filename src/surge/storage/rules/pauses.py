@@ -7,11 +7,18 @@ the index (`candidates`: its match keys, and the unindexed pauses of its name), 
 (`resume`) or cancels the runs whose pause the engine finds matching. Deleting the pause is
 the claim: whichever comes first of a match, a second match and the pause's timeout (a wake
 item that memoizes its outcome) takes it, under the run's lock; the others find it gone.
+
+An event arriving while a pause of its name is being stored must not slip between them: the
+event's transaction reads the index under a shared lock on its name, the pause's stores it
+under the exclusive one (`name_locks`), then queues the matching of the events of its name
+that arrived since it began (`store`). Whichever commits second sees the other. (SQLite runs
+one transaction at a time: there, the second alone does.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from surge.core import codec
@@ -28,7 +35,16 @@ from ..records import (
     WorkKind,
     step_key,
 )
-from ..statements import WAKE, InsertRows, LockRows, Rule, Statement, execute, fetch
+from ..statements import (
+    WAKE,
+    InsertRows,
+    LockRows,
+    Rule,
+    Serialize,
+    Statement,
+    execute,
+    fetch,
+)
 from ..tables import EVENTS, HISTORY, PAUSE_PATHS, PAUSES, WORK_ITEMS, record_from
 
 _PATHS = (
@@ -66,15 +82,41 @@ _DISCOVER_IF_IDLE = (
 )
 
 
-def store(pauses: Sequence[Pause]) -> list[Statement]:
-    """The statements that store `pauses` and list their paths in the index."""
+_ARRIVED_SINCE = "SELECT internal_id FROM events WHERE name {in_texts} AND received_at >= ?"
+_NAME_LOCKS = -(2**31)
+"""The first advisory lock id of event names: below every other, so taken before any."""
+
+
+def name_locks(*, arriving: Iterable[str] = (), waited: Iterable[str] = ()) -> Serialize:
+    """The locks of event names that a transaction storing `arriving` events (shared) and
+    pauses for `waited` ones (exclusive) takes before reading or writing the index; an
+    ingest takes them along with its other locks (`Serialize.keys`), which sort after."""
+    exclusive = {_name_lock(name) for name in waited}
+    shared = {_name_lock(name) for name in arriving} - exclusive
+    return Serialize(tuple(sorted(exclusive | shared)), frozenset(shared))
+
+
+def store(pauses: Sequence[Pause], *, along: Sequence[Statement] = ()) -> Rule[None]:
+    """Store `pauses` (sent `along` with other statements), list their paths in the index,
+    and queue the matching of events of their names that arrived since the first began: an
+    ingest that read the index a moment before did not see them. The caller holds the
+    exclusive `name_locks` of their names."""
     if not pauses:
-        return []
+        if along:
+            yield tuple(along)
+        return
     paths = sorted({(p.event_name, _path_of(p.match_key)) for p in pauses})
-    return [
+    names = sorted({p.event_name for p in pauses})
+    since = min(p.created_at for p in pauses)
+    results = yield (
+        *along,
         InsertRows(PAUSES, [PAUSES.row_of(pause) for pause in pauses]),
         InsertRows(PAUSE_PATHS, paths, "ON CONFLICT DO NOTHING"),
-    ]
+        fetch(_ARRIVED_SINCE, names, since),
+    )
+    arrived = sorted(row[0] for row in results[-1])
+    if arrived:
+        yield tuple(match_item(arrived, at=max(p.created_at for p in pauses)))
 
 
 Paths = dict[str, set[str]]
@@ -198,6 +240,10 @@ def resume(pause: Pause, *, outcome: Any, at: int, detail: dict[str, Any]) -> Ru
         WAKE,
     )
     return True
+
+
+def _name_lock(name: str) -> int:
+    return _NAME_LOCKS + zlib.crc32(name.encode()) % 2**30
 
 
 def _path_of(key: str | None) -> str:
