@@ -73,7 +73,17 @@ def build(client: surge.Surge, ledger: Ledger) -> Sequence[surge.Function[Any]]:
         await ctx.step.sleep("nap", "30s")
         return "never"
 
-    return [approval, child, invoker, cancellable, single, bounded]
+    @client.create_function(fn_id="watcher", trigger="lab/watch")
+    async def watcher(ctx: surge.Context) -> Any:
+        finished = await ctx.step.wait_for_event(
+            "child-finished",
+            "inngest/function.finished",
+            timeout="25s",
+            if_exp="async.data.event.data.tag == event.data.tag",
+        )
+        return None if finished is None else finished.data["result"]
+
+    return [approval, child, invoker, cancellable, single, bounded, watcher]
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +175,18 @@ def test_a_run_past_its_finish_timeout_is_cancelled(stack: Stack) -> None:
     assert run["status"] == "Cancelled", run
     assert run["error"]["name"] == "FunctionTimeout"
     assert stack.ledger.runs[run["run_id"]] == {"first": 1}
+
+
+def test_a_wait_for_a_run_s_own_finished_event_resumes_when_it_ends(
+    stack: Stack, wait_until: Any
+) -> None:
+    # The server is idle once the child ends: its finished event must still be matched at
+    # once, well before the wait's timeout (the scheduler's idle recheck is 30 s).
+    (event_id,) = stack.send({"name": "lab/watch", "data": {"tag": "w-1"}})
+    wait_until(lambda: stack.server.event_runs(event_id), timeout=30, what="the watcher run")
+    time.sleep(0.5)  # the wait begins once the app reports it
+    stack.send({"name": "lab/child", "data": {"x": 5, "tag": "w-1"}})
+
+    run = stack.run_of(event_id, "lab-watcher")
+
+    assert (run["status"], run["output"]) == ("Completed", 10), run
