@@ -81,7 +81,16 @@ class Executor:
     async def handle(self, item: WorkItem, state: RunState | None = None) -> NextCall | None:
         """Run one leased work item (a call with its run's `state`, when the last commit read
         it); return the run's next call when it is due at once, leased to this worker to go
-        straight on with (`Commit.lease_next_ms`)."""
+        straight on with (`Commit.lease_next_ms`).
+
+        An item leased before it is due (`scheduler.LEASE_AHEAD_MS`) is held until then,
+        and a call then reads its run again (it may have been cancelled meanwhile); a
+        wake-up is written at once, dated when it is due, so that its run's next call is
+        leased and ready to go then."""
+        early = item.due_at - self._clock.now()
+        if early > 0 and item.kind is not WorkKind.WAKE:
+            await self._clock.sleep(early / 1000)
+            state = None
         if item.kind is WorkKind.CALL:
             return await self.call(item, state)
         if item.kind is WorkKind.WAKE:
@@ -218,9 +227,8 @@ class Executor:
         payload = item.payload
         pause = payload.get("pause")
         op = "Sleep" if pause is None else "Timeout"
-        memo = Memo(
-            step_id=item.step_id, outcome=payload.get("outcome"), op=op, at=self._clock.now()
-        )
+        at = max(self._clock.now(), item.due_at)
+        memo = Memo(step_id=item.step_id, outcome=payload.get("outcome"), op=op, at=at)
         outcome = Outcome(memos=[memo], then=Then.DISCOVER_IF_IDLE)
         if pause is not None:
             outcome.history.append(
@@ -278,6 +286,8 @@ class Executor:
         A lost lease is logged, not raised: the item runs again.
         """
         at = self._clock.now()
+        if item.kind is WorkKind.WAKE:
+            at = max(at, item.due_at)  # leased ahead: its run goes on when it is due
         # A run goes on at once after a timer (lateness counts), else only with no backlog.
         going_on = item.kind is WorkKind.WAKE or not self.backlogged()
         lease = self._lease_ms if going_on else None

@@ -17,6 +17,9 @@ at once, already leased, if any."""
 
 IDLE_RECHECK_S = 30.0
 """Longest sleep with nothing due: a safety net, since every enqueue wakes the scheduler."""
+LEASE_AHEAD_MS = 200
+"""How long before they are due timers and urgent calls are leased: the handler holds them
+until then (`Executor.handle`), so the time a lease takes under load does not make them late."""
 
 
 class Scheduler:
@@ -107,10 +110,11 @@ class Scheduler:
             # Busy: lease again when a tenth of the workers are free, or as soon as one is
             # when a timer falls due (a timer's lateness counts, a backlog's order less so).
             now = self._clock.now()
-            timer_due = self._first_due is not None and self._first_due <= now
+            lead = now + LEASE_AHEAD_MS
+            timer_due = self._first_due is not None and self._first_due <= lead
             if not (timer_due and free >= 1):
                 self._slot_free.clear()
-                until_timer = None if self._first_due is None else (self._first_due - now) / 1000
+                until_timer = None if self._first_due is None else (self._first_due - lead) / 1000
                 if until_timer is None or free < 1:
                     await self._slot_free.wait()
                 else:
@@ -118,7 +122,9 @@ class Scheduler:
                 return
         self._wake.clear()
         now = self._clock.now()
-        leased = await self._storage.lease(now=now, limit=free, lease_ms=self._lease_ms)
+        leased = await self._storage.lease(
+            now=now, limit=free, lease_ms=self._lease_ms, ahead_ms=LEASE_AHEAD_MS
+        )
         next_due = leased.next_due_at
         self._first_due = leased.first_due_at
         self._backlog = self._wake.is_set() or (next_due is not None and next_due <= now)
@@ -131,6 +137,8 @@ class Scheduler:
         timeout = IDLE_RECHECK_S
         if next_due is not None:
             timeout = min(timeout, max(0.0, (next_due - now) / 1000))
+        if self._first_due is not None:
+            timeout = min(timeout, max(0.0, (self._first_due - LEASE_AHEAD_MS - now) / 1000))
         if timeout > 0:
             await self._clock.wait(self._wake, timeout)
 

@@ -274,9 +274,11 @@ class Storage:
 
     # -- the queue ---------------------------------------------------------------------------
 
-    async def lease(self, *, now: int, limit: int, lease_ms: int) -> Leased:
+    async def lease(self, *, now: int, limit: int, lease_ms: int, ahead_ms: int = 0) -> Leased:
         """Lease up to `limit` items due at or before `now`, earliest (then highest priority)
         first; and the earliest due time left in the queue (as `next_due_at`), read at once.
+        Timers and urgent calls (`first_due_at`) due within `ahead_ms` are leased too, and
+        first: the caller holds them until they are due.
 
         A leased item is hidden from other callers until `now + lease_ms`; after that it is
         due again, and its old lease token no longer completes it. A returned item's `due_at`
@@ -285,10 +287,10 @@ class Storage:
         """
         token = secrets.token_hex(8) + ":"
         # Timers and urgent calls are leased first when the last lease saw one due by now.
-        first = self._first_due is not None and self._first_due <= now
+        first = self._first_due is not None and self._first_due <= now + ahead_ms
         items, next_due, self._first_due = await self._db.run(
             lambda: queue.lease_due(
-                now=now, limit=limit, lease_ms=lease_ms, token=token, first=first
+                now=now, limit=limit, lease_ms=lease_ms, token=token, first=first, ahead_ms=ahead_ms
             ),
             transaction=False,
         )

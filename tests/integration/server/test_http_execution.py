@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pytest
 
+from surge.engine.scheduler import LEASE_AHEAD_MS
+
 if TYPE_CHECKING:
     from conftest import Harness, Received, Reply, ScriptedApp
 
@@ -324,9 +326,11 @@ async def test_sleep_until_a_time_then_resumes_with_null_memo(
     asgi_server: Harness, sdk_app: ScriptedApp
 ) -> None:
     until: list[int] = []
+    woke_at: list[int] = []
 
     def reply(call: Received) -> Reply:
         if Z in call.body["steps"]:
+            woke_at.append(asgi_server.now_ms())
             return sdk_app.ok({"woke": call.body["steps"][Z]})
         until.append(asgi_server.now_ms() + 1000)
         return sdk_app.ops(sdk_app.op("Sleep", Z, name=asgi_server.iso_ms(until[0])))
@@ -335,6 +339,8 @@ async def test_sleep_until_a_time_then_resumes_with_null_memo(
     run = await asgi_server.wait_run(run_id)
 
     assert (run["status"], run["output"]) == ("Completed", {"woke": None})
+    # Leased ahead of its time, the resumed call is still not sent before it.
+    assert woke_at[0] >= until[0], (woke_at, until)
     first, second = sdk_app.calls("exe-nap")
     assert second.step_id == "step"
     assert second.body["steps"] == {Z: None}
@@ -342,6 +348,35 @@ async def test_sleep_until_a_time_then_resumes_with_null_memo(
     kinds = [h["kind"] for h in await asgi_server.history(run_id)]
     assert kinds == ["sleeping", "completed"]
     assert_python_sdk_accepts([first, second])
+
+
+async def test_a_run_cancelled_just_before_its_sleep_ends_calls_the_app_no_more(
+    asgi_server: Harness, sdk_app: ScriptedApp
+) -> None:
+    # Its next call is leased, and held, up to `LEASE_AHEAD_MS` before the sleep ends: the
+    # cancellation lands then.
+    until: list[int] = []
+
+    def reply(call: Received) -> Reply:
+        if Z in call.body["steps"]:
+            return sdk_app.ok("woke")
+        until.append(asgi_server.now_ms() + 1500)
+        return sdk_app.ops(sdk_app.op("Sleep", Z, name=asgi_server.iso_ms(until[0])))
+
+    run_id = await start(asgi_server, sdk_app, "cut", reply)
+
+    async def sleeping() -> bool:
+        return any(h["kind"] == "sleeping" for h in await asgi_server.history(run_id))
+
+    await asgi_server.wait_for(sleeping, what="the run to sleep")
+    await asyncio.sleep(max(0.0, (until[0] - LEASE_AHEAD_MS // 2 - asgi_server.now_ms()) / 1000))
+    resp = await asgi_server.client.delete(f"/v1/runs/{run_id}")
+    assert resp.status_code == 200, resp.text
+    await asyncio.sleep(max(0.0, (until[0] - asgi_server.now_ms()) / 1000) + 0.5)
+
+    run = await asgi_server.wait_run(run_id)
+    assert run["status"] == "Cancelled"
+    assert [c.step_id for c in sdk_app.calls("exe-cut")] == ["step"]
 
 
 @pytest.mark.parametrize("target", ["ISO time", "90m", "1h30m"])

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from surge.core.clock import ManualClock
-from surge.engine.scheduler import Scheduler
+from surge.engine.scheduler import LEASE_AHEAD_MS, Scheduler
 from surge.storage import (
     Commit,
     NewWorkItem,
@@ -125,6 +125,30 @@ async def test_work_due_later_waits_for_the_clock(
     await clock.advance(1)
     await settle()
     assert worker.steps() == ["later"]
+
+
+async def test_timers_are_leased_ahead_of_their_time_and_plain_calls_are_not(
+    storage: Storage, clock: ManualClock, worker: Worker, scheduler: RunScheduler
+) -> None:
+    await scheduler()
+    due = clock.now() + 5_000
+    timer = NewWorkItem(kind=WorkKind.WAKE, due_at=due, run_id=None, step_id="timer")
+    await storage.enqueue([timer, item("call", due)])
+    await settle()
+
+    await clock.advance(5_000 - LEASE_AHEAD_MS - 1)
+    await settle()
+    assert worker.steps() == []
+
+    await clock.advance(1)
+    await settle()
+    # The handler holds it until it is due (`Executor.handle`).
+    assert worker.steps() == ["timer"]
+    assert worker.started[0].due_at == due
+
+    await clock.advance(LEASE_AHEAD_MS)
+    await settle()
+    assert worker.steps() == ["timer", "call"]
 
 
 async def test_new_work_starts_at_once_without_the_clock_moving(

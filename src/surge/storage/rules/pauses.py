@@ -47,12 +47,13 @@ from ..statements import (
 )
 from ..tables import EVENTS, HISTORY, PAUSE_PATHS, PAUSES, WORK_ITEMS, record_from
 
-_PATHS = (
-    "SELECT n.event_name, n.path FROM pause_paths n WHERE n.event_name {in_texts}"
-    " AND EXISTS (SELECT 1 FROM pauses p WHERE p.event_name = n.event_name)"
-)
+# The paths of names no pause waits for any more stay listed: their keys find no pause.
+_PATHS = "SELECT event_name, path FROM pause_paths WHERE event_name {in_texts}"
 # A match key names its path and a hash of the value: selective without the event name.
 _KEYS_WAITED = "SELECT DISTINCT match_key FROM pauses WHERE match_key {in_texts}"
+_UNINDEXED_WAITED = (
+    "SELECT DISTINCT event_name FROM pauses WHERE event_name {in_texts} AND match_key IS NULL"
+)
 _LAZY_MATCH = (
     "INSERT INTO work_items (kind, due_at, payload) SELECT CAST(? AS TEXT), CAST(? AS BIGINT),"
     " CAST(? AS TEXT) WHERE EXISTS (SELECT 1"
@@ -91,8 +92,8 @@ def name_locks(*, arriving: Iterable[str] = (), waited: Iterable[str] = ()) -> S
     """The locks of event names that a transaction storing `arriving` events (shared) and
     pauses for `waited` ones (exclusive) takes before reading or writing the index; an
     ingest takes them along with its other locks (`Serialize.keys`), which sort after."""
-    exclusive = {_name_lock(name) for name in waited}
-    shared = {_name_lock(name) for name in arriving} - exclusive
+    exclusive = {_name_lock(name) for name in set(waited)}
+    shared = {_name_lock(name) for name in set(arriving)} - exclusive
     return Serialize(tuple(sorted(exclusive | shared)), frozenset(shared))
 
 
@@ -120,7 +121,7 @@ def store(pauses: Sequence[Pause], *, along: Sequence[Statement] = ()) -> Rule[N
 
 
 Paths = dict[str, set[str]]
-"""For each event name some pause waits for, the paths of its pauses' match keys (``""``:
+"""For each event name pauses wait (or waited) for, the paths of their match keys (``""``:
 some have none)."""
 
 
@@ -136,11 +137,11 @@ def read_paths(rows: Sequence[tuple[str, str]]) -> Paths:
     return paths
 
 
-def keys_of(payload: dict[str, Any], paths: set[str]) -> list[str]:
+def keys_of(payload: dict[str, Any], paths: Iterable[str]) -> list[str]:
     """The match keys of an event with `payload`, one for each indexed path it has."""
     return [
         match_key(path, value)
-        for path in sorted(paths)
+        for path in paths
         if path and (value := value_at(payload, path)) is not None
     ]
 
@@ -151,15 +152,20 @@ def waited(events: Sequence[EventRecord], paths: Paths) -> Rule[list[str]]:
     known = [event for event in events if event.name in paths]
     if not known:
         return []
-    keyed = {event.internal_id: keys_of(event.payload, paths[event.name]) for event in known}
+    indexed = {name: [path for path in paths[name] if path] for name in {e.name for e in known}}
+    keyed = {e.internal_id: keys_of(e.payload, indexed[e.name]) for e in known}
     keys = sorted({key for event_keys in keyed.values() for key in event_keys})
-    hits: set[str] = set()
-    if keys:
-        hits = {row[0] for row in (yield fetch(_KEYS_WAITED, keys))}
+    unindexed = sorted({e.name for e in known if "" in paths[e.name]})
+    if not keys and not unindexed:
+        return []
+    # Both in one step: an empty list reads nothing.
+    hit_keys, hit_names = yield (fetch(_KEYS_WAITED, keys), fetch(_UNINDEXED_WAITED, unindexed))
+    hits = {row[0] for row in hit_keys}
+    names = {row[0] for row in hit_names}
     return [
         event.internal_id
         for event in known
-        if "" in paths[event.name] or any(key in hits for key in keyed[event.internal_id])
+        if event.name in names or any(key in hits for key in keyed[event.internal_id])
     ]
 
 

@@ -9,6 +9,7 @@ leasing at once split the due items between them instead of queueing behind each
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..records import DISCOVERY, NewWorkItem, WorkItem, WorkKind, step_key
 from ..statements import WAKE, InsertRows, Rule, Statement, execute, fetch, fetch_one
@@ -63,16 +64,19 @@ def enqueued(items: Sequence[NewWorkItem]) -> list[Statement]:
 
 
 def lease_due(
-    *, now: int, limit: int, lease_ms: int, token: str, first: bool = True
+    *, now: int, limit: int, lease_ms: int, token: str, first: bool = True, ahead_ms: int = 0
 ) -> Rule[tuple[list[WorkItem], int | None, int | None]]:
     """Lease up to `limit` due items — with `first`, everything but calls (wake-ups, cron
-    ticks, gather closes, matches, cancellations) and `URGENT` calls first, then the rest —
-    earliest first; and, read in the same step, the earliest due time left in the queue (see
-    `next_due_at`) and the earliest of those that go first (`None`: there are none).
+    ticks, gather closes, matches, cancellations) and `URGENT` calls first, those due within
+    `ahead_ms` too, then the rest — earliest first; and, read in the same step, the earliest
+    due time left in the queue (see `next_due_at`) and the earliest of those that go first
+    (`None`: there are none).
 
     Each item's lease token is `token` followed by its id.
     """
-    ahead = (yield fetch(_LEASE_FIRST, now + lease_ms, token, now, limit)) if first else []
+    ahead: list[tuple[Any, ...]] = []
+    if first:
+        ahead = yield fetch(_LEASE_FIRST, now + lease_ms, token, now + ahead_ms, limit)
     rows, due, first_due = yield (
         fetch(_LEASE, now + lease_ms, token, now, limit - len(ahead)),
         fetch_one(_NEXT_DUE, PARKED),
