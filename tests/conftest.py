@@ -75,7 +75,8 @@ def poll_until(
     interval: float = 0.1,
     detail: Callable[[], str] | None = None,
 ) -> T:
-    """Poll ``check`` until it returns something other than None/False; fail after ``timeout``.
+    """Poll ``check`` until it returns something true (not None, False, 0 or empty); fail
+    after ``timeout``.
 
     The failure message names ``what`` was awaited and, if given, ``detail()`` (e.g. the
     last server answer), so a timeout says what the server was doing instead of just "timeout".
@@ -83,7 +84,7 @@ def poll_until(
     deadline = time.monotonic() + timeout
     while True:
         result = check()
-        if result is not None and result is not False:
+        if result:
             return result
         if time.monotonic() > deadline:
             extra = f"\n{detail()}" if detail is not None else ""

@@ -20,13 +20,17 @@ class StandIn:
 
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    """Answers requests to ``/held``, which wait for it (at most a minute)."""
 
 
 @pytest.fixture
 def stand_in() -> Iterator[StandIn]:
     """A loopback endpoint for HTTP steps: ``/text`` (plain text, and a cookie), ``/chat``
-    (a chat completion), ``/busy`` (503), ``/huge`` (over the response limit)."""
+    (a chat completion), ``/held`` (a chat completion once `StandIn.release` is set),
+    ``/busy`` (503), ``/huge`` (over the response limit)."""
     seen: list[dict[str, Any]] = []
+    release = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
@@ -43,7 +47,11 @@ def stand_in() -> Iterator[StandIn]:
                     "body": body,
                 }
             )
-            if self.path.startswith("/text"):
+            if self.path.startswith("/held"):
+                release.wait(timeout=60)
+                reply = {"choices": [{"message": {"content": "held"}}]}
+                self._send(200, json.dumps(reply).encode(), "application/json")
+            elif self.path.startswith("/text"):
                 self._send(200, b"plain words", "text/plain", {"set-cookie": "session=secret"})
             elif self.path.startswith("/chat"):
                 reply = {"choices": [{"message": {"content": "hello"}}]}
@@ -72,7 +80,10 @@ def stand_in() -> Iterator[StandIn]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield StandIn(url=f"http://127.0.0.1:{server.server_address[1]}", requests=seen)
+        yield StandIn(
+            url=f"http://127.0.0.1:{server.server_address[1]}", requests=seen, release=release
+        )
     finally:
+        release.set()
         server.shutdown()
         server.server_close()

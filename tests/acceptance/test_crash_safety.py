@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from conftest import AppProcess, SurgeServer
+    from conftest import AppProcess, StandIn, SurgeServer
 
 pytestmark = pytest.mark.compat
 
@@ -314,3 +314,33 @@ def test_timers_due_while_the_server_was_down_fire_once_when_it_is_back(
             for h in server.request("GET", f"/v1/runs/{run['run_id']}/history").json()["data"]
         ]
         assert kinds.count("completed") == 1, kinds
+
+
+def test_kill_9_mid_http_step_requests_it_again_and_never_after_it_completed(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+    stand_in: StandIn,
+) -> None:
+    """The server dies while it waits for the answer to a ``step.ai.infer`` request: after
+    the restart the request is made again, and once its answer is memoized, never again."""
+    server = surge_server(extra_args=["--allow-private-http-steps"])
+    app = app_process("py", server)
+    assert app.sync().status_code == 200
+    base_url = f"{stand_in.url}/held"
+
+    (event_id,) = server.send({"name": "compat/infer", "data": {"base_url": base_url}})
+    wait_until(lambda: len(stand_in.requests) > 0, timeout=DEADLINE, what="the request")
+    server.stop(kill=True)
+    stand_in.release.set()  # too late for the dead server: nobody reads that answer
+    server.start()
+
+    (run,) = server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+    assert run["status"] == "Completed", run
+    assert run["output"] == {"choices": [{"message": {"content": "held"}}]}, run
+    server.stop()
+    server.start()  # a restart after the run ended requests nothing
+    time.sleep(1.0)
+    assert [r["path"] for r in stand_in.requests] == ["/held/chat/completions"] * 2
+    history = server.request("GET", f"/v1/runs/{run['run_id']}/history").json()["data"]
+    assert [h["kind"] for h in history].count("completed") == 1, history

@@ -347,17 +347,24 @@ def get_event(key: str) -> Rule[EventRecord]:
     return record_from(EventRecord, EVENTS, row)
 
 
+_OLDER_THAN = (
+    "(received_at, internal_id) < (SELECT c.received_at, c.internal_id FROM events c"
+    " WHERE c.internal_id = ?)"
+)
+
+
 def list_events(query: EventQuery) -> Rule[list[EventRecord]]:
-    """The events `query` selects, newest first (ids are ULIDs: id order is arrival order)."""
+    """The events `query` selects, newest first: by arrival, then by id."""
     params: list[object] = []
     sql = f"SELECT {EVENTS.names()} FROM events" + where(
         params,
         ("name = ?", query.name),
         ("received_at >= ?", query.received_after),
         ("received_at < ?", query.received_before),
-        ("internal_id < ?", query.cursor),
+        (_OLDER_THAN, query.cursor),
     )
-    rows = yield fetch(sql + " ORDER BY internal_id DESC LIMIT ?", *params, query.limit)
+    order = " ORDER BY received_at DESC, internal_id DESC LIMIT ?"
+    rows = yield fetch(sql + order, *params, query.limit)
     return [record_from(EventRecord, EVENTS, row) for row in rows]
 
 
