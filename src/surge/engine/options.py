@@ -6,7 +6,9 @@ logs a warning naming the function and the option, and `GET /dev` lists them per
 (``notEnforced``). Enforced today: ``concurrency`` (step limits, keys, scopes), ``throttle``,
 ``rateLimit``, ``idempotency``, ``priority``, ``debounce``, ``batchEvents``, ``cancel``
 (``cancelOn``), ``singleton``, ``timeouts``, ``retries``,
-triggers and their conditions, cron schedules and their jitter.
+triggers and their conditions, cron schedules and their jitter; but ``cancel`` and ``timeouts``
+not for the runs of a function with ``debounce`` or ``batchEvents`` (reported as, e.g.,
+``cancel (with debounce)``).
 """
 
 from __future__ import annotations
@@ -25,4 +27,11 @@ def not_enforced(config: dict[str, Any]) -> list[str]:
     concurrency = config.get("concurrency")
     if isinstance(concurrency, dict) and "limit" not in concurrency and concurrency.get("fn"):
         names.append("concurrency.fn")  # limits on whole runs, not steps
+    # A debounce's or a batch's run starts when it closes, without these.
+    gathered = next((name for name in ("debounce", "batchEvents") if config.get(name)), None)
+    if gathered is not None:
+        names += [f"{name} (with {gathered})" for name in _NOT_FOR_GATHERED if config.get(name)]
     return names
+
+
+_NOT_FOR_GATHERED = ("cancel", "timeouts")

@@ -58,6 +58,24 @@ async def test_run_level_concurrency_is_reported(server: Harness, sdk_app: Scrip
     assert listed["notEnforced"] == ["concurrency.fn"]
 
 
+@pytest.mark.parametrize("gathered", ["debounce", "batchEvents"])
+async def test_cancel_and_timeouts_of_debounced_or_batched_runs_are_reported(
+    server: Harness, sdk_app: ScriptedApp, gathered: str
+) -> None:
+    function = sdk_app.function("opts", "fn", [{"event": "opts/evt"}])
+    function[gathered] = (
+        {"period": "5s"} if gathered == "debounce" else {"maxSize": 5, "timeout": "5s"}
+    )
+    function["cancel"] = [{"event": "opts/stop"}]
+    function["timeouts"] = {"finish": "1m"}
+    function["singleton"] = {"mode": "skip"}
+    await sdk_app.register(server, "opts", [function])
+
+    [listed] = (await server.client.get("/dev")).json()["functions"]
+
+    assert listed["notEnforced"] == [f"cancel (with {gathered})", f"timeouts (with {gathered})"]
+
+
 @pytest.mark.parametrize(
     ("option", "value", "range_text"),
     [
