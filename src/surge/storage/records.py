@@ -449,9 +449,8 @@ class Commit:
     as the engine read it; `None`: drop whatever there is)."""
     lazy_match: bool = False
     """Match `events` against pauses without reading their index first: a match work item is
-    queued, if a pause waits for any of their names, and only the committing node's
-    schedulers are woken (`Storage.commit`). For the ``inngest/function.*`` events of a run
-    no invoke started (one commit round trip less)."""
+    queued, and the nodes woken, if a pause waits for any of their names. For the
+    ``inngest/function.*`` events of a run no invoke started (one commit round trip less)."""
     lease_next_ms: int | None = None
     """When set, the run's next call — the first call it enqueues due by `at`, else the
     discovery call `then` queues — is queued leased to the committer for this long (or, when

@@ -231,6 +231,14 @@ class Serialize:
     shared: frozenset[int] = frozenset()
 
 
+@dataclass(slots=True)
+class WakeIf:
+    """Wake every node's schedulers once the operation has committed if `query`, run in the
+    transaction, finds a row: no result to read, so no round trip of its own."""
+
+    query: Query
+
+
 class _Wake:
     """Asks the connector to wake the schedulers once the operation has committed."""
 
@@ -243,7 +251,7 @@ class _Wake:
 WAKE = _Wake()
 """Yield this when an operation queues work: every node's scheduler looks for it after commit."""
 
-Statement = Query | InsertRows | Expect | LockRows | Serialize | _Wake
+Statement = Query | InsertRows | Expect | LockRows | Serialize | WakeIf | _Wake
 Step = Statement | tuple[Statement, ...]
 """What a rule yields: one statement (result: one value) or several (result: a tuple)."""
 Rule = Generator[Step, Any, T]

@@ -50,7 +50,6 @@ class Storage:
         self._first_due: int | None = 0
         """When the earliest timer or urgent call falls due, as the last lease saw it."""
         self._commits = itertools.count()
-        self._listeners: list[WakeListener] = []
 
     @property
     def dialect(self) -> str:
@@ -82,7 +81,6 @@ class Storage:
         """Call `listener` (on the event loop) whenever new work may be due: after every
         commit that queued work, on any node sharing the database."""
         self._db.add_wake_listener(listener)
-        self._listeners.append(listener)
 
     # -- apps and functions ------------------------------------------------------------------
 
@@ -333,16 +331,10 @@ class Storage:
         # Unique per commit without a system call each: this storage's prefix and a count.
         token = f"{self._token_prefix}{next(self._commits)}" if commit_.lease_next_ms else ""
         try:
-            next_call = await self._db.run(lambda: commit(commit_, token=token))
+            return await self._db.run(lambda: commit(commit_, token=token))
         except RunEndedMeanwhile:
             # Cancelled while the call was in flight: keep the step's result, end nothing.
             return await self._db.run(lambda: commit(commit_, token=token, ended=True))
-        if commit_.lazy_match and commit_.events:
-            # It may have queued a match without waking anyone: this node's schedulers look
-            # (a match it queued is due at once; no other node need hear of it).
-            for listener in self._listeners:
-                listener()
-        return next_call
 
     async def extend_leases(self, items: Sequence[WorkItem], *, until: int) -> None:
         """Push the lease of each item still held with its token to `until` (a heartbeat).

@@ -3,6 +3,7 @@ that may match them, claimed once by a match or a timeout, dropped when their ru
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from storage_kit import Kit, now
@@ -214,18 +215,24 @@ async def test_a_new_run_s_cancel_on_pauses_are_stored_with_it(store: Storage, k
 async def test_a_lazy_match_is_queued_only_when_a_pause_waits_for_a_name(
     store: Storage, kit: Kit
 ) -> None:
+    woken = asyncio.Event()
+    store.add_wake_listener(woken.set)
     [call] = await start_runs(kit, 1)
     ended = RunUpdate(status=RunStatus.COMPLETED, ended_at=now())
     finished = kit.entry(kit.event(name="inngest/function.finished"), runs=0, dedupe_window_ms=0)
+    woken.clear()
     await store.commit(
         Commit(at=now(), item=call, run_update=ended, events=[finished], lazy_match=True)
     )
     assert await match_items(kit) == []  # nothing waits for it
+    await asyncio.sleep(0.2)  # PostgreSQL: a notification would come through the listener
+    assert not woken.is_set()
 
     [other] = await start_runs(kit, 1)
     await begin(kit, other, replace(pause(kit, other.run_id), event_name=WAITED))
     [last] = await start_runs(kit, 1)
     event = kit.event(name=WAITED)
+    woken.clear()
     await store.commit(
         Commit(
             at=now(),
@@ -235,6 +242,7 @@ async def test_a_lazy_match_is_queued_only_when_a_pause_waits_for_a_name(
             lazy_match=True,
         )
     )
+    await asyncio.wait_for(woken.wait(), timeout=5)  # every node looks for it at once
     [item] = await match_items(kit)
     assert item.payload == {"events": [event.internal_id]}
 

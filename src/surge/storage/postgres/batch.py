@@ -28,6 +28,11 @@ from .. import statements as st
 from .literals import literal
 from .migrations import LOCK_CLASS
 
+NOTIFY_CHANNEL = "surge_work"
+"""Where nodes tell each other of new work (`listen.py`)."""
+WAKE_EVERY_NODE = "*"
+"""A notification's payload that no node takes for its own: every node wakes."""
+
 __all__ = ["Session"]
 
 T = TypeVar("T")
@@ -91,6 +96,15 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
         return _prepared(key, lambda: _expect(query, statement.rows)), (*query.params, position)
     if isinstance(statement, st.LockRows):
         return _lock(statement)
+    if isinstance(statement, st.WakeIf):
+        # Sent by the committing transaction, so to every node, this one too (not its id).
+        query = statement.query
+
+        def notify_if() -> str:
+            notify = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '{WAKE_EVERY_NODE}')"
+            return f"{notify} WHERE EXISTS ({_numbered(query.sql)})"
+
+        return _prepared(("wake_if", query.sql), notify_if), query.params
     if isinstance(statement, st.Serialize):
         # Sorted, so two transactions locking overlapping keys cannot deadlock.
         keys = sorted(statement.keys)

@@ -19,7 +19,8 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from .pool import NOTIFY_CHANNEL, connect
+from .batch import NOTIFY_CHANNEL
+from .pool import connect
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from surge.core.errors import StorageError, StorageUnavailable
 
 from ..connector import RuleFactory
 from ..statements import Rule, execute
-from .batch import Session
+from .batch import NOTIFY_CHANNEL, Session
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ ATTEMPTS = 8
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.5
 
-NOTIFY_CHANNEL = "surge_work"
 NOTIFY_INTERVAL_S = 0.005
 """Shortest time between two of a node's ``NOTIFY``s while it keeps queueing work."""
 

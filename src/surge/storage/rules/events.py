@@ -139,7 +139,7 @@ def ingest(
             (fresh if entry.fresh_id else seeded).append(entry)
     added = yield from _store(fresh, seeded, {} if lazy_match else paths)
     if lazy_match and added:
-        yield pauses.lazy_match_item(added[0].event.received_at, [e.event for e in added])
+        yield tuple(pauses.lazy_match_item(added[0].event.received_at, [e.event for e in added]))
     yield from start_runs([run for entry in added for run in entry.runs])
     return stored
 

@@ -42,6 +42,7 @@ from ..statements import (
     Rule,
     Serialize,
     Statement,
+    WakeIf,
     execute,
     fetch,
 )
@@ -54,11 +55,13 @@ _KEYS_WAITED = "SELECT DISTINCT match_key FROM pauses WHERE match_key {in_texts}
 _UNINDEXED_WAITED = (
     "SELECT DISTINCT event_name FROM pauses WHERE event_name {in_texts} AND match_key IS NULL"
 )
+_NAMES_WAITED = (
+    "SELECT 1 FROM pause_paths n WHERE n.event_name {in_texts}"
+    " AND EXISTS (SELECT 1 FROM pauses p WHERE p.event_name = n.event_name)"
+)
 _LAZY_MATCH = (
     "INSERT INTO work_items (kind, due_at, payload) SELECT CAST(? AS TEXT), CAST(? AS BIGINT),"
-    " CAST(? AS TEXT) WHERE EXISTS (SELECT 1"
-    " FROM pause_paths n WHERE n.event_name {in_texts} AND EXISTS (SELECT 1 FROM pauses p"
-    " WHERE p.event_name = n.event_name))"
+    f" CAST(? AS TEXT) WHERE EXISTS ({_NAMES_WAITED})"
 )
 _PAUSE_COLUMNS = (
     "p.id, p.run_id, p.step_id, p.kind, p.event_name, p.expression, p.match_key, p.created_at,"
@@ -175,12 +178,16 @@ def match_item(event_ids: Sequence[str], *, at: int) -> list[Statement]:
     return [InsertRows(WORK_ITEMS, [WORK_ITEMS.row_of(item)]), WAKE]
 
 
-def lazy_match_item(at: int, events: Sequence[EventRecord]) -> Statement:
-    """Queue the matching of `events` if a pause waits for any of their names, with no read
-    and no wake-up: the next lease finds it (`match_item` is the prompt way)."""
+def lazy_match_item(at: int, events: Sequence[EventRecord]) -> list[Statement]:
+    """The statements that queue the matching of `events` if a pause waits for any of their
+    names, and then wake the nodes, with no read: no round trip of their own (`match_item`
+    reads the index first, to queue only the events a pause may match)."""
     names = sorted({event.name for event in events})
     payload = codec.dumps_str({"events": [event.internal_id for event in events]})
-    return execute(_LAZY_MATCH, WorkKind.MATCH.value, at, payload, names)
+    return [
+        execute(_LAZY_MATCH, WorkKind.MATCH.value, at, payload, names),
+        WakeIf(fetch(_NAMES_WAITED, names)),
+    ]
 
 
 def candidates(event_ids: Sequence[str]) -> Rule[list[tuple[EventRecord, list[Pause]]]]:

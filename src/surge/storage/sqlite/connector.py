@@ -27,6 +27,7 @@ from ..statements import (
     Rule,
     Serialize,
     Table,
+    WakeIf,
     Want,
     fill_fragments,
 )
@@ -178,12 +179,18 @@ def _wake(tx: Tx, statement: object) -> None:
     tx.wake()
 
 
+def _wake_if(tx: Tx, statement: WakeIf) -> None:
+    if _cursor(tx, statement.query).fetchone() is not None:
+        tx.wake()
+
+
 _HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
     Query: _query,
     InsertRows: _insert,
     Expect: _expect,
     LockRows: _nothing,
     Serialize: _nothing,
+    WakeIf: _wake_if,
     type(WAKE): _wake,
 }
 
