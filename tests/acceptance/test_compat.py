@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pytest
 from compat_stack import Stack, start_stack, tag
 
@@ -303,6 +304,61 @@ def test_flaky_step_is_retried_until_it_succeeds(stack: Stack) -> None:
     assert run["status"] == "Completed", run
     assert run["output"] == {"succeeded_on_execution": 3}
     assert stack.ledger_runs()[run["run_id"]]["steps"] == {"unreliable-call": 3}
+
+
+GQL_TRACE = """
+query GetRunTrace($runID: String!) {
+  run(runID: $runID) {
+    status
+    trace(preview: true) {
+      name status outputID
+      childrenSpans { name status attempts stepOp outputID childrenSpans { name } }
+    }
+  }
+}
+"""
+GQL_OUTPUT = """
+query GetTraceResult($traceID: String!) {
+  runTraceSpanOutputByID(outputID: $traceID) { data error { message name stack } }
+}
+"""
+
+
+def gql(stack: Stack, query: str, **variables: Any) -> dict[str, Any]:
+    resp = stack.server.request("POST", "/v0/gql", json={"query": query, "variables": variables})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def test_graphql_traces_each_step_in_order_with_its_output_and_attempts(stack: Stack) -> None:
+    (worker_event,) = stack.server.send({"name": "compat/fanout.item", "data": {"item_id": "g-1"}})
+    (flaky_event,) = stack.server.send({"name": "compat/flaky.start", "data": {"tag": tag()}})
+    (worker,) = stack.server.wait_event_runs(worker_event, 1, timeout=DEADLINE)
+    (flaky,) = stack.server.wait_event_runs(flaky_event, 1, timeout=DEADLINE)
+
+    run = gql(stack, GQL_TRACE, runID=worker["run_id"])["run"]
+    assert run["status"] == "COMPLETED", run
+    spans = run["trace"]["childrenSpans"]
+    assert [(s["name"], s["status"], s["stepOp"]) for s in spans] == [
+        ("fetch-item", "COMPLETED", "RUN"),
+        ("process-item", "COMPLETED", "RUN"),
+    ], spans
+    outputs = [
+        gql(stack, GQL_OUTPUT, traceID=s["outputID"])["runTraceSpanOutputByID"]
+        for s in (*spans, run["trace"])
+    ]
+    assert [orjson.loads(o["data"]) for o in outputs] == [
+        {"item_id": "g-1", "size": 3},
+        "processed:g-1:3",
+        {"item_id": "g-1", "result": "processed:g-1:3"},
+    ]
+
+    trace = gql(stack, GQL_TRACE, runID=flaky["run_id"])["run"]["trace"]
+    [call] = trace["childrenSpans"]
+    assert (call["name"], call["status"], call["attempts"]) == ("unreliable-call", "COMPLETED", 3)
 
 
 def test_on_failure_handler_runs_once_with_the_error(

@@ -135,3 +135,11 @@ HTTP_STEP_TIMEOUT_S = 120.0
 """How long the server waits for the response of an HTTP step (`step.fetch`, `step.ai.infer`)."""
 MAX_HTTP_STEP_RESPONSE_BYTES = 4 * 1024 * 1024
 """The largest response an HTTP step may get (it is memoized, and sent back to the app)."""
+
+MAX_GRAPHQL_REQUEST_BYTES = 64 * 1024
+"""The largest GraphQL request (`POST /v0/gql`: its query and variables)."""
+MAX_GRAPHQL_DEPTH = 16
+"""The deepest selection a GraphQL query may make, fragments followed (a trace's spans nest:
+five levels of ``childrenSpans`` under ``run { trace }`` is 8)."""
+MAX_GRAPHQL_ALIASES = 30
+"""The most aliased fields one GraphQL query may ask for: each is another resolve."""

@@ -43,6 +43,7 @@ from .ingest import entry_for
 from .options import not_enforced
 from .registry import Registry, Snapshot, SyncResult
 from .scheduler import Scheduler
+from .traces import Span, SpanOutput, build_trace, parse_output_key, span_output
 
 logger = logging.getLogger(__name__)
 
@@ -294,3 +295,14 @@ class Engine:
     async def run_state(self, run_id: str) -> RunState:
         """The run's events and memoized steps (what an SDK fetches with ``use_api``)."""
         return await self._storage.load_run_state(run_id)
+
+    async def run_trace(self, run_id: str) -> Span:
+        """The run's trace (`traces.build_trace`). `NotFound` if there is no run."""
+        state = await self._storage.load_run_state(run_id)
+        return build_trace(state, await self._storage.run_history(run_id))
+
+    async def span_output(self, output_id: str) -> SpanOutput:
+        """The output of a span of a trace, by its `Span.output_id`. `NotFound` if there is
+        none (yet)."""
+        run_id, step_id = parse_output_key(output_id)
+        return span_output(await self._storage.load_run_state(run_id), step_id)

@@ -238,7 +238,8 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
                 unique_key=step_key(run_id, op.id),
             )
         )
-        plan.history.append(_history(call, "sleeping", step_id=op.id, until=due))
+        name = op.display_name or None
+        plan.history.append(_history(call, "sleeping", step_id=op.id, name=name, until=due))
     elif op.op in _SERVER_OPS:
         _plan_server_op(call, op, plan)
     elif op.op in (Opcode.RUN_COMPLETE, Opcode.SYNC_RUN_COMPLETE):
@@ -260,7 +261,8 @@ def _plan_server_op(call: Call, op: Op, plan: _Plan) -> None:
         plan.pauses.append(pause)
         plan.enqueue.append(timeout)
         detail = {"event": pause.event_name, "if": pause.expression, "until": pause.expires_at}
-        plan.history.append(_history(call, "waiting", step_id=op.id, **detail))
+        name = op.display_name or None
+        plan.history.append(_history(call, "waiting", step_id=op.id, name=name, **detail))
     elif op.op is Opcode.INVOKE_FUNCTION:
         try:
             invoke = begin_invoke(call.state, op, now=call.now)
@@ -269,7 +271,8 @@ def _plan_server_op(call: Call, op: Op, plan: _Plan) -> None:
             return
         plan.invokes.append(invoke)
         detail = {"function_id": invoke.function_id, "until": invoke.pause.expires_at}
-        plan.history.append(_history(call, "invoking", step_id=op.id, **detail))
+        name = op.display_name or op.name or None
+        plan.history.append(_history(call, "invoking", step_id=op.id, name=name, **detail))
     else:
         try:
             plan.http_steps.append(http_step(op))

@@ -17,6 +17,7 @@ from surge.engine import Engine
 
 from . import cancellations_api, events_api, rest_api, sync_api
 from .auth import SigningKeyAuth
+from .graphql.endpoint import graphql_endpoint
 from .openapi import openapi_document
 from .responses import error_response
 
@@ -61,6 +62,7 @@ def create_app(
         Route("/v0/runs/{run_id}", rest_api.cancel_run, methods=["DELETE"]),
         Route("/v0/runs/{run_id}/batch", rest_api.run_batch, methods=["GET"]),
         Route("/v0/runs/{run_id}/actions", rest_api.run_actions, methods=["GET"]),
+        Route("/v0/gql", graphql_endpoint, methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,

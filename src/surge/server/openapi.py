@@ -20,6 +20,24 @@ from .openapi_schemas import EVENT_IN, SCHEMAS
 __all__ = ["openapi_document"]
 
 
+_GRAPHQL_REQUEST = {
+    "type": "object",
+    "required": ["query"],
+    "properties": {
+        "query": {"type": "string"},
+        "variables": {"type": ["object", "null"]},
+        "operationName": {"type": ["string", "null"]},
+    },
+}
+_GRAPHQL_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "data": {"type": ["object", "null"]},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -320,6 +338,20 @@ def openapi_document() -> dict[str, Any]:
                     {"type": "object"},
                     "Step outcomes by step id.",
                 )
+            },
+            "/v0/gql": {
+                "post": {
+                    "summary": "GraphQL, compatible with the Inngest dev server's (runs, traces)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _GRAPHQL_REQUEST}},
+                    },
+                    "responses": {
+                        "200": _json(_GRAPHQL_RESPONSE, "The result: `data` and `errors`."),
+                        "400": _error("Not a GraphQL request."),
+                        "413": _error("The request is too large."),
+                    },
+                }
             },
         },
     }

@@ -1,0 +1,142 @@
+"""What each field of `schema.graphql` answers, read through the engine façade.
+
+Objects are dicts keyed by field name (graphql-core's default resolver reads them); a field
+that costs a read of its own (a run's `trace`) is a callable, called only when asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from graphql import GraphQLResolveInfo
+
+from surge.core import codec
+from surge.engine import Engine
+from surge.engine.traces import Span, SpanOutput
+from surge.storage import RunRecord, RunStatus
+
+Resolver = Callable[..., Awaitable[Any]]
+
+
+def time(ms: int | None) -> str | None:
+    """A `Time`: RFC 3339 in UTC, with milliseconds."""
+    if ms is None:
+        return None
+    stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def _engine(info: GraphQLResolveInfo) -> Engine:
+    engine: Engine = info.context["engine"]
+    return engine
+
+
+async def run(_: Any, info: GraphQLResolveInfo, runID: str) -> dict[str, Any]:
+    engine = _engine(info)
+    record = await engine.get_run(runID)  # NotFound: an error, not null
+    return run_object(engine, record)
+
+
+async def run_trace(_: Any, info: GraphQLResolveInfo, runID: str) -> dict[str, Any]:
+    return span_object(await _engine(info).run_trace(runID))
+
+
+async def span_output(_: Any, info: GraphQLResolveInfo, outputID: str) -> dict[str, Any]:
+    return output_object(await _engine(info).span_output(outputID))
+
+
+async def run_trigger(_: Any, info: GraphQLResolveInfo, runID: str) -> dict[str, Any]:
+    engine = _engine(info)
+    record = await engine.get_run(runID)
+    state = await engine.run_state(runID)
+    events = state.events
+    first = events[0] if events else {}
+    return {
+        "eventName": first.get("name") if record.cron is None else None,
+        "IDs": list(record.event_ids),
+        "payloads": [codec.dumps_str(event) for event in events],
+        "timestamp": time(int(first.get("ts") or record.started_at)),
+        "isBatch": record.batch_id is not None and len(events) > 1,
+        "batchID": record.batch_id,
+        "cron": record.cron,
+    }
+
+
+QUERY: dict[str, Resolver] = {
+    "run": run,
+    "runTrace": run_trace,
+    "runTraceSpanOutputByID": span_output,
+    "runTrigger": run_trigger,
+}
+"""The resolvers of the `Query` type's fields."""
+
+
+def run_object(engine: Engine, record: RunRecord) -> dict[str, Any]:
+    async def trace(info: GraphQLResolveInfo, preview: bool | None = None) -> dict[str, Any]:
+        return span_object(await engine.run_trace(record.id))
+
+    output: str | None = None
+    if record.status is RunStatus.FAILED:
+        output = codec.dumps_str(record.error)
+    elif record.status.is_final:
+        output = codec.dumps_str(record.output)
+    return {
+        "id": record.id,
+        "functionID": record.function_id,
+        "traceID": record.id,
+        "queuedAt": time(record.started_at),
+        "startedAt": time(record.started_at),
+        "endedAt": time(record.ended_at),
+        "status": _RUN_STATUS[record.status],
+        "sourceID": record.parent_run_id,
+        "triggerIDs": list(record.event_ids),
+        "eventName": None,
+        "isBatch": record.batch_id is not None,
+        "batchCreatedAt": None,
+        "cronSchedule": record.cron,
+        "output": output,
+        "trace": trace,
+        "hasAI": False,
+    }
+
+
+_RUN_STATUS = {
+    RunStatus.RUNNING: "RUNNING",
+    RunStatus.COMPLETED: "COMPLETED",
+    RunStatus.FAILED: "FAILED",
+    RunStatus.CANCELLED: "CANCELLED",
+    RunStatus.SKIPPED: "SKIPPED",
+}
+
+
+def span_object(span: Span) -> dict[str, Any]:
+    root = span.parent_span_id is None
+    return {
+        "functionID": span.function_id,
+        "runID": span.run_id,
+        "spanID": span.span_id,
+        "traceID": span.run_id,
+        "name": span.name,
+        "status": span.status.value,
+        "attempts": span.attempts,
+        "duration": span.duration_ms,
+        "outputID": span.output_id,
+        "queuedAt": time(span.queued_at),
+        "startedAt": time(span.started_at),
+        "endedAt": time(span.ended_at),
+        "childrenSpans": [span_object(child) for child in span.children],
+        "stepOp": span.step_op,
+        "stepID": span.step_id,
+        "stepType": span.step_op or ("" if root else "RUN"),
+        "isRoot": root,
+        "parentSpanID": span.parent_span_id,
+        "isUserland": False,
+    }
+
+
+def output_object(output: SpanOutput) -> dict[str, Any]:
+    if output.error is not None:
+        return {"input": None, "data": None, "error": output.error}
+    return {"input": None, "data": codec.dumps_str(output.data), "error": None}

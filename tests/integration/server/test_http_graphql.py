@@ -1,0 +1,198 @@
+"""``POST /v0/gql``: runs, their traces, span outputs and triggers, as the official SDKs' test
+harnesses query them; hostile queries refused."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from conftest import Harness, Received, Reply, ScriptedApp
+
+A = "a" * 40
+B = "b" * 40
+
+TRACE = """
+query Trace($runID: String!) {
+  runTrace(runID: $runID) {
+    name status isRoot outputID
+    childrenSpans { name stepID stepOp status attempts outputID isRoot parentSpanID
+                    queuedAt startedAt endedAt duration }
+  }
+}
+"""
+OUTPUT = """
+query Output($id: String!) {
+  runTraceSpanOutputByID(outputID: $id) { data error { message name stack } }
+}
+"""
+
+
+async def gql(server: Harness, query: str, **variables: Any) -> dict[str, Any]:
+    resp = await server.client.post("/v0/gql", json={"query": query, "variables": variables})
+    assert resp.status_code == 200, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
+def step(kind: str, step_id: str, name: str, **fields: Any) -> dict[str, Any]:
+    return {"op": kind, "id": step_id, "name": name, "displayName": name, **fields}
+
+
+async def start(server: Harness, sdk_app: ScriptedApp, name: str, reply: Any, retries: int) -> str:
+    function = sdk_app.function("gql", name, [{"event": f"gql/{name}"}], retries=retries)
+    sdk_app.script(function["id"], reply)
+    await sdk_app.register(server, "gql", [function])
+    [event_id] = await server.send({"name": f"gql/{name}", "data": {"order": 7}})
+    [run] = await server.event_runs(event_id)
+    run_id: str = run["run_id"]
+    return run_id
+
+
+async def test_a_run_s_trace_has_a_span_per_step_in_order_with_outputs(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    def reply(call: Received) -> Reply:
+        steps = call.body["steps"]
+        if not steps:
+            return sdk_app.ops(step("StepRun", A, "fetch", data={"n": 1}))
+        if B not in steps and call.ctx["attempt"] == 0:
+            error = {"name": "Error", "message": "flaky", "stack": "at save"}
+            return sdk_app.ops(step("StepError", B, "save", error=error))
+        if B not in steps:
+            return sdk_app.ops(step("StepRun", B, "save", data="saved"))
+        return sdk_app.ok({"done": True})
+
+    run_id = await start(server, sdk_app, "traced", reply, retries=1)
+    await server.wait_run(run_id)
+
+    # The Python SDK's harness: the root span's output is the run's.
+    body = await gql(
+        server, "query($id: String!) { run(runID: $id) { status trace { outputID } } }", id=run_id
+    )
+    assert body["data"]["run"]["status"] == "COMPLETED", body
+    output = await gql(server, OUTPUT, id=body["data"]["run"]["trace"]["outputID"])
+    assert orjson.loads(output["data"]["runTraceSpanOutputByID"]["data"]) == {"done": True}
+
+    trace = (await gql(server, TRACE, runID=run_id))["data"]["runTrace"]
+    assert (trace["name"], trace["status"], trace["isRoot"]) == ("gql-traced", "COMPLETED", True)
+    fetch, save = trace["childrenSpans"]
+    assert [(s["name"], s["stepID"], s["stepOp"], s["status"]) for s in (fetch, save)] == [
+        ("fetch", A, "RUN", "COMPLETED"),
+        ("save", B, "RUN", "COMPLETED"),
+    ]
+    assert (fetch["attempts"], save["attempts"]) == (1, 2)
+    assert {s["parentSpanID"] for s in (fetch, save)} == {run_id}
+    assert not fetch["isRoot"] and save["endedAt"] >= save["startedAt"] >= save["queuedAt"]
+    outputs = [(await gql(server, OUTPUT, id=s["outputID"]))["data"] for s in (fetch, save)]
+    assert [orjson.loads(o["runTraceSpanOutputByID"]["data"]) for o in outputs] == [
+        {"n": 1},
+        "saved",
+    ]
+
+
+async def test_a_failed_step_s_output_is_its_error(server: Harness, sdk_app: ScriptedApp) -> None:
+    def reply(call: Received) -> Reply:
+        if not call.body["steps"]:
+            error = {"name": "TypeError", "message": "no such order", "stack": "at load"}
+            return sdk_app.ops(step("StepError", A, "load", error=error))
+        return sdk_app.fn_error("load failed", no_retry=True)
+
+    run_id = await start(server, sdk_app, "broken", reply, retries=0)
+    await server.wait_run(run_id)
+
+    trace = (await gql(server, TRACE, runID=run_id))["data"]["runTrace"]
+    [load] = trace["childrenSpans"]
+    assert (trace["status"], load["name"], load["status"]) == ("FAILED", "load", "FAILED")
+    failed = (await gql(server, OUTPUT, id=load["outputID"]))["data"]["runTraceSpanOutputByID"]
+    assert failed == {
+        "data": None,
+        "error": {"message": "no such order", "name": "TypeError", "stack": "at load"},
+    }
+    run = await gql(server, OUTPUT, id=trace["outputID"])
+    assert run["data"]["runTraceSpanOutputByID"]["error"]["message"] == "load failed"
+
+
+async def test_a_run_s_trigger_gives_its_event_payloads(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    run_id = await start(server, sdk_app, "plain", [sdk_app.ok(1)], retries=0)
+    await server.wait_run(run_id)
+
+    body = await gql(
+        server,
+        "query($id: String!) { runTrigger(runID: $id) { eventName IDs payloads isBatch } }",
+        id=run_id,
+    )
+
+    trigger = body["data"]["runTrigger"]
+    [payload] = [orjson.loads(p) for p in trigger["payloads"]]
+    assert (trigger["eventName"], trigger["isBatch"]) == ("gql/plain", False)
+    assert (payload["name"], payload["data"]) == ("gql/plain", {"order": 7})
+    assert trigger["IDs"] == [payload["id"]]
+
+
+async def test_an_unknown_run_is_an_error_not_null(server: Harness) -> None:
+    body = await gql(server, '{ run(runID: "01HZZZZZZZZZZZZZZZZZZZZZZZ") { status } }')
+
+    assert body["data"] == {"run": None}
+    [error] = body["errors"]
+    assert "01HZZZZZZZZZZZZZZZZZZZZZZZ" in error["message"]
+    assert error["path"] == ["run"] and error["extensions"] == {"code": "NOT_FOUND"}
+
+
+async def test_hostile_or_malformed_queries_are_refused_naming_why(server: Harness) -> None:
+    deep = '{ runTrace(runID: "x") { ' + "childrenSpans { " * 16 + "name" + " }" * 17 + " }"
+    aliased = "{ " + " ".join(f'a{i}: run(runID: "x") {{ status }}' for i in range(31)) + " }"
+    cases = {
+        deep: "levels deep; at most 16",
+        aliased: "31 aliases; at most 30",
+        '{ run(runID: "x") { secret } }': "Cannot query field 'secret'",
+        "{ run(runID: ": "Syntax Error",
+    }
+    for query, reason in cases.items():
+        body = await gql(server, query)
+        assert "data" not in body or body["data"] is None, (query, body)
+        assert any(reason in e["message"] for e in body["errors"]), (reason, body)
+
+    for raw, reason in [(b"not json", "not JSON"), (b'{"variables": {}}', "'query' string")]:
+        resp = await server.client.post("/v0/gql", content=raw)
+        assert resp.status_code == 400 and reason in resp.json()["error"], resp.text
+    huge = {"query": '{ run(runID: "x") { status } }', "pad": "x" * 70_000}
+    resp = await server.client.post("/v0/gql", json=huge)
+    assert resp.status_code == 413, resp.text
+
+
+async def test_a_sleeping_step_s_span_waits_then_completes(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    until: list[int] = []
+
+    def reply(call: Received) -> Reply:
+        if A in call.body["steps"]:
+            return sdk_app.ok("rested")
+        until.append(server.now_ms() + 1500)
+        return sdk_app.ops(step("Sleep", A, server.iso_ms(until[0])) | {"displayName": "nap"})
+
+    run_id = await start(server, sdk_app, "napper", reply, retries=0)
+
+    async def sleeping() -> dict[str, Any] | None:
+        trace = (await gql(server, TRACE, runID=run_id))["data"]["runTrace"]
+        return trace if trace["childrenSpans"] else None
+
+    trace = await server.wait_for(sleeping, what="the sleep's span")
+    assert trace["status"] == "RUNNING" and trace["outputID"] is None
+    [nap] = trace["childrenSpans"]
+    assert (nap["name"], nap["stepOp"], nap["status"], nap["outputID"]) == (
+        "nap",
+        "SLEEP",
+        "WAITING",
+        None,
+    )
+
+    await server.wait_run(run_id)
+    [nap] = (await gql(server, TRACE, runID=run_id))["data"]["runTrace"]["childrenSpans"]
+    assert (nap["name"], nap["stepOp"], nap["status"]) == ("nap", "SLEEP", "COMPLETED")
+    output = await gql(server, OUTPUT, id=nap["outputID"])
+    assert output["data"]["runTraceSpanOutputByID"] == {"data": "null", "error": None}
