@@ -306,20 +306,24 @@ def test_flaky_step_is_retried_until_it_succeeds(stack: Stack) -> None:
     assert stack.ledger_runs()[run["run_id"]]["steps"] == {"unreliable-call": 3}
 
 
+# As the TypeScript SDK's own test harness asks (`runHasTimeline`, `getOutput`).
 GQL_TRACE = """
-query GetRunTrace($runID: String!) {
+query GetRunTimeline($runID: String!) {
   run(runID: $runID) {
     status
     trace(preview: true) {
-      name status outputID
-      childrenSpans { name status attempts stepOp outputID childrenSpans { name } }
+      name stepType attempts outputID status
+      childrenSpans {
+        name stepType attempts outputID status
+        childrenSpans { name stepType attempts outputID status }
+      }
     }
   }
 }
 """
 GQL_OUTPUT = """
-query GetTraceResult($traceID: String!) {
-  runTraceSpanOutputByID(outputID: $traceID) { data error { message name stack } }
+query GetRunTimelineOutput($traceID: String!) {
+  runTraceSpanOutputByID(outputID: $traceID) { data error { name message stack cause } }
 }
 """
 
@@ -342,13 +346,13 @@ def test_graphql_traces_each_step_in_order_with_its_output_and_attempts(stack: S
     run = gql(stack, GQL_TRACE, runID=worker["run_id"])["run"]
     assert run["status"] == "COMPLETED", run
     spans = run["trace"]["childrenSpans"]
-    assert [(s["name"], s["status"], s["stepOp"]) for s in spans] == [
+    assert [(s["name"], s["status"], s["stepType"]) for s in spans] == [
         ("fetch-item", "COMPLETED", "RUN"),
         ("process-item", "COMPLETED", "RUN"),
+        ("Finalization", "COMPLETED", "FINALIZATION"),
     ], spans
     outputs = [
-        gql(stack, GQL_OUTPUT, traceID=s["outputID"])["runTraceSpanOutputByID"]
-        for s in (*spans, run["trace"])
+        gql(stack, GQL_OUTPUT, traceID=s["outputID"])["runTraceSpanOutputByID"] for s in spans
     ]
     assert [orjson.loads(o["data"]) for o in outputs] == [
         {"item_id": "g-1", "size": 3},
@@ -357,7 +361,7 @@ def test_graphql_traces_each_step_in_order_with_its_output_and_attempts(stack: S
     ]
 
     trace = gql(stack, GQL_TRACE, runID=flaky["run_id"])["run"]["trace"]
-    [call] = trace["childrenSpans"]
+    call, _ = trace["childrenSpans"]
     assert (call["name"], call["status"], call["attempts"]) == ("unreliable-call", "COMPLETED", 3)
 
 

@@ -70,6 +70,9 @@ class Span:
     attempts: int = 0
     step_id: str | None = None
     step_op: str | None = None
+    step_type: str = ""
+    """What the span is, as the SDKs' harnesses match it: a step's op (``RUN``, ``SLEEP``...),
+    ``FINALIZATION`` for the run's end (its output is the run's), ``""`` for the root."""
     output_id: str | None = None
     parent_span_id: str | None = None
     children: list[Span] = field(default_factory=list)
@@ -168,8 +171,32 @@ def build_trace(state: RunState, history: Sequence[HistoryEntry]) -> Span:
         if run.status.is_final:
             span.status = SpanStatus.CANCELLED if run.status is RunStatus.CANCELLED else span.status
             span.ended_at = span.ended_at or run.ended_at
+    for span in steps.values():
+        span.step_type = span.step_op or "RUN"
     root.children = [*done, *going]
+    if run.ended_at is not None and run.status is not RunStatus.SKIPPED:
+        root.children.append(_finalization(root, run))
     return root
+
+
+def _finalization(root: Span, run: RunRecord) -> Span:
+    """The span of the run's end: its output is the run's (what it returned, or its error)."""
+    assert run.ended_at is not None
+    last = max((c.ended_at or c.queued_at for c in root.children), default=run.started_at)
+    return Span(
+        span_id=f"{run.id}:finalization",
+        run_id=run.id,
+        function_id=run.function_id,
+        name="Finalization",
+        status=root.status,
+        queued_at=min(last, run.ended_at),
+        started_at=min(last, run.ended_at),
+        ended_at=run.ended_at,
+        attempts=1,
+        step_type="FINALIZATION",
+        output_id=output_key(run.id, None),
+        parent_span_id=run.id,
+    )
 
 
 def span_output(state: RunState, step_id: str | None) -> SpanOutput:
@@ -234,5 +261,6 @@ def _error(error: Any) -> dict[str, Any]:
             "name": str(error.get("name") or "Error"),
             "message": str(error.get("message") or ""),
             "stack": error.get("stack") if isinstance(error.get("stack"), str) else None,
+            "cause": error.get("cause"),
         }
-    return {"name": "Error", "message": str(error), "stack": None}
+    return {"name": "Error", "message": str(error), "stack": None, "cause": None}

@@ -17,14 +17,14 @@ TRACE = """
 query Trace($runID: String!) {
   runTrace(runID: $runID) {
     name status isRoot outputID
-    childrenSpans { name stepID stepOp status attempts outputID isRoot parentSpanID
+    childrenSpans { name stepID stepOp stepType status attempts outputID isRoot parentSpanID
                     queuedAt startedAt endedAt duration }
   }
 }
 """
 OUTPUT = """
 query Output($id: String!) {
-  runTraceSpanOutputByID(outputID: $id) { data error { message name stack } }
+  runTraceSpanOutputByID(outputID: $id) { data error { message name stack cause } }
 }
 """
 
@@ -77,11 +77,13 @@ async def test_a_run_s_trace_has_a_span_per_step_in_order_with_outputs(
 
     trace = (await gql(server, TRACE, runID=run_id))["data"]["runTrace"]
     assert (trace["name"], trace["status"], trace["isRoot"]) == ("gql-traced", "COMPLETED", True)
-    fetch, save = trace["childrenSpans"]
-    assert [(s["name"], s["stepID"], s["stepOp"], s["status"]) for s in (fetch, save)] == [
+    fetch, save, end = trace["childrenSpans"]
+    assert [(s["name"], s["stepID"], s["stepType"], s["status"]) for s in (fetch, save, end)] == [
         ("fetch", A, "RUN", "COMPLETED"),
         ("save", B, "RUN", "COMPLETED"),
+        ("Finalization", None, "FINALIZATION", "COMPLETED"),
     ]
+    assert end["outputID"] == trace["outputID"]
     assert (fetch["attempts"], save["attempts"]) == (1, 2)
     assert {s["parentSpanID"] for s in (fetch, save)} == {run_id}
     assert not fetch["isRoot"] and save["endedAt"] >= save["startedAt"] >= save["queuedAt"]
@@ -103,12 +105,18 @@ async def test_a_failed_step_s_output_is_its_error(server: Harness, sdk_app: Scr
     await server.wait_run(run_id)
 
     trace = (await gql(server, TRACE, runID=run_id))["data"]["runTrace"]
-    [load] = trace["childrenSpans"]
+    load, end = trace["childrenSpans"]
     assert (trace["status"], load["name"], load["status"]) == ("FAILED", "load", "FAILED")
+    assert (load["attempts"], end["stepType"], end["status"]) == (1, "FINALIZATION", "FAILED")
     failed = (await gql(server, OUTPUT, id=load["outputID"]))["data"]["runTraceSpanOutputByID"]
     assert failed == {
         "data": None,
-        "error": {"message": "no such order", "name": "TypeError", "stack": "at load"},
+        "error": {
+            "message": "no such order",
+            "name": "TypeError",
+            "stack": "at load",
+            "cause": None,
+        },
     }
     run = await gql(server, OUTPUT, id=trace["outputID"])
     assert run["data"]["runTraceSpanOutputByID"]["error"]["message"] == "load failed"
@@ -192,7 +200,7 @@ async def test_a_sleeping_step_s_span_waits_then_completes(
     )
 
     await server.wait_run(run_id)
-    [nap] = (await gql(server, TRACE, runID=run_id))["data"]["runTrace"]["childrenSpans"]
+    nap, _ = (await gql(server, TRACE, runID=run_id))["data"]["runTrace"]["childrenSpans"]
     assert (nap["name"], nap["stepOp"], nap["status"]) == ("nap", "SLEEP", "COMPLETED")
     output = await gql(server, OUTPUT, id=nap["outputID"])
     assert output["data"]["runTraceSpanOutputByID"] == {"data": "null", "error": None}

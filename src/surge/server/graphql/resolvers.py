@@ -129,7 +129,7 @@ def span_object(span: Span) -> dict[str, Any]:
         "childrenSpans": [span_object(child) for child in span.children],
         "stepOp": span.step_op,
         "stepID": span.step_id,
-        "stepType": span.step_op or ("" if root else "RUN"),
+        "stepType": span.step_type,
         "isRoot": root,
         "parentSpanID": span.parent_span_id,
         "isUserland": False,
@@ -138,5 +138,7 @@ def span_object(span: Span) -> dict[str, Any]:
 
 def output_object(output: SpanOutput) -> dict[str, Any]:
     if output.error is not None:
-        return {"input": None, "data": None, "error": output.error}
+        cause = output.error.get("cause")
+        error = {**output.error, "cause": None if cause is None else codec.dumps_str(cause)}
+        return {"input": None, "data": None, "error": error}
     return {"input": None, "data": codec.dumps_str(output.data), "error": None}
