@@ -321,6 +321,13 @@ query GetRunTimeline($runID: String!) {
   }
 }
 """
+GQL_STREAM = """
+query GetEventStream {
+  stream(query: {limit: 999, includeInternalEvents: false}) {
+    id trigger runs { id function { name } }
+  }
+}
+"""
 GQL_OUTPUT = """
 query GetRunTimelineOutput($traceID: String!) {
   runTraceSpanOutputByID(outputID: $traceID) { data error { name message stack cause } }
@@ -342,6 +349,12 @@ def test_graphql_traces_each_step_in_order_with_its_output_and_attempts(stack: S
     (flaky_event,) = stack.server.send({"name": "compat/flaky.start", "data": {"tag": tag()}})
     (worker,) = stack.server.wait_event_runs(worker_event, 1, timeout=DEADLINE)
     (flaky,) = stack.server.wait_event_runs(flaky_event, 1, timeout=DEADLINE)
+
+    # How the TypeScript SDK's harness finds an event's run (`eventRunWithName`).
+    stream = gql(stack, GQL_STREAM)["stream"]
+    [item] = [i for i in stream if i["id"] == worker_event]
+    assert [r["id"] for r in item["runs"]] == [worker["run_id"]], item
+    assert item["runs"][0]["function"]["name"] in ("fanout-worker", "compat-fanout-worker")
 
     run = gql(stack, GQL_TRACE, runID=worker["run_id"])["run"]
     assert run["status"] == "COMPLETED", run

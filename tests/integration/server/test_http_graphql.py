@@ -29,8 +29,8 @@ query Output($id: String!) {
 """
 
 
-async def gql(server: Harness, query: str, **variables: Any) -> dict[str, Any]:
-    resp = await server.client.post("/v0/gql", json={"query": query, "variables": variables})
+async def gql(server: Harness, text: str, **variables: Any) -> dict[str, Any]:
+    resp = await server.client.post("/v0/gql", json={"query": text, "variables": variables})
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
     return body
@@ -204,3 +204,81 @@ async def test_a_sleeping_step_s_span_waits_then_completes(
     assert (nap["name"], nap["stepOp"], nap["status"]) == ("nap", "SLEEP", "COMPLETED")
     output = await gql(server, OUTPUT, id=nap["outputID"])
     assert output["data"]["runTraceSpanOutputByID"] == {"data": "null", "error": None}
+
+
+async def test_events_the_stream_and_the_catalog_list_what_the_server_holds(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    run_id = await start(server, sdk_app, "listed", [sdk_app.ok("done")], retries=0)
+    await server.wait_run(run_id)
+    [event_id] = await server.send({"name": "gql/unheard", "data": {"n": 2}})
+
+    # The TypeScript SDK's harness: the latest events, then the stream with each one's runs.
+    body = await gql(
+        server,
+        "query Events($query: EventsQuery!) { events(query: $query) { id name payload } }",
+        query={},
+    )
+    listed = body["data"]["events"]
+    latest = listed[0]
+    assert (latest["id"], latest["name"]) == (event_id, "gql/unheard")
+    assert orjson.loads(latest["payload"])["data"] == {"n": 2}
+    [started] = [e for e in listed if e["name"] == "gql/listed"]
+    assert "inngest/function.finished" in {e["name"] for e in listed}  # every event
+    stream = """query GetEventStream {
+      stream(query: {limit: 999, includeInternalEvents: false}) {
+        id trigger type runs { id status function { name slug app { id } } } } }"""
+    items = (await gql(server, stream))["data"]["stream"]
+    assert [(i["id"], i["trigger"], i["type"]) for i in items[:2]] == [
+        (event_id, "gql/unheard", "EVENT"),
+        (started["id"], "gql/listed", "EVENT"),
+    ]
+    assert items[0]["runs"] == []
+    [run] = items[1]["runs"]
+    assert (run["id"], run["status"]) == (run_id, "COMPLETED")
+    assert run["function"]["slug"] == "gql-listed" and run["function"]["app"]["id"] == "gql"
+    assert all(not i["trigger"].startswith("inngest/") for i in items)
+    internal = await gql(
+        server, "{ stream(query: {limit: 999, includeInternalEvents: true}) { trigger } }"
+    )
+    assert "inngest/function.finished" in {i["trigger"] for i in internal["data"]["stream"]}
+
+    # The older harness: one event with the runs it started.
+    one = await gql(
+        server,
+        "query($id: ID!) { event(query: {eventId: $id}) {"
+        " name totalRuns functionRuns { id name } } }",
+        id=started["id"],
+    )
+    assert one["data"]["event"] == {
+        "name": "gql/listed",
+        "totalRuns": 1,
+        "functionRuns": [{"id": run_id, "name": "listed"}],
+    }
+
+    catalog = await gql(
+        server,
+        """{ functions { slug name triggers { type value } appID }
+      functionBySlug(query: {functionSlug: "gql-listed"}) { name config }
+      apps { id sdkLanguage functionCount functions { slug } } }""",
+    )
+    data = catalog["data"]
+    assert {
+        "slug": "gql-listed",
+        "name": "listed",
+        "triggers": [{"type": "EVENT", "value": "gql/listed"}],
+        "appID": "gql",
+    } in data["functions"]
+    assert orjson.loads(data["functionBySlug"]["config"])["id"] == "gql-listed"
+    [app] = data["apps"]
+    assert app["id"] == "gql" and app["functionCount"] == len(app["functions"]) >= 1
+
+
+async def test_an_unknown_event_is_an_error_and_a_stream_limit_is_bounded(server: Harness) -> None:
+    body = await gql(server, '{ event(query: {eventId: "nope"}) { name } }')
+    assert body["data"] == {"event": None}
+    assert body["errors"][0]["extensions"] == {"code": "NOT_FOUND"}
+
+    body = await gql(server, "{ stream(query: {limit: 5000}) { id } }")
+    assert body["data"] is None
+    assert "limit must be from 1 to 1000" in body["errors"][0]["message"]

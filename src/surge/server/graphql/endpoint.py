@@ -35,14 +35,14 @@ from surge.core.errors import InvalidInput, NotFound
 from surge.core.limits import MAX_GRAPHQL_ALIASES, MAX_GRAPHQL_DEPTH, MAX_GRAPHQL_REQUEST_BYTES
 
 from ..responses import error_response, invalid_input_response, read_body
-from . import resolvers
+from . import catalog, resolvers
 
 
 def _schema() -> GraphQLSchema:
     schema = build_schema((Path(__file__).parent / "schema.graphql").read_text())
     query_type = schema.query_type
     assert query_type is not None
-    for name, resolve in resolvers.QUERY.items():
+    for name, resolve in {**resolvers.QUERY, **catalog.QUERY}.items():
         query_type.fields[name].resolve = resolve
     return schema
 

@@ -89,7 +89,7 @@ def run_object(engine: Engine, record: RunRecord) -> dict[str, Any]:
         "queuedAt": time(record.started_at),
         "startedAt": time(record.started_at),
         "endedAt": time(record.ended_at),
-        "status": _RUN_STATUS[record.status],
+        "status": RUN_STATUS[record.status],
         "sourceID": record.parent_run_id,
         "triggerIDs": list(record.event_ids),
         "eventName": None,
@@ -102,7 +102,7 @@ def run_object(engine: Engine, record: RunRecord) -> dict[str, Any]:
     }
 
 
-_RUN_STATUS = {
+RUN_STATUS = {
     RunStatus.RUNNING: "RUNNING",
     RunStatus.COMPLETED: "COMPLETED",
     RunStatus.FAILED: "FAILED",
