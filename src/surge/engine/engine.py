@@ -11,7 +11,9 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from surge.core import events as wire_events
 from surge.core.clock import Clock, SystemClock
 from surge.core.errors import InvalidInput, NotFound
 from surge.core.ids import new_ulid
@@ -181,6 +183,35 @@ class Engine:
             NotFound: There is no such run.
         """
         return await self._executor.lifecycle.cancel(run_id, detail={"by": "api"})
+
+    async def invoke_function(
+        self, slug: str, *, data: dict[str, Any], user: dict[str, Any] | None = None
+    ) -> str:
+        """Start a run of the function `slug` with an ``inngest/function.invoked`` event
+        carrying `data` (a dashboard's or an operator's invoke: nothing waits for it);
+        return the event's id.
+
+        Raises:
+            NotFound: No app registers that function.
+        """
+        now = self._clock.now()
+        event_id = new_ulid(now)
+        payload = {**data, "_inngest": {"fn_id": slug, "name": wire_events.FUNCTION_INVOKED}}
+        event = wire_events.internal_event(
+            wire_events.FUNCTION_INVOKED, payload, id=event_id, ts=now
+        )
+        event["user"] = dict(user or {})
+
+        async def store(snapshot: Snapshot) -> list[str]:
+            if slug not in snapshot.functions:
+                raise NotFound(f"no function {slug!r} is registered")
+            entry = entry_for(
+                snapshot, event, now=now, internal_id=event_id, fresh=True, start=slug
+            )
+            return await self._storage.ingest([entry], registry_version=snapshot.version)
+
+        [stored] = await self._registry.current(store)
+        return stored
 
     async def create_cancellation(
         self,

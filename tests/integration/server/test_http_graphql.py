@@ -282,3 +282,45 @@ async def test_an_unknown_event_is_an_error_and_a_stream_limit_is_bounded(server
     body = await gql(server, "{ stream(query: {limit: 5000}) { id } }")
     assert body["data"] is None
     assert "limit must be from 1 to 1000" in body["errors"][0]["message"]
+
+
+async def test_mutations_cancel_a_run_and_invoke_a_function(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    def reply(call: Received) -> Reply:
+        if call.body["event"]["name"] == "inngest/function.invoked":
+            return sdk_app.ok({"got": call.body["event"]["data"]["x"]})
+        return sdk_app.ops(step("Sleep", A, "1h") | {"displayName": "long"})
+
+    run_id = await start(server, sdk_app, "stoppable", reply, retries=0)
+
+    async def sleeping() -> bool:
+        return any(h["kind"] == "sleeping" for h in await server.history(run_id))
+
+    await server.wait_for(sleeping, what="the run to sleep")
+    body = await gql(
+        server, "mutation($id: ULID!) { cancelRun(runID: $id) { id status } }", id=run_id
+    )
+    assert body["data"]["cancelRun"] == {"id": run_id, "status": "CANCELLED"}
+    assert (await server.wait_run(run_id))["status"] == "Cancelled"
+
+    invoked = await gql(
+        server,
+        'mutation { invokeFunction(functionSlug: "gql-stoppable", data: {x: 5}) }',
+    )
+    assert invoked == {"data": {"invokeFunction": True}}
+    runs = (
+        await gql(
+            server,
+            "{ stream(query: {limit: 10, includeInternalEvents: true})"
+            " { trigger runs { id status } } }",
+        )
+    )["data"]["stream"]
+    [item] = [i for i in runs if i["trigger"] == "inngest/function.invoked"]
+    [run] = item["runs"]
+    finished = await server.wait_run(run["id"])
+    assert (finished["status"], finished["output"]) == ("Completed", {"got": 5})
+
+    unknown = await gql(server, 'mutation { invokeFunction(functionSlug: "gql-nope") }')
+    assert unknown["data"] == {"invokeFunction": None}
+    assert "gql-nope" in unknown["errors"][0]["message"]

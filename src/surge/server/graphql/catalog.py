@@ -136,7 +136,7 @@ async def _runs_of(info: GraphQLResolveInfo, record: EventRecord) -> list[dict[s
     status = await _status(info)
     names = {f.id: f for f in status.functions}
     apps = {app.id: app for app in status.apps}
-    return [_function_run(run, names, apps, status.functions) for run in runs]
+    return [function_run(run, names, apps, status.functions) for run in runs]
 
 
 async def _status(info: GraphQLResolveInfo) -> NodeStatus:
@@ -147,7 +147,7 @@ async def _status(info: GraphQLResolveInfo) -> NodeStatus:
     return await pending
 
 
-def _function_run(
+def function_run(
     run: RunRecord,
     functions: dict[str, FunctionRecord],
     apps: dict[str, AppRecord],

@@ -35,7 +35,7 @@ from surge.core.errors import InvalidInput, NotFound
 from surge.core.limits import MAX_GRAPHQL_ALIASES, MAX_GRAPHQL_DEPTH, MAX_GRAPHQL_REQUEST_BYTES
 
 from ..responses import error_response, invalid_input_response, read_body
-from . import catalog, resolvers
+from . import catalog, mutations, resolvers
 
 
 def _schema() -> GraphQLSchema:
@@ -44,6 +44,10 @@ def _schema() -> GraphQLSchema:
     assert query_type is not None
     for name, resolve in {**resolvers.QUERY, **catalog.QUERY}.items():
         query_type.fields[name].resolve = resolve
+    mutation_type = schema.mutation_type
+    assert mutation_type is not None
+    for name, resolve in mutations.MUTATION.items():
+        mutation_type.fields[name].resolve = resolve
     return schema
 
 

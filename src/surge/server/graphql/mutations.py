@@ -1,0 +1,44 @@
+"""The GraphQL mutations (`schema.graphql`): the same engine commands as REST v1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLResolveInfo
+
+from surge.core.errors import InvalidInput
+from surge.engine import Engine
+
+from .catalog import function_run
+from .resolvers import Resolver
+
+
+def _engine(info: GraphQLResolveInfo) -> Engine:
+    engine: Engine = info.context["engine"]
+    return engine
+
+
+async def cancel_run(_: Any, info: GraphQLResolveInfo, runID: str) -> dict[str, Any]:
+    engine = _engine(info)
+    run = await engine.cancel_run(runID)
+    status = await engine.status()
+    functions = {f.id: f for f in status.functions}
+    apps = {app.id: app for app in status.apps}
+    return function_run(run, functions, apps, status.functions)
+
+
+async def invoke_function(
+    _: Any,
+    info: GraphQLResolveInfo,
+    functionSlug: str,
+    data: Any = None,
+    user: Any = None,
+) -> bool:
+    for name, value in (("data", data), ("user", user)):
+        if value is not None and not isinstance(value, dict):
+            raise InvalidInput(f"{name} must be a JSON object, got {type(value).__name__}")
+    await _engine(info).invoke_function(functionSlug, data=data or {}, user=user)
+    return True
+
+
+MUTATION: dict[str, Resolver] = {"cancelRun": cancel_run, "invokeFunction": invoke_function}
