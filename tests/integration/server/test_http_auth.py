@@ -40,7 +40,13 @@ def production(factory: Factory) -> contextlib.AbstractAsyncContextManager[Harne
 )
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/fn/register"), ("GET", "/v1/runs"), ("GET", "/v1/events"), ("GET", "/dev")],
+    [
+        ("POST", "/fn/register"),
+        ("GET", "/v1/runs"),
+        ("GET", "/v1/events"),
+        ("GET", "/dev"),
+        ("POST", "/v0/gql"),
+    ],
 )
 async def test_api_calls_without_the_signing_key_are_refused(
     asgi_server_with: Factory, method: str, path: str, authorization: str | None
