@@ -11,7 +11,14 @@ import time
 
 from surge.core.errors import InvalidInput
 
-__all__ = ["EVENT_ID_SEED_HEADER", "hash_step_id", "is_ulid", "new_ulid", "seeded_ulids"]
+__all__ = [
+    "EVENT_ID_SEED_HEADER",
+    "hash_step_id",
+    "is_ulid",
+    "new_ulid",
+    "seeded_ulids",
+    "ulid_floor",
+]
 
 EVENT_ID_SEED_HEADER = "X-Inngest-Event-Id-Seed"
 """Header carrying ``"<ms>,<base64 of 10 random bytes>"`` for deterministic event ids."""
@@ -35,6 +42,12 @@ def new_ulid(ms: int | None = None) -> str:
     if not 0 <= ms <= _MAX_MS:
         raise ValueError(f"ULID timestamp out of range: {ms}")
     return _ulid_from_parts(ms, os.urandom(_ENTROPY_BYTES))
+
+
+def ulid_floor(ms: int) -> str:
+    """The smallest ULID of millisecond `ms`: every ULID minted at or after it sorts at or
+    after this one (a time bound for an index of ULIDs)."""
+    return _ulid_from_parts(min(max(ms, 0), _MAX_MS), bytes(_ENTROPY_BYTES))
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -303,6 +303,10 @@ class Engine:
         """The runs `query` selects, newest first."""
         return await self._storage.list_runs(query)
 
+    async def count_runs(self, query: RunQuery, *, cap: int) -> int:
+        """How many runs `query` selects (its page aside), counting up to `cap`."""
+        return await self._storage.count_runs(query, cap=cap)
+
     async def get_run(self, run_id: str) -> RunRecord:
         """The run with this id, with why it waits if it does (`RunRecord.waiting`). `NotFound`
         if there is none."""

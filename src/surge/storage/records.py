@@ -486,6 +486,16 @@ class RunQuery(Page):
     event_id: str | None = None
     function_id: str | None = None
     parent_run_id: str | None = None
+    function_ids: tuple[str, ...] | None = None
+    """Of any of these functions (none: no run)."""
+    statuses: tuple[RunStatus, ...] | None = None
+    """With any of these statuses."""
+    started_from: int | None = None
+    """Started at or after this time (inclusive)."""
+    started_until: int | None = None
+    """Started before this time."""
+    oldest_first: bool = False
+    """Oldest first, and `cursor` the last of the previous page: only newer ones."""
 
 
 @dataclass(frozen=True, kw_only=True)

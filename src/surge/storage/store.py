@@ -164,6 +164,10 @@ class Storage:
         chosen = query or RunQuery()
         return await self._db.run(lambda: runs.list_runs(chosen), transaction=False)
 
+    async def count_runs(self, query: RunQuery, *, cap: int) -> int:
+        """How many runs `query` selects (its page aside), counting up to `cap`."""
+        return await self._db.run(lambda: runs.count_runs(query, cap=cap), transaction=False)
+
     async def load_run_state(self, run_id: str) -> RunState:
         """A run with its events and memos (in stack order).
 

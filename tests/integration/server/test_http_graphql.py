@@ -324,3 +324,64 @@ async def test_mutations_cancel_a_run_and_invoke_a_function(
     unknown = await gql(server, 'mutation { invokeFunction(functionSlug: "gql-nope") }')
     assert unknown["data"] == {"invokeFunction": None}
     assert "gql-nope" in unknown["errors"][0]["message"]
+
+
+RUNS = """
+query Runs($filter: RunsFilterV2!, $first: Int!, $after: String, $dir: RunsOrderByDirection!) {
+  runs(filter: $filter, first: $first, after: $after,
+       orderBy: [{field: QUEUED_AT, direction: $dir}]) {
+    edges { cursor node { id status functionID } }
+    pageInfo { hasNextPage endCursor }
+    totalCount
+  }
+}
+"""
+
+
+async def test_runs_are_listed_by_time_status_and_function_a_page_at_a_time(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    since = server.iso_ms(server.now_ms() - 60_000)
+    done = [await start(server, sdk_app, f"ok{i}", [sdk_app.ok(i)], retries=0) for i in range(3)]
+    failed = await start(server, sdk_app, "bad", [sdk_app.fn_error("no", no_retry=True)], retries=0)
+    for run_id in (*done, failed):
+        await server.wait_run(run_id)
+
+    async def page(**variables: Any) -> dict[str, Any]:
+        variables = {"first": 100, "dir": "DESC", **variables}
+        body = await gql(server, RUNS, **variables)
+        assert "errors" not in body, body
+        runs: dict[str, Any] = body["data"]["runs"]
+        return runs
+
+    everything = await page(filter={"from": since})
+    assert [e["node"]["id"] for e in everything["edges"]] == [failed, *reversed(done)]
+    assert everything["totalCount"] == 4 and not everything["pageInfo"]["hasNextPage"]
+
+    only_failed = await page(filter={"from": since, "status": ["FAILED"]})
+    assert [(e["node"]["id"], e["node"]["status"]) for e in only_failed["edges"]] == [
+        (failed, "FAILED")
+    ]
+    one_function = await page(filter={"from": since, "functionIDs": ["gql-ok1"]})
+    assert [e["node"]["functionID"] for e in one_function["edges"]] == ["gql-ok1"]
+    # Each `start` synced app "gql" anew, with its one function: now only gql-bad.
+    by_app = await page(filter={"from": since, "appIDs": ["gql"]})
+    assert [e["node"]["functionID"] for e in by_app["edges"]] == ["gql-bad"]
+    later = await page(filter={"from": server.iso_ms(server.now_ms() + 60_000)})
+    assert (later["edges"], later["totalCount"]) == ([], 0)
+
+    # Oldest first, two at a time: the cursor goes on where the last page ended.
+    first = await page(filter={"from": since}, first=2, dir="ASC")
+    assert [e["node"]["id"] for e in first["edges"]] == done[:2]
+    assert first["pageInfo"] == {"hasNextPage": True, "endCursor": done[1]}
+    rest = await page(filter={"from": since}, first=2, dir="ASC", after=done[1])
+    assert [e["node"]["id"] for e in rest["edges"]] == [done[2], failed]
+    assert rest["pageInfo"]["hasNextPage"] is False
+
+    for variables, reason in [
+        ({"filter": {"from": since}, "first": 0}, "first must be from 1 to 1000"),
+        ({"filter": {"from": "yesterday"}}, "filter.from"),
+        ({"filter": {"from": since, "query": "event.data.x == 1"}}, "not served yet"),
+    ]:
+        body = await gql(server, RUNS, **{"first": 100, "dir": "DESC", **variables})
+        assert reason in body["errors"][0]["message"], body

@@ -35,14 +35,14 @@ from surge.core.errors import InvalidInput, NotFound
 from surge.core.limits import MAX_GRAPHQL_ALIASES, MAX_GRAPHQL_DEPTH, MAX_GRAPHQL_REQUEST_BYTES
 
 from ..responses import error_response, invalid_input_response, read_body
-from . import catalog, mutations, resolvers
+from . import catalog, mutations, resolvers, runs
 
 
 def _schema() -> GraphQLSchema:
     schema = build_schema((Path(__file__).parent / "schema.graphql").read_text())
     query_type = schema.query_type
     assert query_type is not None
-    for name, resolve in {**resolvers.QUERY, **catalog.QUERY}.items():
+    for name, resolve in {**resolvers.QUERY, **catalog.QUERY, **runs.QUERY}.items():
         query_type.fields[name].resolve = resolve
     mutation_type = schema.mutation_type
     assert mutation_type is not None

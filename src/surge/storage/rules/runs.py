@@ -8,6 +8,7 @@ from typing import Any
 
 from surge.core import codec
 from surge.core.errors import NotFound
+from surge.core.ids import ulid_floor
 
 from ..records import (
     DISCOVERY,
@@ -78,14 +79,39 @@ def list_runs(query: RunQuery) -> Rule[list[RunRecord]]:
     if query.event_id is not None:
         sql += " JOIN run_events re ON re.run_id = r.id AND re.event_id = ?"
         params.append(query.event_id)
-    sql += where(
+    sql += _filters(query, params)
+    order = "ASC" if query.oldest_first else "DESC"
+    rows = yield fetch(sql + f" ORDER BY r.id {order} LIMIT ?", *params, query.limit)
+    return [run_from(row) for row in rows]
+
+
+def count_runs(query: RunQuery, *, cap: int) -> Rule[int]:
+    """How many runs `query` selects, its page size and cursor aside; counting stops at
+    `cap` (a count is a scan)."""
+    params: list[object] = []
+    sql = f"SELECT 1 FROM {RUN_FROM}"
+    if query.event_id is not None:
+        sql += " JOIN run_events re ON re.run_id = r.id AND re.event_id = ?"
+        params.append(query.event_id)
+    sql += _filters(replace(query, cursor=None), params)
+    row = yield fetch_one(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) AS c", *params, cap)
+    return int(row[0]) if row is not None else 0
+
+
+def _filters(query: RunQuery, params: list[object]) -> str:
+    # Run ids are ULIDs: a time bound on the start is a bound on the id.
+    statuses = None if query.statuses is None else [s.value for s in query.statuses]
+    functions = None if query.function_ids is None else list(query.function_ids)
+    return where(
         params,
         ("r.function_id = ?", query.function_id),
+        ("r.function_id {in_texts}", functions),
+        ("r.status {in_texts}", statuses),
         ("e.source_run_id = ?", query.parent_run_id),
-        ("r.id < ?", query.cursor),
+        ("r.id >= ?", None if query.started_from is None else ulid_floor(query.started_from)),
+        ("r.id < ?", None if query.started_until is None else ulid_floor(query.started_until)),
+        ("r.id > ?" if query.oldest_first else "r.id < ?", query.cursor),
     )
-    rows = yield fetch(sql + " ORDER BY r.id DESC LIMIT ?", *params, query.limit)
-    return [run_from(row) for row in rows]
 
 
 def load_run_state(run_id: str) -> Rule[RunState]:
