@@ -41,7 +41,7 @@ from .conditions import Conditions
 from .config import EngineConfig
 from .executor import Executor
 from .expressions import check_expression
-from .ingest import entry_for
+from .ingest import entry_for, rerun_of
 from .options import not_enforced
 from .registry import Registry, Snapshot, SyncResult
 from .scheduler import Scheduler
@@ -212,6 +212,28 @@ class Engine:
 
         [stored] = await self._registry.current(store)
         return stored
+
+    async def rerun(self, run_id: str) -> str:
+        """Start the run's function again with the same event(s), as a new run linked to it
+        (`RunRecord.original_run_id`); return the new run's id. Its concurrency, throttle and
+        singleton apply, not its rate limit or idempotency key.
+
+        Raises:
+            NotFound: There is no such run, or its function is no longer registered.
+        """
+        original = await self._storage.get_run(run_id)
+        state = await self._storage.load_run_state(run_id)
+        now = self._clock.now()
+
+        async def start(snapshot: Snapshot) -> str:
+            function = snapshot.functions.get(original.function_id)
+            if function is None:
+                raise NotFound(f"function {original.function_id!r} is no longer registered")
+            run = rerun_of(function, original, state.events, now=now)
+            await self._storage.rerun(run)
+            return run.id
+
+        return await self._registry.current(start)
 
     async def create_cancellation(
         self,

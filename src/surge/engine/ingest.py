@@ -7,12 +7,13 @@ version (`Registry.current`), so they are matched again if apps were synced mean
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from surge.core.events import parse_events
 from surge.core.functions import FunctionConfig
 from surge.core.ids import new_ulid, seeded_ulids
-from surge.storage import EventRecord, IngestEntry, NewRun
+from surge.storage import EventRecord, GateKind, IngestEntry, NewRun, RunRecord
 from surge.storage.records import DEDUPE_WINDOW_MS
 
 from .concurrency import run_limits
@@ -86,6 +87,31 @@ def entry_for(
     )
     window = DEDUPE_WINDOW_MS if dedupe else 0
     return IngestEntry(event=record, runs=runs, dedupe_window_ms=window, fresh_id=fresh)
+
+
+def rerun_of(
+    function: FunctionConfig, original: RunRecord, events: list[dict[str, Any]], *, now: int
+) -> NewRun:
+    """A new run of `function` with `original`'s events, linked to it. Its concurrency,
+    throttle and singleton apply; not its rate limit or idempotency key (they would skip it:
+    the original counted already), nor a debounce or batch (its events were gathered)."""
+    first = events[0] if events else {}
+    run = _new_run(
+        function,
+        first,
+        original.event_ids[0] if original.event_ids else "",
+        now=now,
+        cron=original.cron,
+    )
+    kept = tuple(g for g in run.gates if g.kind not in (GateKind.RATE_LIMIT, GateKind.IDEMPOTENCY))
+    return replace(
+        run,
+        event_ids=list(original.event_ids),
+        gates=kept,
+        gather=None,
+        invoked_by=None,
+        original_run_id=original.id,
+    )
 
 
 def _new_run(

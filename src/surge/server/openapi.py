@@ -268,6 +268,7 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         {"name": "function_id", "in": "query", "schema": {"type": "string"}},
                         {"name": "parent_run_id", "in": "query", "schema": {"type": "string"}},
+                        {"name": "original_run_id", "in": "query", "schema": {"type": "string"}},
                         *_PAGE,
                     ],
                     "responses": {
@@ -279,6 +280,14 @@ def openapi_document() -> dict[str, Any]:
             "/v1/runs/{run_id}": {
                 "get": _by_id("One run", run_id, _data(_ref("Run")), "The run."),
                 "delete": _by_id("Cancel a run", run_id, _data(_ref("Run")), "The run."),
+            },
+            "/v1/runs/{run_id}/rerun": {
+                "post": _by_id(
+                    "Run the function again with the run's event(s), as a new run linked to it",
+                    run_id,
+                    _data({"type": "object", "properties": {"run_id": {"type": "string"}}}),
+                    "The new run's id.",
+                )
             },
             "/v1/runs/{run_id}/history": {
                 "get": _by_id(

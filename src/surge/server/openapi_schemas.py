@@ -116,6 +116,7 @@ SCHEMAS: dict[str, Any] = {
             "event_id": {"type": ["string", "null"]},
             "event_ids": {"type": "array", "items": {"type": "string"}},
             "parent_run_id": {"type": ["string", "null"]},
+            "original_run_id": {"type": ["string", "null"]},
             "batch_id": {"type": ["string", "null"]},
             "cron": {"type": ["string", "null"]},
             "status": {"enum": ["Running", "Completed", "Failed", "Cancelled", "Skipped"]},

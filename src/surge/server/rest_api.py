@@ -62,7 +62,7 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "event_id": run.event_ids[0] if run.event_ids else None,
         "event_ids": run.event_ids,
         "batch_id": run.batch_id,
-        "original_run_id": None,
+        "original_run_id": run.original_run_id,
         "parent_run_id": run.parent_run_id,
         "cron": run.cron,
         "status": run.status.value,
@@ -185,7 +185,10 @@ async def list_events(request: Request, engine: Engine) -> Any:
 async def list_runs(request: Request, engine: Engine) -> Any:
     of = request.query_params.get
     query = RunQuery(
-        function_id=of("function_id"), parent_run_id=of("parent_run_id"), **_page(request)
+        function_id=of("function_id"),
+        parent_run_id=of("parent_run_id"),
+        original_run_id=of("original_run_id"),
+        **_page(request),
     )
     return [run_json(r) for r in await engine.list_runs(query)]
 
@@ -216,6 +219,7 @@ get_event = by_id("event_id", _event_detail, _event_detail_json)
 event_runs = by_id("event_id", _runs_of_event, lambda runs: [run_json(r) for r in runs])
 get_run = by_id("run_id", Engine.get_run, run_json)
 cancel_run = by_id("run_id", Engine.cancel_run, run_json)
+rerun = by_id("run_id", Engine.rerun, lambda run_id: {"run_id": run_id})
 run_history = by_id("run_id", Engine.run_history, _history_json)
 run_batch = by_id("run_id", Engine.run_state, lambda state: JSONResponse(state.events))
 """`GET /v0/runs/{id}/batch`: the run's events, for requests sent with `use_api`."""

@@ -176,6 +176,8 @@ class RunRecord:
     """Why it has not begun yet (filled in by `Storage.run_waiting`, not by listings)."""
     lingering: bool = False
     """It has (or had) pauses or timeout checks, which its end drops."""
+    original_run_id: str | None = None
+    """The run it reruns, if it is a rerun."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -360,6 +362,8 @@ class NewRun:
     invoked_by: str | None = None
     """The correlation id of the `step.invoke` that started it: if it is skipped, its
     ``inngest/function.finished`` still says so, and the invoking step fails."""
+    original_run_id: str | None = None
+    """The run it reruns, if it is a rerun."""
 
     @property
     def lock_keys(self) -> tuple[str, ...]:
@@ -486,6 +490,8 @@ class RunQuery(Page):
     event_id: str | None = None
     function_id: str | None = None
     parent_run_id: str | None = None
+    original_run_id: str | None = None
+    """Reruns of this run."""
     function_ids: tuple[str, ...] | None = None
     """Of any of these functions (none: no run)."""
     statuses: tuple[RunStatus, ...] | None = None

@@ -26,6 +26,7 @@ from .records import (
     HistoryEntry,
     IngestEntry,
     Leased,
+    NewRun,
     NewWorkItem,
     NextCall,
     OpenGather,
@@ -163,6 +164,11 @@ class Storage:
         `parent_run_id`."""
         chosen = query or RunQuery()
         return await self._db.run(lambda: runs.list_runs(chosen), transaction=False)
+
+    async def rerun(self, run: NewRun) -> None:
+        """Start `run`, a rerun of another with its events (`NewRun.original_run_id`): its
+        gates and limits apply as to any new run."""
+        await self._db.run(lambda: runs.rerun(run))
 
     async def count_runs(self, query: RunQuery, *, cap: int) -> int:
         """How many runs `query` selects (its page aside), counting up to `cap`."""

@@ -69,6 +69,7 @@ NEW_RUNS = _table(
     "delayed_by TEXT",
     "singleton_key TEXT",
     "lingering INTEGER",
+    "original_run_id TEXT",
 )
 RUN_EVENTS = _table("run_events", "event_id TEXT", "run_id TEXT")
 FLOW_STATE = _table("flow_state", "key TEXT", "until_us BIGINT")
@@ -138,7 +139,7 @@ PARKED_ITEMS = Table(
 RUN_COLUMNS = (
     "r.id, r.function_id, r.status, r.event_ids, r.started_at, r.ended_at, r.output, r.error,"
     " r.cron, r.request_version, r.force_step_plan, e.source_run_id, r.skip_reason,"
-    " r.batch_id, r.lingering"
+    " r.batch_id, r.lingering, r.original_run_id"
 )
 RUN_FROM = "runs r LEFT JOIN events e ON e.internal_id = r.first_event_id"
 """Runs with the event that started them, whose `source_run_id` is the run's parent."""
@@ -185,6 +186,7 @@ def run_from(row: Row) -> RunRecord:
         skip_reason=row[12],
         batch_id=row[13],
         lingering=bool(row[14]),
+        original_run_id=row[15],
     )
 
 

@@ -41,4 +41,19 @@ async def invoke_function(
     return True
 
 
-MUTATION: dict[str, Resolver] = {"cancelRun": cancel_run, "invokeFunction": invoke_function}
+async def rerun(
+    _: Any,
+    info: GraphQLResolveInfo,
+    runID: str,
+    fromStep: dict[str, Any] | None = None,
+) -> str:
+    if fromStep is not None:
+        raise InvalidInput("rerun from a step is not served yet: rerun from the start")
+    return await _engine(info).rerun(runID)
+
+
+MUTATION: dict[str, Resolver] = {
+    "cancelRun": cancel_run,
+    "invokeFunction": invoke_function,
+    "rerun": rerun,
+}

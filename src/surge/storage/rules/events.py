@@ -227,6 +227,7 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
                 None if admission is None else admission.delayed_by,
                 None if admission is None else admission.singleton_key,
                 int(run.id not in skipped and bool(run.pauses or run.timeouts)),
+                run.original_run_id,
             )
         )
         links.extend((event_id, run.id) for event_id in run.event_ids)

@@ -14,6 +14,7 @@ from ..records import (
     DISCOVERY,
     HistoryEntry,
     IngestEntry,
+    NewRun,
     RunQuery,
     RunRecord,
     RunState,
@@ -21,7 +22,7 @@ from ..records import (
     Waiting,
     WorkKind,
 )
-from ..statements import InsertRows, LockRows, Rule, execute, fetch, fetch_one
+from ..statements import InsertRows, LockRows, Rule, Serialize, execute, fetch, fetch_one
 from ..tables import (
     HISTORY,
     MEMO_COLUMNS,
@@ -32,8 +33,8 @@ from ..tables import (
     record_from,
     run_from,
 )
-from . import slots
-from .events import flow_keys, ingest, where
+from . import pauses, slots
+from .events import flow_keys, ingest, start_runs, where
 
 _RUN = f"SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = ?"
 # The run with the payload of its first event (joined already, for the run's parent).
@@ -85,6 +86,16 @@ def list_runs(query: RunQuery) -> Rule[list[RunRecord]]:
     return [run_from(row) for row in rows]
 
 
+def rerun(run: NewRun) -> Rule[None]:
+    """Start `run`, a rerun of another with its events: under the locks of its keys and of
+    its pauses' event names, as an ingest starts runs (`events.start_runs`)."""
+    names = pauses.name_locks(waited=(p.event_name for p in run.pauses))
+    locks = {*names.keys, *slots.lock_ids(set(run.lock_keys))}
+    if locks:
+        yield Serialize(tuple(sorted(locks)), names.shared)
+    yield from start_runs([run])
+
+
 def count_runs(query: RunQuery, *, cap: int) -> Rule[int]:
     """How many runs `query` selects, its page size and cursor aside; counting stops at
     `cap` (a count is a scan)."""
@@ -108,6 +119,7 @@ def _filters(query: RunQuery, params: list[object]) -> str:
         ("r.function_id {in_texts}", functions),
         ("r.status {in_texts}", statuses),
         ("e.source_run_id = ?", query.parent_run_id),
+        ("r.original_run_id = ?", query.original_run_id),
         ("r.id >= ?", None if query.started_from is None else ulid_floor(query.started_from)),
         ("r.id < ?", None if query.started_until is None else ulid_floor(query.started_until)),
         ("r.id > ?" if query.oldest_first else "r.id < ?", query.cursor),
