@@ -378,6 +378,27 @@ def test_graphql_traces_each_step_in_order_with_its_output_and_attempts(stack: S
     assert (call["name"], call["status"], call["attempts"]) == ("unreliable-call", "COMPLETED", 3)
 
 
+def test_a_rerun_runs_every_step_again_as_a_new_linked_run(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    (event_id,) = stack.server.send({"name": "compat/flaky.start", "data": {"tag": tag()}})
+    (original,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    resp = stack.server.request("POST", f"/v1/runs/{original['run_id']}/rerun")
+    assert resp.status_code == 200, resp.text
+    rerun_id = resp.json()["data"]["run_id"]
+
+    def rerun_done() -> dict[str, Any] | None:
+        run = stack.server.request("GET", f"/v1/runs/{rerun_id}").json()["data"]
+        return run if run["status"] != "Running" else None
+
+    rerun = wait_until(rerun_done, timeout=DEADLINE, what="the rerun to end")
+    assert (rerun["status"], rerun["original_run_id"]) == ("Completed", original["run_id"])
+    assert rerun["event_ids"] == original["event_ids"]
+    # The step ran anew in the rerun (its memos are the rerun's own).
+    assert stack.ledger_runs()[rerun_id]["steps"] == {"unreliable-call": 3}
+
+
 def test_on_failure_handler_runs_once_with_the_error(
     stack: Stack, wait_until: Callable[..., Any]
 ) -> None:
