@@ -230,7 +230,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/events": {
                 "get": {
-                    "summary": "Events, newest first",
+                    "summary": "Events, newest first (by name, time, or the run that sent them)",
                     "parameters": [
                         {"name": "name", "in": "query", "schema": {"type": "string"}},
                         {
@@ -243,6 +243,7 @@ def openapi_document() -> dict[str, Any]:
                             "in": "query",
                             "schema": {"type": "string", "format": "date-time"},
                         },
+                        {"name": "source_run_id", "in": "query", "schema": {"type": "string"}},
                         *_PAGE,
                     ],
                     "responses": {

@@ -176,6 +176,7 @@ async def list_events(request: Request, engine: Engine) -> Any:
         name=request.query_params.get("name"),
         received_after=_time_param(request, "received_after"),
         received_before=_time_param(request, "received_before"),
+        source_run_id=request.query_params.get("source_run_id"),
         **_page(request),
     )
     return [event_json(e) for e in await engine.list_events(query)]

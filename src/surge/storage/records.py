@@ -480,6 +480,8 @@ class EventQuery(Page):
     name: str | None = None
     received_after: int | None = None
     received_before: int | None = None
+    source_run_id: str | None = None
+    """Sent by this run (`step.sendEvent`)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -236,6 +236,22 @@ async def test_events_sent_from_a_step_link_child_runs_to_their_parent(
     assert [r["run_id"] for r in children] == [child_run["run_id"]]
     assert children[0]["parent_run_id"] == parent_run["run_id"]
     assert await socket_server.get_data("/v1/runs", parent_run_id=child_run["run_id"]) == []
+    sent = await socket_server.get_data("/v1/events", source_run_id=parent_run["run_id"])
+    assert [e["internal_id"] for e in sent] == [child_event]
+
+    # The same tree, both ways, through GraphQL.
+    lineage = """query($id: String!) { run(runID: $id) {
+      parentRunID sentEvents { id name } childRuns { id parentRunID childRuns { id } } } }"""
+    down = await socket_server.client.post(
+        "/v0/gql", json={"query": lineage, "variables": {"id": parent_run["run_id"]}}
+    )
+    assert down.json()["data"]["run"] == {
+        "parentRunID": None,
+        "sentEvents": [{"id": child_event, "name": "q/child"}],
+        "childRuns": [
+            {"id": child_run["run_id"], "parentRunID": parent_run["run_id"], "childRuns": []}
+        ],
+    }
 
 
 async def test_large_run_state_is_fetched_by_the_app_through_the_v0_api(

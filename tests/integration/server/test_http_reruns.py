@@ -46,6 +46,12 @@ async def test_a_rerun_runs_the_function_again_with_the_same_event_and_links_bac
     assert len({event_id for _, event_id in seen}) == 1  # the same event, both times
     listed = (await server.client.get("/v1/runs", params={"original_run_id": original})).json()
     assert [r["run_id"] for r in listed["data"]] == [rerun_id]
+    query = "query($id: String!) { run(runID: $id) { originalRunID reruns { id originalRunID } } }"
+    body = await server.client.post("/v0/gql", json={"query": query, "variables": {"id": original}})
+    assert body.json()["data"]["run"] == {
+        "originalRunID": None,
+        "reruns": [{"id": rerun_id, "originalRunID": original}],
+    }
     # A new event with that key is skipped, as the key says.
     [again] = await server.send({"name": "re/again", "data": {"key": "k-1"}})
     [skipped] = await server.event_runs(again)

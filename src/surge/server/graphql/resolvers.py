@@ -13,9 +13,10 @@ from typing import Any
 from graphql import GraphQLResolveInfo
 
 from surge.core import codec
+from surge.core.limits import MAX_PAGE_SIZE
 from surge.engine import Engine
 from surge.engine.traces import Span, SpanOutput
-from surge.storage import RunRecord, RunStatus
+from surge.storage import EventQuery, RunQuery, RunRecord, RunStatus
 
 Resolver = Callable[..., Awaitable[Any]]
 
@@ -77,6 +78,20 @@ def run_object(engine: Engine, record: RunRecord) -> dict[str, Any]:
     async def trace(info: GraphQLResolveInfo, preview: bool | None = None) -> dict[str, Any]:
         return span_object(await engine.run_trace(record.id))
 
+    async def sent_events(info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+        from .catalog import event_object  # the catalog renders events (and imports this)
+
+        query = EventQuery(source_run_id=record.id, limit=MAX_PAGE_SIZE)
+        return [event_object(event) for event in await engine.list_events(query)]
+
+    async def child_runs(info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+        found = await engine.list_runs(RunQuery(parent_run_id=record.id, limit=MAX_PAGE_SIZE))
+        return [run_object(engine, run) for run in found]
+
+    async def reruns(info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+        found = await engine.list_runs(RunQuery(original_run_id=record.id, limit=MAX_PAGE_SIZE))
+        return [run_object(engine, run) for run in found]
+
     output: str | None = None
     if record.status is RunStatus.FAILED:
         output = codec.dumps_str(record.error)
@@ -99,6 +114,11 @@ def run_object(engine: Engine, record: RunRecord) -> dict[str, Any]:
         "output": output,
         "trace": trace,
         "hasAI": False,
+        "parentRunID": record.parent_run_id,
+        "sentEvents": sent_events,
+        "childRuns": child_runs,
+        "originalRunID": record.original_run_id,
+        "reruns": reruns,
     }
 
 

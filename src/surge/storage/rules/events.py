@@ -362,6 +362,7 @@ def list_events(query: EventQuery) -> Rule[list[EventRecord]]:
         ("name = ?", query.name),
         ("received_at >= ?", query.received_after),
         ("received_at < ?", query.received_before),
+        ("source_run_id = ?", query.source_run_id),
         (_OLDER_THAN, query.cursor),
     )
     order = " ORDER BY received_at DESC, internal_id DESC LIMIT ?"
