@@ -213,10 +213,11 @@ class Engine:
         [stored] = await self._registry.current(store)
         return stored
 
-    async def rerun(self, run_id: str) -> str:
+    async def rerun(self, run_id: str, *, by: str = "api") -> str:
         """Start the run's function again with the same event(s), as a new run linked to it
         (`RunRecord.original_run_id`); return the new run's id. Its concurrency, throttle and
-        singleton apply, not its rate limit or idempotency key.
+        singleton apply, not its rate limit or idempotency key. Both runs' histories say so,
+        and who asked (`by`: ``api`` for the REST and GraphQL APIs).
 
         Raises:
             NotFound: There is no such run, or its function is no longer registered.
@@ -230,7 +231,7 @@ class Engine:
             if function is None:
                 raise NotFound(f"function {original.function_id!r} is no longer registered")
             run = rerun_of(function, original, state.events, now=now)
-            await self._storage.rerun(run)
+            await self._storage.rerun(run, by=by)
             return run.id
 
         return await self._registry.current(start)

@@ -43,6 +43,18 @@ async def test_a_rerun_runs_the_function_again_with_the_same_event_and_links_bac
     assert (rerun["status"], rerun["output"]) == ("Completed", first["output"])
     assert (rerun["original_run_id"], rerun["event_ids"]) == (original, first["event_ids"])
     assert [run_id for run_id, _ in seen] == [original, rerun_id]
+    said = {
+        run_id: [
+            (h["kind"], h["run_id"], h["by"])
+            for h in await server.history(run_id)
+            if "rerun" in h["kind"]
+        ]
+        for run_id in (original, rerun_id)
+    }
+    assert said == {
+        original: [("rerun", rerun_id, "api")],
+        rerun_id: [("rerun_of", original, "api")],
+    }
     assert len({event_id for _, event_id in seen}) == 1  # the same event, both times
     listed = (await server.client.get("/v1/runs", params={"original_run_id": original})).json()
     assert [r["run_id"] for r in listed["data"]] == [rerun_id]

@@ -86,14 +86,22 @@ def list_runs(query: RunQuery) -> Rule[list[RunRecord]]:
     return [run_from(row) for row in rows]
 
 
-def rerun(run: NewRun) -> Rule[None]:
+def rerun(run: NewRun, *, by: str) -> Rule[None]:
     """Start `run`, a rerun of another with its events: under the locks of its keys and of
-    its pauses' event names, as an ingest starts runs (`events.start_runs`)."""
+    its pauses' event names, as an ingest starts runs (`events.start_runs`). Both runs'
+    histories say so, and who asked (`by`)."""
     names = pauses.name_locks(waited=(p.event_name for p in run.pauses))
     locks = {*names.keys, *slots.lock_ids(set(run.lock_keys))}
     if locks:
         yield Serialize(tuple(sorted(locks)), names.shared)
     yield from start_runs([run])
+    original = run.original_run_id or ""
+    at = run.started_at
+    entries = [
+        HistoryEntry(run_id=original, at=at, kind="rerun", detail={"run_id": run.id, "by": by}),
+        HistoryEntry(run_id=run.id, at=at, kind="rerun_of", detail={"run_id": original, "by": by}),
+    ]
+    yield InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in entries])
 
 
 def count_runs(query: RunQuery, *, cap: int) -> Rule[int]:
