@@ -25,6 +25,7 @@ from surge.storage import (
     EventRecord,
     FunctionRecord,
     HistoryEntry,
+    Memo,
     OpenGather,
     RunQuery,
     RunRecord,
@@ -213,25 +214,41 @@ class Engine:
         [stored] = await self._registry.current(store)
         return stored
 
-    async def rerun(self, run_id: str, *, by: str = "api") -> str:
+    async def rerun(self, run_id: str, *, by: str = "api", from_step: str | None = None) -> str:
         """Start the run's function again with the same event(s), as a new run linked to it
         (`RunRecord.original_run_id`); return the new run's id. Its concurrency, throttle and
         singleton apply, not its rate limit or idempotency key. Both runs' histories say so,
         and who asked (`by`: ``api`` for the REST and GraphQL APIs).
 
+        With `from_step` (a step's id, hashed or as the user wrote it), the steps the run
+        finished before that one keep their results: the rerun starts with them memoized.
+
         Raises:
             NotFound: There is no such run, or its function is no longer registered.
+            InvalidInput: The run has no step `from_step`.
         """
         original = await self._storage.get_run(run_id)
         state = await self._storage.load_run_state(run_id)
         now = self._clock.now()
+        kept: list[Memo] = []
+        if from_step is not None:
+            at = next(
+                (i for i, m in enumerate(state.memos) if from_step in (m.step_id, m.name)), None
+            )
+            if at is None:
+                names = ", ".join(repr(m.name or m.step_id) for m in state.memos) or "none"
+                raise InvalidInput(
+                    f"run {run_id} has no step {from_step!r} (its steps: {names})",
+                    field="from_step",
+                )
+            kept = state.memos[:at]
 
         async def start(snapshot: Snapshot) -> str:
             function = snapshot.functions.get(original.function_id)
             if function is None:
                 raise NotFound(f"function {original.function_id!r} is no longer registered")
             run = rerun_of(function, original, state.events, now=now)
-            await self._storage.rerun(run, by=by)
+            await self._storage.rerun(run, by=by, memos=kept)
             return run.id
 
         return await self._registry.current(start)

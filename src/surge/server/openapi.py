@@ -283,12 +283,35 @@ def openapi_document() -> dict[str, Any]:
                 "delete": _by_id("Cancel a run", run_id, _data(_ref("Run")), "The run."),
             },
             "/v1/runs/{run_id}/rerun": {
-                "post": _by_id(
-                    "Run the function again with the run's event(s), as a new run linked to it",
-                    run_id,
-                    _data({"type": "object", "properties": {"run_id": {"type": "string"}}}),
-                    "The new run's id.",
-                )
+                "post": {
+                    **_by_id(
+                        "Run the function again with the run's event(s), as a new run linked "
+                        "to it; from a step, the steps finished before it keep their results",
+                        run_id,
+                        _data({"type": "object", "properties": {"run_id": {"type": "string"}}}),
+                        "The new run's id.",
+                    ),
+                    "responses": {
+                        "200": _json(
+                            _data({"type": "object", "properties": {"run_id": {"type": "string"}}}),
+                            "The new run's id.",
+                        ),
+                        "400": invalid,
+                        "404": _error("There is no such run, or its function is gone."),
+                    },
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"from_step": {"type": "string"}},
+                                    "additionalProperties": False,
+                                }
+                            }
+                        },
+                    },
+                }
             },
             "/v1/runs/{run_id}/history": {
                 "get": _by_id(

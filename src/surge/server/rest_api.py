@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from surge.core import codec
 from surge.core.durations import parse_time
 from surge.core.errors import InvalidInput, NotFound
 from surge.core.limits import MAX_PAGE_SIZE
@@ -24,7 +25,7 @@ from surge.storage import (
     Waiting,
 )
 
-from .responses import JSONResponse, error_response, invalid_input_response
+from .responses import JSONResponse, error_response, invalid_input_response, read_body
 
 T = TypeVar("T")
 
@@ -220,7 +221,28 @@ get_event = by_id("event_id", _event_detail, _event_detail_json)
 event_runs = by_id("event_id", _runs_of_event, lambda runs: [run_json(r) for r in runs])
 get_run = by_id("run_id", Engine.get_run, run_json)
 cancel_run = by_id("run_id", Engine.cancel_run, run_json)
-rerun = by_id("run_id", Engine.rerun, lambda run_id: {"run_id": run_id})
+RERUN_BODY_BYTES = 16 * 1024
+
+
+@endpoint
+async def rerun(request: Request, engine: Engine) -> Any:
+    """Rerun from the start, or with ``{"from_step": "<step id>"}`` from that step."""
+    raw = await read_body(request, RERUN_BODY_BYTES)
+    body: Any = {}
+    if raw.strip():
+        try:
+            body = codec.loads(raw)
+        except codec.JSONDecodeError as exc:
+            raise InvalidInput(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict) or set(body) - {"from_step"}:
+        raise InvalidInput('the body is {} or {"from_step": "<step id>"}')
+    from_step = body.get("from_step")
+    if from_step is not None and not isinstance(from_step, str):
+        raise InvalidInput("from_step must be a step id", field="from_step")
+    run_id = await engine.rerun(request.path_params["run_id"], from_step=from_step)
+    return {"run_id": run_id}
+
+
 run_history = by_id("run_id", Engine.run_history, _history_json)
 run_batch = by_id("run_id", Engine.run_state, lambda state: JSONResponse(state.events))
 """`GET /v0/runs/{id}/batch`: the run's events, for requests sent with `use_api`."""

@@ -26,6 +26,7 @@ from .records import (
     HistoryEntry,
     IngestEntry,
     Leased,
+    Memo,
     NewRun,
     NewWorkItem,
     NextCall,
@@ -165,10 +166,11 @@ class Storage:
         chosen = query or RunQuery()
         return await self._db.run(lambda: runs.list_runs(chosen), transaction=False)
 
-    async def rerun(self, run: NewRun, *, by: str) -> None:
-        """Start `run`, a rerun of another with its events (`NewRun.original_run_id`): its
-        gates and limits apply as to any new run; both runs' histories say who asked."""
-        await self._db.run(lambda: runs.rerun(run, by=by))
+    async def rerun(self, run: NewRun, *, by: str, memos: Sequence[Memo] = ()) -> None:
+        """Start `run`, a rerun of another with its events (`NewRun.original_run_id`) and
+        `memos` (the original's steps it keeps): its gates and limits apply as to any new run;
+        both runs' histories say who asked."""
+        await self._db.run(lambda: runs.rerun(run, by=by, memos=memos))
 
     async def count_runs(self, query: RunQuery, *, cap: int) -> int:
         """How many runs `query` selects (its page aside), counting up to `cap`."""

@@ -70,7 +70,7 @@ async def test_a_rerun_runs_the_function_again_with_the_same_event_and_links_bac
     assert (skipped["status"], skipped["skip_reason"]) == ("Skipped", "idempotency")
 
 
-async def test_graphql_reruns_from_the_start_and_refuses_from_a_step(
+async def test_graphql_reruns_from_the_start_and_refuses_to_edit_a_step_s_input(
     server: Harness, sdk_app: ScriptedApp
 ) -> None:
     original, _ = await start(server, sdk_app, "gql", [sdk_app.ok(1), sdk_app.ok(2)])
@@ -83,7 +83,7 @@ async def test_graphql_reruns_from_the_start_and_refuses_from_a_step(
     rerun = await server.wait_run(body["data"]["rerun"])
     assert (rerun["output"], rerun["original_run_id"]) == (2, original)
 
-    step = 'mutation($id: ULID!) { rerun(runID: $id, fromStep: {stepID: "s"}) }'
+    step = 'mutation($id: ULID!) { rerun(runID: $id, fromStep: {stepID: "s", input: "[1]"}) }'
     body = (
         await server.client.post("/v0/gql", json={"query": step, "variables": {"id": original}})
     ).json()
@@ -103,3 +103,47 @@ async def test_rerunning_an_unknown_run_or_a_function_gone_is_a_404_naming_it(
 
     resp = await server.client.post(f"/v1/runs/{original}/rerun")
     assert resp.status_code == 404 and "re-gone" in resp.json()["error"], resp.text
+
+
+async def test_a_rerun_from_a_step_keeps_the_steps_before_it_and_runs_the_rest_again(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    calls: list[dict[str, Any]] = []
+
+    def reply(call: Received) -> Reply:
+        steps = call.body["steps"]
+        calls.append({"run": call.ctx["run_id"], "steps": sorted(steps)})
+        for step_id, name in ((a, "load"), (b, "charge"), (c, "notify")):
+            if step_id not in steps:
+                data = f"{name}@{call.ctx['run_id'][-4:]}"
+                return sdk_app.ops(
+                    sdk_app.op("StepRun", step_id, name=name, displayName=name, data=data)
+                )
+        return sdk_app.ok([steps[a]["data"], steps[b]["data"], steps[c]["data"]])
+
+    original, _ = await start(server, sdk_app, "steps", reply)
+    first = await server.wait_run(original)
+
+    resp = await server.client.post(f"/v1/runs/{original}/rerun", json={"from_step": "charge"})
+    assert resp.status_code == 200, resp.text
+    rerun_id = resp.json()["data"]["run_id"]
+    rerun = await server.wait_run(rerun_id)
+
+    tag, again = original[-4:], rerun_id[-4:]
+    assert first["output"] == [f"load@{tag}", f"charge@{tag}", f"notify@{tag}"]
+    # load kept its result; charge and notify ran again, in the rerun.
+    assert rerun["output"] == [f"load@{tag}", f"charge@{again}", f"notify@{again}"]
+    assert next(c["steps"] for c in calls if c["run"] == rerun_id) == [a]
+
+    # By its hashed id through GraphQL; an unknown step is refused naming the run's steps.
+    query = "mutation($id: ULID!, $step: String!) { rerun(runID: $id, fromStep: {stepID: $step}) }"
+    body = (
+        await server.client.post(
+            "/v0/gql", json={"query": query, "variables": {"id": original, "step": c}}
+        )
+    ).json()
+    from_notify = await server.wait_run(body["data"]["rerun"])
+    assert from_notify["output"][:2] == [f"load@{tag}", f"charge@{tag}"]
+    resp = await server.client.post(f"/v1/runs/{original}/rerun", json={"from_step": "nope"})
+    assert resp.status_code == 400 and "'load', 'charge', 'notify'" in resp.json()["error"]

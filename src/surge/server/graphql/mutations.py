@@ -47,9 +47,12 @@ async def rerun(
     runID: str,
     fromStep: dict[str, Any] | None = None,
 ) -> str:
+    step = None
     if fromStep is not None:
-        raise InvalidInput("rerun from a step is not served yet: rerun from the start")
-    return await _engine(info).rerun(runID)
+        if fromStep.get("input") is not None:
+            raise InvalidInput("editing the step's input is not served yet: rerun it as it was")
+        step = str(fromStep["stepID"])
+    return await _engine(info).rerun(runID, from_step=step)
 
 
 MUTATION: dict[str, Resolver] = {

@@ -14,6 +14,7 @@ from ..records import (
     DISCOVERY,
     HistoryEntry,
     IngestEntry,
+    Memo,
     NewRun,
     RunQuery,
     RunRecord,
@@ -86,9 +87,15 @@ def list_runs(query: RunQuery) -> Rule[list[RunRecord]]:
     return [run_from(row) for row in rows]
 
 
-def rerun(run: NewRun, *, by: str) -> Rule[None]:
+_KEEP_MEMO = (
+    "INSERT INTO memos (run_id, step_id, seq, name, op, outcome, at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def rerun(run: NewRun, *, by: str, memos: Sequence[Memo] = ()) -> Rule[None]:
     """Start `run`, a rerun of another with its events: under the locks of its keys and of
-    its pauses' event names, as an ingest starts runs (`events.start_runs`). Both runs'
+    its pauses' event names, as an ingest starts runs (`events.start_runs`), with `memos`
+    (the original's, up to the step it reruns from) already in its stack. Both runs'
     histories say so, and who asked (`by`)."""
     names = pauses.name_locks(waited=(p.event_name for p in run.pauses))
     locks = {*names.keys, *slots.lock_ids(set(run.lock_keys))}
@@ -102,6 +109,12 @@ def rerun(run: NewRun, *, by: str) -> Rule[None]:
         HistoryEntry(run_id=run.id, at=at, kind="rerun_of", detail={"run_id": original, "by": by}),
     ]
     yield InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in entries])
+    kept = [
+        execute(_KEEP_MEMO, run.id, m.step_id, seq, m.name, m.op, codec.dumps_str(m.outcome), m.at)
+        for seq, m in enumerate(memos, 1)
+    ]
+    if kept:
+        yield tuple(kept)
 
 
 def count_runs(query: RunQuery, *, cap: int) -> Rule[int]:
