@@ -58,6 +58,7 @@ APP_FUNCTIONS = (
     "inferrer",
 )
 CONSUMERS = ("confirmed-email", "confirmed-analytics", "confirmed-shipping")
+RETURNED = "(returned)"  # the apps' ledger key for "the handler reached its return"
 FANOUT_ITEMS = 300
 DEADLINE = 60.0
 FANOUT_DEADLINE = 180.0
@@ -397,6 +398,27 @@ def test_a_rerun_runs_every_step_again_as_a_new_linked_run(
     assert rerun["event_ids"] == original["event_ids"]
     # The step ran anew in the rerun (its memos are the rerun's own).
     assert stack.ledger_runs()[rerun_id]["steps"] == {"unreliable-call": 3}
+
+
+def test_a_rerun_from_a_step_replays_the_earlier_steps_from_their_results(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    (event_id,) = stack.server.send({"name": "compat/fanout.item", "data": {"item_id": "r-1"}})
+    (original,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+
+    body = {"from_step": "process-item"}
+    resp = stack.server.request("POST", f"/v1/runs/{original['run_id']}/rerun", json=body)
+    assert resp.status_code == 200, resp.text
+    rerun_id = resp.json()["data"]["run_id"]
+
+    def rerun_done() -> dict[str, Any] | None:
+        run = stack.server.request("GET", f"/v1/runs/{rerun_id}").json()["data"]
+        return run if run["status"] != "Running" else None
+
+    rerun = wait_until(rerun_done, timeout=DEADLINE, what="the rerun to end")
+    assert (rerun["status"], rerun["output"]) == ("Completed", original["output"]), rerun
+    # fetch-item was not run again: its result came from the original.
+    assert stack.ledger_runs()[rerun_id]["steps"] == {"process-item": 1, RETURNED: 1}
 
 
 def test_on_failure_handler_runs_once_with_the_error(
