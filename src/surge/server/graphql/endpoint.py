@@ -9,6 +9,7 @@ API (`auth.py`).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from surge.core.limits import MAX_GRAPHQL_ALIASES, MAX_GRAPHQL_DEPTH, MAX_GRAPHQ
 
 from ..responses import error_response, invalid_input_response, read_body
 from . import catalog, mutations, resolvers, runs
+
+logger = logging.getLogger(__name__)
 
 
 def _schema() -> GraphQLSchema:
@@ -115,7 +118,8 @@ def _formatted(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, NotFound):
         formatted["extensions"] = {"code": "NOT_FOUND"}
     elif original is not None and not isinstance(original, InvalidInput | GraphQLError):
-        # An internal failure: say so without leaking its details.
+        # An internal failure: logged whole, answered without its details.
+        logger.error("graphql resolver failed", exc_info=original, extra={"path": error.path})
         formatted["message"] = "internal error"
     return formatted
 
