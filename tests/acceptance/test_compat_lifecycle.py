@@ -324,3 +324,39 @@ def test_invoke_reaches_a_function_of_another_app(
     assert mine["output"] == {"result": {"doubled": 8, "event": "inngest/function.invoked"}}, mine
     child = server.request("GET", "/v1/runs", params={"parent_run_id": mine["run_id"]}).json()
     assert [c["function_id"] for c in child["data"]] == [f"{apps[callee].app_id}-child"]
+
+
+@pytest.mark.parametrize("kind", ["py", "ts"])
+def test_graphql_creates_an_app_from_its_url_and_deletes_it(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    kind: str,
+) -> None:
+    """The dashboard's "sync new app" and "delete app", on a server of their own."""
+    server = surge_server()
+    app = app_process(kind, server)
+
+    def gql(query: str, **variables: Any) -> dict[str, Any]:
+        resp = server.request("POST", "/v0/gql", json={"query": query, "variables": variables})
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    created = gql(
+        "mutation($url: String!) { createApp(input: {url: $url}) { id url functionCount } }",
+        url=app.serve_url,
+    )
+    made = created["data"]["createApp"]
+    assert made["id"] == app.app_id and made["functionCount"] > 0, created
+    assert [a["id"] for a in gql("{ apps { id } }")["data"]["apps"]] == [app.app_id]
+
+    deleted = gql("mutation($id: String!) { deleteApp(id: $id) }", id=app.app_id)
+    assert deleted["data"] == {"deleteApp": app.app_id}
+    assert gql("{ apps { id } functions { slug } }")["data"] == {"apps": [], "functions": []}
+    again = gql("mutation($id: String!) { deleteApp(id: $id) }", id=app.app_id)
+    assert again["data"] is None and app.app_id in again["errors"][0]["message"]
+
+    unreachable = gql(
+        'mutation { createApp(input: {url: "http://127.0.0.1:9/api/inngest"}) { id } }'
+    )
+    assert "did not sync" in unreachable["errors"][0]["message"]

@@ -36,7 +36,7 @@ from surge.storage import (
 )
 
 from .app_client import AppClient
-from .apps import AppPinger, AppStatus
+from .apps import AppPinger, AppStatus, with_scheme
 from .bodies import BodyDecoder
 from .conditions import Conditions
 from .config import EngineConfig
@@ -170,6 +170,33 @@ class Engine:
     async def remove_app(self, url: str) -> bool:
         """Forget the app served at `url`; return whether there was one."""
         return await self._registry.remove(url)
+
+    async def add_app(self, url: str) -> AppRecord:
+        """Ask the SDK at `url` to sync (the `PUT` a `-u` URL gets), and keep pinging it as
+        the node's config says; return the app it synced.
+
+        Raises:
+            InvalidInput: The app could not be reached or did not sync; the error says why.
+        """
+        asked_at = self._clock.now()
+        status = await self._pinger.ping(with_scheme(url))
+        if status.error:
+            self._pinger.statuses.pop(status.url, None)  # not retried: the caller heard why
+            raise InvalidInput(f"the app at {url} did not sync: {status.error}", field="url")
+        apps = (await self._storage.registry_state()).apps
+        synced = [app for app in apps if app.synced_at >= asked_at] or apps
+        return max(synced, key=lambda app: (app.url == status.url, app.synced_at))
+
+    async def delete_app(self, app_id: str) -> bool:
+        """Forget the app with id `app_id` and its functions, and stop pinging its URL;
+        return whether there was one."""
+        apps = (await self._storage.registry_state()).apps
+        app = next((app for app in apps if app.id == app_id), None)
+        if app is None:
+            return False
+        # Not pinged back into existence (this node's pings; another node's `-u` URLs stay).
+        self._pinger.statuses.pop(app.url, None)
+        return await self._registry.remove(app.url)
 
     async def handle(self, item: WorkItem) -> None:
         """Run one leased work item, as the scheduler does with each item it leases."""

@@ -6,10 +6,10 @@ from typing import Any
 
 from graphql import GraphQLResolveInfo
 
-from surge.core.errors import InvalidInput
+from surge.core.errors import InvalidInput, NotFound
 from surge.engine import Engine
 
-from .catalog import function_run
+from .catalog import app_object, function_run
 from .resolvers import Resolver
 
 
@@ -55,7 +55,21 @@ async def rerun(
     return await _engine(info).rerun(runID, from_step=step)
 
 
+async def create_app(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    engine = _engine(info)
+    app = await engine.add_app(str(input["url"]))
+    return app_object(app, (await engine.status()).functions)
+
+
+async def delete_app(_: Any, info: GraphQLResolveInfo, id: str) -> str:
+    if not await _engine(info).delete_app(id):
+        raise NotFound(f"no app {id!r}")
+    return id
+
+
 MUTATION: dict[str, Resolver] = {
+    "createApp": create_app,
+    "deleteApp": delete_app,
     "cancelRun": cancel_run,
     "invokeFunction": invoke_function,
     "rerun": rerun,
