@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .pause_records import Cancellation, Pause, PauseKind
+from .query_records import EventQuery, Page, RunQuery
 
 __all__ = [
     "DEDUPE_WINDOW_MS",
@@ -461,49 +462,6 @@ class Commit:
     the run stops, the call its slots go to), and `Storage.commit` returns it: the worker
     goes straight on with it. The engine asks only when no other work waits for a worker
     (`Scheduler.backlogged`)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Page:
-    """How many records a listing returns (newest first), and where the last page ended."""
-
-    limit: int = 100
-    cursor: str | None = None
-    """The id of the last record of the previous page: only older ones are listed."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class EventQuery(Page):
-    """Which events to list: by name and by when they were received (after: inclusive,
-    before: exclusive)."""
-
-    name: str | None = None
-    received_after: int | None = None
-    received_before: int | None = None
-    source_run_id: str | None = None
-    """Sent by this run (`step.sendEvent`)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunQuery(Page):
-    """Which runs to list: started by an event (an internal id), of a function, or started by
-    an event another run sent."""
-
-    event_id: str | None = None
-    function_id: str | None = None
-    parent_run_id: str | None = None
-    original_run_id: str | None = None
-    """Reruns of this run."""
-    function_ids: tuple[str, ...] | None = None
-    """Of any of these functions (none: no run)."""
-    statuses: tuple[RunStatus, ...] | None = None
-    """With any of these statuses."""
-    started_from: int | None = None
-    """Started at or after this time (inclusive)."""
-    started_until: int | None = None
-    """Started before this time."""
-    oldest_first: bool = False
-    """Oldest first, and `cursor` the last of the previous page: only newer ones."""
 
 
 @dataclass(frozen=True, kw_only=True)
