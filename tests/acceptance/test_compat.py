@@ -379,21 +379,31 @@ def test_graphql_traces_each_step_in_order_with_its_output_and_attempts(stack: S
     assert (call["name"], call["status"], call["attempts"]) == ("unreliable-call", "COMPLETED", 3)
 
 
+def rerun_of(
+    stack: Stack, run_id: str, wait_until: Callable[..., Any], from_step: str | None = None
+) -> dict[str, Any]:
+    """Rerun `run_id` (from `from_step`, if given) and wait for the rerun to end."""
+    body = {} if from_step is None else {"from_step": from_step}
+    resp = stack.server.request("POST", f"/v1/runs/{run_id}/rerun", json=body)
+    assert resp.status_code == 200, resp.text
+    rerun_id = resp.json()["data"]["run_id"]
+
+    def ended() -> dict[str, Any] | None:
+        run: dict[str, Any] = stack.server.request("GET", f"/v1/runs/{rerun_id}").json()["data"]
+        return run if run["status"] != "Running" else None
+
+    rerun: dict[str, Any] = wait_until(ended, timeout=DEADLINE, what="the rerun to end")
+    return rerun
+
+
 def test_a_rerun_runs_every_step_again_as_a_new_linked_run(
     stack: Stack, wait_until: Callable[..., Any]
 ) -> None:
     (event_id,) = stack.server.send({"name": "compat/flaky.start", "data": {"tag": tag()}})
     (original,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
 
-    resp = stack.server.request("POST", f"/v1/runs/{original['run_id']}/rerun")
-    assert resp.status_code == 200, resp.text
-    rerun_id = resp.json()["data"]["run_id"]
-
-    def rerun_done() -> dict[str, Any] | None:
-        run = stack.server.request("GET", f"/v1/runs/{rerun_id}").json()["data"]
-        return run if run["status"] != "Running" else None
-
-    rerun = wait_until(rerun_done, timeout=DEADLINE, what="the rerun to end")
+    rerun = rerun_of(stack, original["run_id"], wait_until)
+    rerun_id = rerun["run_id"]
     assert (rerun["status"], rerun["original_run_id"]) == ("Completed", original["run_id"])
     assert rerun["event_ids"] == original["event_ids"]
     # The step ran anew in the rerun (its memos are the rerun's own).
@@ -406,16 +416,8 @@ def test_a_rerun_from_a_step_replays_the_earlier_steps_from_their_results(
     (event_id,) = stack.server.send({"name": "compat/fanout.item", "data": {"item_id": "r-1"}})
     (original,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
 
-    body = {"from_step": "process-item"}
-    resp = stack.server.request("POST", f"/v1/runs/{original['run_id']}/rerun", json=body)
-    assert resp.status_code == 200, resp.text
-    rerun_id = resp.json()["data"]["run_id"]
-
-    def rerun_done() -> dict[str, Any] | None:
-        run = stack.server.request("GET", f"/v1/runs/{rerun_id}").json()["data"]
-        return run if run["status"] != "Running" else None
-
-    rerun = wait_until(rerun_done, timeout=DEADLINE, what="the rerun to end")
+    rerun = rerun_of(stack, original["run_id"], wait_until, from_step="process-item")
+    rerun_id = rerun["run_id"]
     assert (rerun["status"], rerun["output"]) == ("Completed", original["output"]), rerun
     # fetch-item was not run again: its result came from the original.
     assert stack.ledger_runs()[rerun_id]["steps"] == {"process-item": 1, RETURNED: 1}

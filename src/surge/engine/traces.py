@@ -138,32 +138,12 @@ def build_trace(state: RunState, history: Sequence[HistoryEntry]) -> Span:
             continue
         span = steps.get(step_id)
         if span is None:
-            span = steps[step_id] = Span(
-                span_id=f"{run.id}:{step_id}",
-                run_id=run.id,
-                function_id=run.function_id,
-                name=step_id,
-                status=SpanStatus.RUNNING,
-                queued_at=entry.at,
-                started_at=entry.at,
-                step_id=step_id,
-                parent_span_id=run.id,
-            )
+            span = steps[step_id] = _step_span(run, step_id, entry.at)
         _note(span, entry)
     for memo in state.memos:
         span = steps.get(memo.step_id)
         if span is None:  # memoized in the call that ran it: no history line before
-            span = steps[memo.step_id] = Span(
-                span_id=f"{run.id}:{memo.step_id}",
-                run_id=run.id,
-                function_id=run.function_id,
-                name=memo.step_id,
-                status=SpanStatus.RUNNING,
-                queued_at=memo.at,
-                started_at=memo.at,
-                step_id=memo.step_id,
-                parent_span_id=run.id,
-            )
+            span = steps[memo.step_id] = _step_span(run, memo.step_id, memo.at)
         _finish(span, memo)
     done = [steps[memo.step_id] for memo in state.memos]
     going = [span for step_id, span in steps.items() if step_id not in memos]
@@ -177,6 +157,21 @@ def build_trace(state: RunState, history: Sequence[HistoryEntry]) -> Span:
     if run.ended_at is not None and run.status is not RunStatus.SKIPPED:
         root.children.append(_finalization(root, run))
     return root
+
+
+def _step_span(run: RunRecord, step_id: str, at: int) -> Span:
+    """A step's span as first seen at `at`: running, named by its id until told better."""
+    return Span(
+        span_id=f"{run.id}:{step_id}",
+        run_id=run.id,
+        function_id=run.function_id,
+        name=step_id,
+        status=SpanStatus.RUNNING,
+        queued_at=at,
+        started_at=at,
+        step_id=step_id,
+        parent_span_id=run.id,
+    )
 
 
 def _finalization(root: Span, run: RunRecord) -> Span:

@@ -11,35 +11,29 @@ from graphql import GraphQLResolveInfo
 from surge.core import codec
 from surge.core.errors import InvalidInput
 from surge.core.limits import MAX_PAGE_SIZE
-from surge.engine import Engine
 from surge.engine.engine import NodeStatus
 from surge.storage import AppRecord, EventQuery, EventRecord, FunctionRecord, RunQuery, RunRecord
 
-from .resolvers import RUN_STATUS, Resolver, time
+from .resolvers import RUN_STATUS, Resolver, engine_of, time
 
 EVENTS_PAGE = 50
 """How many events `events` answers with (Inngest's dev server: the latest 50)."""
 CRON_EVENT = "inngest/scheduled.timer"
 
 
-def _engine(info: GraphQLResolveInfo) -> Engine:
-    engine: Engine = info.context["engine"]
-    return engine
-
-
 async def events(_: Any, info: GraphQLResolveInfo, query: dict[str, Any]) -> list[dict[str, Any]]:
-    engine = _engine(info)
+    engine = engine_of(info)
     page = EventQuery(limit=EVENTS_PAGE, cursor=query.get("lastEventId"))
     return [event_object(event) for event in await engine.list_events(page)]
 
 
 async def event(_: Any, info: GraphQLResolveInfo, query: dict[str, Any]) -> dict[str, Any]:
-    engine = _engine(info)
+    engine = engine_of(info)
     return event_object(await engine.get_event(str(query["eventId"])))
 
 
 async def stream(_: Any, info: GraphQLResolveInfo, query: dict[str, Any]) -> list[dict[str, Any]]:
-    engine = _engine(info)
+    engine = engine_of(info)
     limit = int(query.get("limit") or 20)
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidInput(f"limit must be from 1 to {MAX_PAGE_SIZE}, got {limit}")
@@ -131,7 +125,7 @@ def _stream_item(record: EventRecord, *, cron: bool) -> dict[str, Any]:
 
 
 async def _runs_of(info: GraphQLResolveInfo, record: EventRecord) -> list[dict[str, Any]]:
-    engine = _engine(info)
+    engine = engine_of(info)
     runs = await engine.list_runs(RunQuery(event_id=record.internal_id, limit=MAX_PAGE_SIZE))
     status = await _status(info)
     names = {f.id: f for f in status.functions}
@@ -143,7 +137,7 @@ async def _status(info: GraphQLResolveInfo) -> NodeStatus:
     """The apps and functions, read once per request (however many runs name them)."""
     pending: asyncio.Future[NodeStatus] | None = info.context.get("status")
     if pending is None:
-        pending = info.context["status"] = asyncio.ensure_future(_engine(info).status())
+        pending = info.context["status"] = asyncio.ensure_future(engine_of(info).status())
     return await pending
 
 

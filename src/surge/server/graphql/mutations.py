@@ -7,19 +7,13 @@ from typing import Any
 from graphql import GraphQLResolveInfo
 
 from surge.core.errors import InvalidInput, NotFound
-from surge.engine import Engine
 
 from .catalog import app_object, function_run
-from .resolvers import Resolver
-
-
-def _engine(info: GraphQLResolveInfo) -> Engine:
-    engine: Engine = info.context["engine"]
-    return engine
+from .resolvers import Resolver, engine_of
 
 
 async def cancel_run(_: Any, info: GraphQLResolveInfo, runID: str) -> dict[str, Any]:
-    engine = _engine(info)
+    engine = engine_of(info)
     run = await engine.cancel_run(runID)
     status = await engine.status()
     functions = {f.id: f for f in status.functions}
@@ -37,7 +31,7 @@ async def invoke_function(
     for name, value in (("data", data), ("user", user)):
         if value is not None and not isinstance(value, dict):
             raise InvalidInput(f"{name} must be a JSON object, got {type(value).__name__}")
-    await _engine(info).invoke_function(functionSlug, data=data or {}, user=user)
+    await engine_of(info).invoke_function(functionSlug, data=data or {}, user=user)
     return True
 
 
@@ -52,17 +46,17 @@ async def rerun(
         if fromStep.get("input") is not None:
             raise InvalidInput("editing the step's input is not served yet: rerun it as it was")
         step = str(fromStep["stepID"])
-    return await _engine(info).rerun(runID, from_step=step)
+    return await engine_of(info).rerun(runID, from_step=step)
 
 
 async def create_app(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
-    engine = _engine(info)
+    engine = engine_of(info)
     app = await engine.add_app(str(input["url"]))
     return app_object(app, (await engine.status()).functions)
 
 
 async def delete_app(_: Any, info: GraphQLResolveInfo, id: str) -> str:
-    if not await _engine(info).delete_app(id):
+    if not await engine_of(info).delete_app(id):
         raise NotFound(f"no app {id!r}")
     return id
 

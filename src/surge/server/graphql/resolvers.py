@@ -29,27 +29,28 @@ def time(ms: int | None) -> str | None:
     return stamp.replace("+00:00", "Z")
 
 
-def _engine(info: GraphQLResolveInfo) -> Engine:
+def engine_of(info: GraphQLResolveInfo) -> Engine:
+    """The engine a GraphQL request runs against (`endpoint.run_query` puts it there)."""
     engine: Engine = info.context["engine"]
     return engine
 
 
 async def run(_: Any, info: GraphQLResolveInfo, runID: str) -> dict[str, Any]:
-    engine = _engine(info)
+    engine = engine_of(info)
     record = await engine.get_run(runID)  # NotFound: an error, not null
     return run_object(engine, record)
 
 
 async def run_trace(_: Any, info: GraphQLResolveInfo, runID: str) -> dict[str, Any]:
-    return span_object(await _engine(info).run_trace(runID))
+    return span_object(await engine_of(info).run_trace(runID))
 
 
 async def span_output(_: Any, info: GraphQLResolveInfo, outputID: str) -> dict[str, Any]:
-    return output_object(await _engine(info).span_output(outputID))
+    return output_object(await engine_of(info).span_output(outputID))
 
 
 async def run_trigger(_: Any, info: GraphQLResolveInfo, runID: str) -> dict[str, Any]:
-    engine = _engine(info)
+    engine = engine_of(info)
     record = await engine.get_run(runID)
     state = await engine.run_state(runID)
     events = state.events

@@ -13,7 +13,7 @@ from surge.core.limits import MAX_PAGE_SIZE
 from surge.engine import Engine
 from surge.storage import RunQuery, RunStatus
 
-from .resolvers import Resolver, run_object
+from .resolvers import Resolver, engine_of, run_object
 
 COUNT_CAP = 10_000
 """`totalCount` stops counting here: a count is a scan."""
@@ -35,7 +35,7 @@ async def runs(
     filter: dict[str, Any],
     after: str | None = None,
 ) -> dict[str, Any]:
-    engine: Engine = info.context["engine"]
+    engine = engine_of(info)
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput(f"first must be from 1 to {MAX_PAGE_SIZE}, got {first}")
     query = RunQuery(
