@@ -241,6 +241,16 @@ async def test_events_the_stream_and_the_catalog_list_what_the_server_holds(
     internal = await gql(
         server, "{ stream(query: {limit: 999, includeInternalEvents: true}) { trigger } }"
     )
+    # A page of one, then the next older one, then only what came after the first.
+    [newest] = (await gql(server, "{ stream(query: {limit: 1}) { id } }"))["data"]["stream"]
+    older = await gql(
+        server, "query($b: ID) { stream(query: {limit: 1, before: $b}) { id } }", b=newest["id"]
+    )
+    assert [i["id"] for i in older["data"]["stream"]] == [started["id"]]
+    newer = await gql(
+        server, "query($a: ID) { stream(query: {limit: 10, after: $a}) { id } }", a=started["id"]
+    )
+    assert [i["id"] for i in newer["data"]["stream"]] == [event_id]
     assert "inngest/function.finished" in {i["trigger"] for i in internal["data"]["stream"]}
 
     # The older harness: one event with the runs it started.
@@ -369,6 +379,8 @@ async def test_runs_are_listed_by_time_status_and_function_a_page_at_a_time(
     assert [e["node"]["functionID"] for e in by_app["edges"]] == ["gql-bad"]
     later = await page(filter={"from": server.iso_ms(server.now_ms() + 60_000)})
     assert (later["edges"], later["totalCount"]) == ([], 0)
+    earlier = await page(filter={"from": since, "until": since})
+    assert (earlier["edges"], earlier["totalCount"]) == ([], 0)
 
     # Oldest first, two at a time: the cursor goes on where the last page ended.
     first = await page(filter={"from": since}, first=2, dir="ASC")
