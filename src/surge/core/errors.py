@@ -70,6 +70,11 @@ class NotFound(SurgeError):
     """The requested event, run, app or function does not exist."""
 
 
+class Conflict(SurgeError):
+    """The request cannot be carried out in the current state (a paused function cannot be
+    rerun or replayed); the message says what to do first."""
+
+
 class Unauthorized(SurgeError):
     """A key or signature is missing or wrong."""
 

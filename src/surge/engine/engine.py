@@ -15,7 +15,7 @@ from typing import Any
 
 from surge.core import events as wire_events
 from surge.core.clock import Clock, SystemClock
-from surge.core.errors import InvalidInput, NotFound
+from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.core.ids import new_ulid
 from surge.core.version import VERSION
 from surge.storage import (
@@ -32,6 +32,7 @@ from surge.storage import (
     RunState,
     RunStatus,
     Storage,
+    Suspension,
     WorkItem,
 )
 
@@ -45,6 +46,7 @@ from .expressions import check_expression
 from .ingest import entry_for, rerun_of
 from .options import not_enforced
 from .registry import Registry, Snapshot, SyncResult
+from .replays import Replays
 from .scheduler import Scheduler
 from .traces import Span, SpanOutput, build_trace, parse_output_key, span_output
 
@@ -64,6 +66,8 @@ class NodeStatus:
     pings: list[AppStatus]
     not_enforced: dict[str, list[str]]
     """For each function using any, the options it sets that this server does not enforce."""
+    suspended: dict[str, Suspension]
+    """The paused functions, by id."""
 
 
 class Engine:
@@ -131,6 +135,11 @@ class Engine:
                 await self._registry.load()
             except Exception:
                 logger.exception("could not check for app syncs on other nodes")
+
+    @property
+    def replays(self) -> Replays:
+        """Bulk replays: create (or preview), read, list."""
+        return self._executor.replays
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -253,8 +262,11 @@ class Engine:
         Raises:
             NotFound: There is no such run, or its function is no longer registered.
             InvalidInput: The run has no step `from_step`.
+            Conflict: Its function is paused.
         """
         original = await self._storage.get_run(run_id)
+        if original.function_id in (await self._registry.load()).suspended:
+            raise Conflict(f"function {original.function_id!r} is paused: resume it first")
         state = await self._storage.load_run_state(run_id)
         now = self._clock.now()
         kept: list[Memo] = []
@@ -279,6 +291,49 @@ class Engine:
             return run.id
 
         return await self._registry.current(start)
+
+    async def suspend_function(
+        self, function_id: str, *, by: str = "api", cancel_running: bool = False
+    ) -> Suspension:
+        """Pause a function (its slug): from now on an event it matches records a skipped
+        run (``skip_reason`` ``"paused"``, ready for a bulk replay) and its cron does not
+        fire. Its running runs go on, or with `cancel_running` are cancelled by a bulk
+        cancellation. Pausing a paused function changes nothing but `cancel_running`.
+        `NotFound`."""
+        snapshot = await self._registry.load()
+        function = snapshot.functions.get(function_id)
+        if function is None:
+            raise NotFound(f"no function {function_id!r} is registered")
+        now = self._clock.now()
+        cancel = None
+        if cancel_running:
+            app_id = next(f.app_id for f in snapshot.state.functions if f.id == function_id)
+            cancel = Cancellation(
+                id=new_ulid(now),
+                app_id=app_id,
+                function_id=function_id,
+                started_after=0,
+                started_before=now + 1,
+                expression=None,
+                created_at=now,
+                requested_by="pause",
+            )
+        suspension = Suspension(function_id=function_id, suspended_at=now, suspended_by=by)
+        suspension = await self._storage.suspend_function(suspension, cancel=cancel)
+        await self._registry.load()
+        logger.info("function %s paused", function_id, extra={"by": by})
+        return suspension
+
+    async def resume_function(self, function_id: str) -> bool:
+        """Resume a paused function (its slug): events start it again and its cron fires.
+        Whether it was paused. `NotFound` if no such function is registered."""
+        if self._registry.function(function_id) is None:
+            await self._registry.load()
+            if self._registry.function(function_id) is None:
+                raise NotFound(f"no function {function_id!r} is registered")
+        resumed = await self._storage.resume_function(function_id)
+        await self._registry.load()
+        return resumed
 
     async def create_cancellation(
         self,
@@ -351,6 +406,7 @@ class Engine:
             functions=state.functions,
             pings=pings,
             not_enforced={slug: names for slug, names in ignored.items() if names},
+            suspended={s.function_id: s for s in state.suspensions},
         )
 
     async def list_events(self, query: EventQuery) -> list[EventRecord]:

@@ -41,9 +41,11 @@ from .http_steps import HttpSteps
 from .ingest import entry_for
 from .lifecycle import Lifecycle
 from .registry import Registry, Snapshot
+from .replays import Replays
 from .requests import build_request_body, step_url
 from .responses import Call, Outcome, interpret
 from .retries import RetryPolicy
+from .scheduler import LEASE_AHEAD_MS
 from .waits import Invoke, invoke_timeout, invoked_event
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ class Executor:
         self._signing_key = config.signing_key
         self._lease_ms = int(config.lease_timeout * 1000)
         self.lifecycle = Lifecycle(storage, registry, clock, conditions, self._commit)
+        self.replays = Replays(storage, registry, clock)
         self._http = HttpSteps(allow_private=config.allow_private_http_steps)
         self.backlogged: Callable[[], bool] = lambda: False
         """Whether the queue holds due work no worker has taken (`Scheduler.backlogged`):
@@ -83,12 +86,13 @@ class Executor:
         it); return the run's next call when it is due at once, leased to this worker to go
         straight on with (`Commit.lease_next_ms`).
 
-        An item leased before it is due (`scheduler.LEASE_AHEAD_MS`) is held until then,
-        and a call then reads its run again (it may have been cancelled meanwhile); a
-        wake-up is written at once, dated when it is due, so that its run's next call is
-        leased and ready to go then."""
+        An item the scheduler leased before it is due (by up to `LEASE_AHEAD_MS`) is held
+        until then, and a call then reads its run again (it may have been cancelled
+        meanwhile); a wake-up is written at once, dated when it is due, so that its run's
+        next call is leased and ready to go then. An item leased further ahead (a test
+        driving time) is not held."""
         early = item.due_at - self._clock.now()
-        if early > 0 and item.kind is not WorkKind.WAKE:
+        if 0 < early <= LEASE_AHEAD_MS and item.kind is not WorkKind.WAKE:
             await self._clock.sleep(early / 1000)
             state = None
         if item.kind is WorkKind.CALL:
@@ -103,6 +107,8 @@ class Executor:
             await self.lifecycle.match(item)
         elif item.kind is WorkKind.CANCEL_RUNS:
             await self.lifecycle.cancel_runs(item)
+        elif item.kind is WorkKind.REPLAY_RUNS:
+            await self.replays.go_on(item)
         elif item.kind is WorkKind.CANCEL:
             await self.lifecycle.cancel_item(item)
         elif item.kind is WorkKind.TIMEOUT:
@@ -247,28 +253,36 @@ class Executor:
         A tick that fell due while the server was down fires once when it is back; the next
         tick is counted from now (less this tick's jitter), so missed ticks are not replayed
         one by one. Each tick is due a random delay of up to the trigger's ``jitter`` after
-        its schedule. A tick whose function or schedule is no longer registered is dropped.
+        its schedule. A tick whose function or schedule is no longer registered is dropped;
+        while its function is paused, a tick starts nothing and the next one is scheduled.
         """
         payload = item.payload
-        function = self._registry.function(str(payload.get("function_id")))
-        trigger = _cron_trigger(function, str(payload.get("cron")))
         now = self._clock.now()
-        if function is None or trigger is None:
-            await self._commit(Commit(item=item, at=now))
-            return
-        fire_at = int(payload["fire_at"])  # when it was scheduled; due later by its jitter
-        delay = max(0, item.due_at - fire_at)
-        event = timer_event(trigger, fire_at + delay, scheduled_ms=fire_at)
-        snapshot = self._registry.snapshot
-        entry = entry_for(snapshot, event, now=now, start=function.id, cron=trigger.cron)
-        following = next_fire(trigger, max(now - delay, fire_at))
-        next_tick = NewWorkItem(
-            kind=WorkKind.CRON,
-            due_at=jittered(trigger, following),
-            payload={**payload, "fire_at": following},
-            unique_key=item.unique_key,
-        )
-        await self._commit(Commit(item=item, at=now, events=[entry], enqueue=[next_tick]))
+
+        async def fire(snapshot: Snapshot) -> None:
+            function = snapshot.functions.get(str(payload.get("function_id")))
+            trigger = _cron_trigger(function, str(payload.get("cron")))
+            if function is None or trigger is None:
+                await self._commit(Commit(item=item, at=now))
+                return
+            fire_at = int(payload["fire_at"])  # when it was scheduled; due later by its jitter
+            delay = max(0, item.due_at - fire_at)
+            following = next_fire(trigger, max(now - delay, fire_at))
+            next_tick = NewWorkItem(
+                kind=WorkKind.CRON,
+                due_at=jittered(trigger, following),
+                payload={**payload, "fire_at": following},
+                unique_key=item.unique_key,
+            )
+            commit = Commit(item=item, at=now, enqueue=[next_tick])
+            if function.id not in snapshot.suspended:
+                event = timer_event(trigger, fire_at + delay, scheduled_ms=fire_at)
+                entry = entry_for(snapshot, event, now=now, start=function.id, cron=trigger.cron)
+                commit.events = [entry]
+                commit.registry_version = snapshot.version
+            await self._commit(commit)
+
+        await self._registry.current(fire)
 
     async def write(
         self,

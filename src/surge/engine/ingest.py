@@ -22,6 +22,9 @@ from .gates import run_gates, run_gather, run_priority_ms, run_timeouts
 from .registry import Snapshot
 from .waits import cancel_pauses
 
+PAUSED = "paused"
+"""The `skip_reason` of the runs an event records for a paused function."""
+
 
 def sent_events(
     body: bytes, *, seed: str | None, now: int, max_event_bytes: int
@@ -63,7 +66,8 @@ def entry_for(
     """The entry storing `event` and starting every function it triggers.
 
     Without `internal_id`, a new one is minted. With `dedupe`, a user-given ``id`` already
-    stored in the last 24 hours keeps the event from being stored again. With `start`, the
+    stored in the last 24 hours keeps the event from being stored again. A paused function's
+    run is recorded as skipped (``skip_reason`` ``"paused"``). With `start`, the
     event starts that one function instead (a cron tick), whatever the triggers say. With
     `matched`, those are the functions it triggers (decided by `Conditions`); `fresh` says
     whether `internal_id` was just minted (it is, without one).
@@ -76,7 +80,12 @@ def entry_for(
         targets = [function] if function is not None else []
     else:
         targets = snapshot.index.match(payload) if matched is None else list(matched)
-    runs = [_new_run(function, payload, internal_id, now=now, cron=cron) for function in targets]
+    runs = [
+        _paused_run(function, payload, internal_id, now=now, cron=cron)
+        if function.id in snapshot.suspended
+        else _new_run(function, payload, internal_id, now=now, cron=cron)
+        for function in targets
+    ]
     record = EventRecord(
         internal_id=internal_id,
         id=payload["id"],
@@ -90,11 +99,17 @@ def entry_for(
 
 
 def rerun_of(
-    function: FunctionConfig, original: RunRecord, events: list[dict[str, Any]], *, now: int
+    function: FunctionConfig,
+    original: RunRecord,
+    events: list[dict[str, Any]],
+    *,
+    now: int,
+    replay_id: str | None = None,
 ) -> NewRun:
-    """A new run of `function` with `original`'s events, linked to it. Its concurrency,
-    throttle and singleton apply; not its rate limit or idempotency key (they would skip it:
-    the original counted already), nor a debounce or batch (its events were gathered)."""
+    """A new run of `function` with `original`'s events, linked to it (and to the bulk
+    replay `replay_id` that starts it, if one does). Its concurrency, throttle and singleton
+    apply; not its rate limit or idempotency key (they would skip it: the original counted
+    already), nor a debounce or batch (its events were gathered)."""
     first = events[0] if events else {}
     run = _new_run(
         function,
@@ -111,6 +126,23 @@ def rerun_of(
         gather=None,
         invoked_by=None,
         original_run_id=original.id,
+        replay_id=replay_id,
+    )
+
+
+def _paused_run(
+    function: FunctionConfig, payload: dict[str, Any], event_id: str, *, now: int, cron: str | None
+) -> NewRun:
+    """The run an event records for a paused function: skipped, counted by no flow control,
+    ready for a bulk replay once the function is resumed."""
+    return NewRun(
+        id=new_ulid(now),
+        function_id=function.id,
+        event_ids=[event_id],
+        started_at=now,
+        cron=cron,
+        invoked_by=invoked_by(payload),
+        skip_reason=PAUSED,
     )
 
 

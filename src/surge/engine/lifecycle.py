@@ -78,7 +78,9 @@ class Lifecycle:
             await self._complete(Commit(item=item, at=self._clock.now()))
             return
         expression = cancellation.expression
-        detail = {"by": "cancellation", "cancellation_id": cancellation.id}
+        # "pause": pausing the function asked for it (`Engine.suspend_function`).
+        by = cancellation.requested_by or "cancellation"
+        detail = {"by": by, "cancellation_id": cancellation.id}
         cancelled = 0
         for run_id, trigger in runs:
             if expression and not compile_expression(expression).matches({"event": trigger}):

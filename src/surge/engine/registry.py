@@ -23,6 +23,7 @@ from surge.storage import (
     NewWorkItem,
     RegistryState,
     Storage,
+    Suspension,
     WorkKind,
 )
 
@@ -58,6 +59,8 @@ class Snapshot:
         default_factory=lambda: RegistryState(version=-1, apps=[], functions=[])
     )
     """The stored apps and functions this snapshot was built from."""
+    suspended: dict[str, Suspension] = field(default_factory=dict)
+    """The paused functions, by id: events record a skipped run for them, cron skips them."""
 
 
 class Registry:
@@ -92,6 +95,7 @@ class Registry:
             functions=configs,
             index=TriggerIndex(list(configs.values())),
             state=state,
+            suspended={s.function_id: s for s in state.suspensions},
         )
         return self.snapshot
 

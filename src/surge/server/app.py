@@ -15,7 +15,7 @@ from starlette.routing import Route
 from surge.core import codec
 from surge.engine import Engine
 
-from . import cancellations_api, events_api, rest_api, sync_api
+from . import cancellations_api, events_api, functions_api, replays_api, rest_api, sync_api
 from .auth import SigningKeyAuth
 from .graphql.endpoint import graphql_endpoint
 from .openapi import openapi_document
@@ -60,6 +60,11 @@ def create_app(
         Route("/v1/cancellations", cancellations_api.create, methods=["POST"]),
         Route("/v1/cancellations", cancellations_api.list_all, methods=["GET"]),
         Route("/v1/cancellations/{cancellation_id}", cancellations_api.delete, methods=["DELETE"]),
+        Route("/v1/functions/{function_id}/pause", functions_api.pause, methods=["POST"]),
+        Route("/v1/functions/{function_id}/resume", functions_api.resume, methods=["POST"]),
+        Route("/v1/replays", replays_api.create, methods=["POST"]),
+        Route("/v1/replays", replays_api.list_all, methods=["GET"]),
+        Route("/v1/replays/{replay_id}", replays_api.get, methods=["GET"]),
         Route("/v0/runs/{run_id}", rest_api.cancel_run, methods=["DELETE"]),
         Route("/v0/runs/{run_id}/batch", rest_api.run_batch, methods=["GET"]),
         Route("/v0/runs/{run_id}/actions", rest_api.run_actions, methods=["GET"]),

@@ -7,17 +7,14 @@ from typing import Any
 
 from starlette.requests import Request
 
-from surge.core import codec
-from surge.core.durations import parse_time
 from surge.core.errors import InvalidInput
 from surge.core.limits import MAX_EXPRESSION_LENGTH
 from surge.engine import Engine
 from surge.storage import Cancellation
 
-from .responses import read_body
+from . import bodies
 from .rest_api import endpoint, iso
 
-MAX_BODY = 64 * 1024
 _FIELDS = frozenset({"app_id", "function_id", "started_after", "started_before", "if"})
 
 
@@ -34,20 +31,13 @@ def cancellation_json(cancellation: Cancellation) -> dict[str, Any]:
         "cancelled_count": cancellation.cancelled,
         "done": cancellation.done_at is not None,
         "done_at": iso(cancellation.done_at),
+        "requested_by": cancellation.requested_by or "api",
     }
 
 
 @endpoint
 async def create(request: Request, engine: Engine) -> Any:
-    try:
-        body = codec.loads(await read_body(request, MAX_BODY))
-    except codec.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidInput(f"the body must be a JSON object, got {type(body).__name__}")
-    unknown = sorted(set(body) - _FIELDS)
-    if unknown:
-        raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
+    body = await bodies.json_object(request, _FIELDS)
     expression = body.get("if")
     if expression is not None and (
         not isinstance(expression, str) or len(expression) > MAX_EXPRESSION_LENGTH
@@ -56,10 +46,10 @@ async def create(request: Request, engine: Engine) -> Any:
             f"if must be a CEL expression of at most {MAX_EXPRESSION_LENGTH} characters", field="if"
         )
     cancellation = await engine.create_cancellation(
-        app_id=_text(body, "app_id"),
-        function_id=_text(body, "function_id"),
-        started_after=_time(body, "started_after"),
-        started_before=_time(body, "started_before"),
+        app_id=bodies.text(body, "app_id"),
+        function_id=bodies.text(body, "function_id"),
+        started_after=bodies.time(body, "started_after"),
+        started_before=bodies.time(body, "started_before"),
         expression=expression or None,
     )
     return cancellation_json(cancellation)
@@ -75,20 +65,3 @@ async def delete(request: Request, engine: Engine) -> Any:
     cancellation_id = request.path_params["cancellation_id"]
     await engine.delete_cancellation(cancellation_id)
     return {"id": cancellation_id, "deleted": True}
-
-
-def _text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise InvalidInput(f"{name} must be a non-empty string", field=name)
-    return value
-
-
-def _time(body: dict[str, Any], name: str) -> int:
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be an RFC 3339 time", field=name)
-    try:
-        return parse_time(value)
-    except (InvalidInput, ValueError):
-        raise InvalidInput(f"{name} must be an RFC 3339 time, got {value!r}", field=name) from None

@@ -10,9 +10,8 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from surge.core import codec
 from surge.core.durations import parse_time
-from surge.core.errors import InvalidInput, NotFound
+from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.core.limits import MAX_PAGE_SIZE
 from surge.engine import Engine
 from surge.storage import (
@@ -25,7 +24,8 @@ from surge.storage import (
     Waiting,
 )
 
-from .responses import JSONResponse, error_response, invalid_input_response, read_body
+from . import bodies
+from .responses import JSONResponse, error_response, invalid_input_response
 
 T = TypeVar("T")
 
@@ -129,7 +129,8 @@ def endpoint(
     handler: Callable[[Request, Engine], Awaitable[Any]],
 ) -> Callable[[Request], Awaitable[Response]]:
     """A route answering with what `handler` returns: in the REST v1 envelope, or as it is
-    when it is a `Response`; bad input gets 400, something missing 404, as JSON errors."""
+    when it is a `Response`; bad input gets 400, something missing 404, a command the state
+    forbids 409, as JSON errors."""
 
     async def route(request: Request) -> Response:
         engine = _engine(request)
@@ -139,6 +140,8 @@ def endpoint(
             return invalid_input_response(exc)
         except NotFound as exc:
             return error_response(str(exc), 404)
+        except Conflict as exc:
+            return error_response(str(exc), 409)
         if isinstance(result, Response):
             return result
         fetched_at = iso(engine.now())
@@ -221,21 +224,12 @@ get_event = by_id("event_id", _event_detail, _event_detail_json)
 event_runs = by_id("event_id", _runs_of_event, lambda runs: [run_json(r) for r in runs])
 get_run = by_id("run_id", Engine.get_run, run_json)
 cancel_run = by_id("run_id", Engine.cancel_run, run_json)
-RERUN_BODY_BYTES = 16 * 1024
 
 
 @endpoint
 async def rerun(request: Request, engine: Engine) -> Any:
     """Rerun from the start, or with ``{"from_step": "<step id>"}`` from that step."""
-    raw = await read_body(request, RERUN_BODY_BYTES)
-    body: Any = {}
-    if raw.strip():
-        try:
-            body = codec.loads(raw)
-        except codec.JSONDecodeError as exc:
-            raise InvalidInput(f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict) or set(body) - {"from_step"}:
-        raise InvalidInput('the body is {} or {"from_step": "<step id>"}')
+    body = await bodies.json_object(request, frozenset({"from_step"}), optional=True)
     from_step = body.get("from_step")
     if from_step is not None and not isinstance(from_step, str):
         raise InvalidInput("from_step must be a step id", field="from_step")

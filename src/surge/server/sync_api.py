@@ -59,6 +59,7 @@ async def dev_info(request: Request) -> Response:
                 {
                     **_function_info(f.id, f.name, f.config, f.url),
                     "notEnforced": status.not_enforced.get(f.id, []),
+                    "paused": f.id in status.suspended,
                 }
                 for f in status.functions
             ],

@@ -1,4 +1,4 @@
-"""Records of runs that wait for something: pauses, and bulk cancellations.
+"""Records of runs that wait for something: pauses.
 
 Re-exported by `records` (and `surge.storage`) with the rest of the storage's vocabulary.
 """
@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Cancellation", "Pause", "PauseKind"]
+__all__ = ["Pause", "PauseKind"]
 
 
 class PauseKind(enum.Enum):
@@ -44,21 +44,3 @@ class Pause:
     """No event received from then on matches."""
     trigger: dict[str, Any] | None = None
     """The run's first event (filled in for matching, not stored)."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Cancellation:
-    """A bulk cancellation: the running runs of `function_id` started in
-    [`started_after`, `started_before`) whose trigger matches `expression` are cancelled, by a
-    job that counts them in `cancelled` and sets `done_at` when it has gone through them."""
-
-    id: str
-    app_id: str
-    function_id: str
-    """The function's slug (``<app id>-<function id>``)."""
-    started_after: int
-    started_before: int
-    expression: str | None
-    created_at: int
-    cancelled: int = 0
-    done_at: int | None = None

@@ -13,7 +13,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from .pause_records import Cancellation, Pause, PauseKind
+from .act_records import Cancellation, Replay, ReplayProgress, Suspension
+from .pause_records import Pause, PauseKind
 from .query_records import EventQuery, Page, RunQuery
 
 __all__ = [
@@ -43,11 +44,14 @@ __all__ = [
     "Pause",
     "PauseKind",
     "RegistryState",
+    "Replay",
+    "ReplayProgress",
     "RunQuery",
     "RunRecord",
     "RunState",
     "RunStatus",
     "RunUpdate",
+    "Suspension",
     "Then",
     "Waiting",
     "WorkItem",
@@ -64,7 +68,8 @@ class RunStatus(enum.Enum):
     FAILED = "Failed"
     CANCELLED = "Cancelled"
     SKIPPED = "Skipped"
-    """A rate limit or an idempotency key kept the event from starting it (`skip_reason`)."""
+    """The event did not start it (`skip_reason`): its function was paused, or a rate limit,
+    an idempotency key or a singleton kept it from starting."""
 
     @property
     def is_final(self) -> bool:
@@ -86,6 +91,9 @@ class WorkKind(enum.Enum):
     CANCEL_RUNS = "cancel_runs"
     """A bulk cancellation's job (`payload["cancellation"]`): cancel its next batch of runs
     after run id `payload["after"]`."""
+    REPLAY_RUNS = "replay_runs"
+    """A bulk replay's job (`payload["replay"]`): rerun its next batch of runs after run id
+    `payload["after"]`."""
     CANCEL = "cancel"
     """Cancel run `payload["run"]` (a singleton's new run replaced it), with
     `payload["detail"]` in its history."""
@@ -170,7 +178,8 @@ class RunRecord:
     parent_run_id: str | None = None
     """The run whose `step.sendEvent` produced this run's first event, if any."""
     skip_reason: str | None = None
-    """Why a `SKIPPED` run did not start: ``"rate_limit"`` or ``"idempotency"``."""
+    """Why a `SKIPPED` run did not start: ``"paused"``, ``"rate_limit"``, ``"idempotency"``
+    or ``"singleton"``."""
     batch_id: str | None = None
     """The event batch or debounce that started it, if one did."""
     waiting: Waiting | None = None
@@ -179,6 +188,8 @@ class RunRecord:
     """It has (or had) pauses or timeout checks, which its end drops."""
     original_run_id: str | None = None
     """The run it reruns, if it is a rerun."""
+    replay_id: str | None = None
+    """The bulk replay that started it, if one did."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -365,6 +376,11 @@ class NewRun:
     ``inngest/function.finished`` still says so, and the invoking step fails."""
     original_run_id: str | None = None
     """The run it reruns, if it is a rerun."""
+    replay_id: str | None = None
+    """The bulk replay it belongs to, if a replay started it."""
+    skip_reason: str | None = None
+    """Set when it is skipped whatever its gates say: ``"paused"`` (its function is
+    suspended)."""
 
     @property
     def lock_keys(self) -> tuple[str, ...]:
@@ -472,3 +488,5 @@ class RegistryState:
     """Bumped by every app sync that changed something and every app removal."""
     apps: list[AppRecord]
     functions: list[FunctionRecord]
+    suspensions: list[Suspension] = field(default_factory=list)
+    """The paused functions (a suspension also bumps the version)."""

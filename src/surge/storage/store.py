@@ -33,13 +33,15 @@ from .records import (
     OpenGather,
     Pause,
     RegistryState,
+    Replay,
     RunQuery,
     RunRecord,
     RunState,
+    Suspension,
     Waiting,
     WorkItem,
 )
-from .rules import apps, cancellations, events, gathers, pauses, queue, runs, slots
+from .rules import apps, cancellations, events, gathers, pauses, queue, replays, runs, slots
 from .rules.commit import commit
 
 
@@ -108,6 +110,17 @@ class Storage:
     async def registry_state(self) -> RegistryState:
         """Every app and function (ordered by id), and the registry version."""
         return await self._db.run(apps.registry_state, transaction=False)
+
+    async def suspend_function(
+        self, suspension: Suspension, *, cancel: Cancellation | None = None
+    ) -> Suspension:
+        """Suspend (pause) a function, bumping the registry version, unless it already is;
+        with `cancel`, also start that bulk cancellation. Return the suspension in force."""
+        return await self._db.run(lambda: apps.suspend(suspension, cancel=cancel))
+
+    async def resume_function(self, function_id: str) -> bool:
+        """End a function's suspension (bumping the registry version); whether there was one."""
+        return await self._db.run(lambda: apps.resume(function_id))
 
     # -- events and runs ---------------------------------------------------------------------
 
@@ -264,6 +277,56 @@ class Storage:
         await self._db.run(
             lambda: cancellations.progress(item, cancelled=cancelled, after=after, at=at)
         )
+
+    # -- bulk replays ------------------------------------------------------------------------
+
+    async def count_replayable(
+        self, function_id: str, *, started_after: int, started_before: int, statuses: Sequence[str]
+    ) -> int:
+        """How many runs of `function_id` started in [`started_after`, `started_before`)
+        have one of `statuses` (what a replay of them would rerun)."""
+        return await self._db.run(
+            lambda: replays.count(
+                function_id,
+                started_after=started_after,
+                started_before=started_before,
+                statuses=statuses,
+            ),
+            transaction=False,
+        )
+
+    async def create_replay(self, replay: Replay) -> Replay:
+        """Store a bulk replay with how many runs it selects (`total`) and queue its job
+        (`rules/replays.py`); return it as stored."""
+        return await self._db.run(lambda: replays.create(replay))
+
+    async def get_replay(self, replay_id: str) -> Replay | None:
+        """A bulk replay, with its runs counted by status (`Replay.progress`)."""
+        return await self._db.run(lambda: replays.get(replay_id), transaction=False)
+
+    async def list_replays(self) -> list[Replay]:
+        """Every bulk replay, newest first (`progress` not counted)."""
+        return await self._db.run(replays.listed, transaction=False)
+
+    async def replay_batch(
+        self, replay_id: str, *, after: str, limit: int
+    ) -> tuple[Replay | None, list[tuple[RunRecord, dict[str, Any]]]]:
+        """The replay (`None` if unknown) and its next `limit` runs after run id `after`,
+        each with its first event."""
+        return await self._db.run(
+            lambda: replays.batch(replay_id, after=after, limit=limit), transaction=False
+        )
+
+    async def replay_progress(
+        self, item: WorkItem, reruns: Sequence[NewRun], *, by: str, after: str | None, at: int
+    ) -> None:
+        """Start a batch of a replay's reruns and move its job on to run id `after` (`None`:
+        done), in one transaction.
+
+        Raises:
+            StaleLease: The item's lease passed on; nothing was changed.
+        """
+        await self._db.run(lambda: replays.progress(item, reruns, by=by, after=after, at=at))
 
     # -- pauses ------------------------------------------------------------------------------
 

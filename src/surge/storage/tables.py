@@ -70,6 +70,7 @@ NEW_RUNS = _table(
     "singleton_key TEXT",
     "lingering INTEGER",
     "original_run_id TEXT",
+    "replay_id TEXT",
 )
 RUN_EVENTS = _table("run_events", "event_id TEXT", "run_id TEXT")
 FLOW_STATE = _table("flow_state", "key TEXT", "until_us BIGINT")
@@ -106,6 +107,22 @@ CANCELLATIONS = _table(
     "created_at BIGINT",
     "cancelled BIGINT",
     "done_at BIGINT",
+    "requested_by TEXT",
+)
+SUSPENSIONS = _table("suspensions", "function_id TEXT", "suspended_at BIGINT", "suspended_by TEXT")
+REPLAYS = _table(
+    "replays",
+    "id TEXT",
+    "app_id TEXT",
+    "function_id TEXT",
+    "started_after BIGINT",
+    "started_before BIGINT",
+    "statuses JSON",
+    "created_at BIGINT",
+    "requested_by TEXT",
+    "total BIGINT",
+    "started BIGINT",
+    "done_at BIGINT",
 )
 PAUSE_PATHS = _table("pause_paths", "event_name TEXT", "path TEXT")
 HISTORY = _table(
@@ -139,7 +156,7 @@ PARKED_ITEMS = Table(
 RUN_COLUMNS = (
     "r.id, r.function_id, r.status, r.event_ids, r.started_at, r.ended_at, r.output, r.error,"
     " r.cron, r.request_version, r.force_step_plan, e.source_run_id, r.skip_reason,"
-    " r.batch_id, r.lingering, r.original_run_id"
+    " r.batch_id, r.lingering, r.original_run_id, r.replay_id"
 )
 RUN_FROM = "runs r LEFT JOIN events e ON e.internal_id = r.first_event_id"
 """Runs with the event that started them, whose `source_run_id` is the run's parent."""
@@ -187,6 +204,7 @@ def run_from(row: Row) -> RunRecord:
         batch_id=row[13],
         lingering=bool(row[14]),
         original_run_id=row[15],
+        replay_id=row[16],
     )
 
 

@@ -31,9 +31,11 @@ EXPECTED_TABLES = {
     "history",
     "memos",
     "registry",
+    "replays",
     "run_events",
     "runs",
     "schema_migrations",
+    "suspensions",
     "work_items",
 }
 

@@ -1,7 +1,8 @@
-"""Apps, their functions and cron items, and the registry version.
+"""Apps, their functions and cron items, suspended functions, and the registry version.
 
 The registry version is one row, bumped in the transaction of every app sync that changes
-which functions exist or how they are configured, and of every removal. Ingest checks it in
+which functions exist or how they are configured, of every removal, and of every suspension
+(a paused function) and resumption. Ingest checks it in
 its own transaction (`events.ingest`), so an event is matched against the functions committed
 when it is stored, whichever node synced them. Syncs and removals take one advisory lock:
 they are rare, and applying them one at a time keeps "changed" true for exactly one of two
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..act_records import Cancellation, Suspension
 from ..records import AppRecord, FunctionRecord, NewWorkItem, RegistryState
 from ..statements import InsertRows, Rule, Serialize, execute, fetch, fetch_one
-from ..tables import APPS, FUNCTIONS, record_from
+from ..tables import APPS, FUNCTIONS, SUSPENSIONS, record_from
+from . import cancellations
 from .queue import enqueue
 
 APPS_LOCK = 1_000_000
@@ -42,15 +45,17 @@ def registry_state() -> Rule[RegistryState]:
     The version is read first: a sync committing between the reads makes the state look
     older than it is (the next ingest then finds the version moved and reloads), never newer.
     """
-    version, apps, functions = yield (
+    version, apps, functions, suspended = yield (
         fetch_one("SELECT version FROM registry"),
         fetch(f"SELECT {APPS.names()} FROM apps ORDER BY id"),
         fetch(f"SELECT {FUNCTIONS.names()} FROM functions ORDER BY id"),
+        fetch(f"SELECT {SUSPENSIONS.names()} FROM suspensions ORDER BY function_id"),
     )
     return RegistryState(
         version=version[0],
         apps=[record_from(AppRecord, APPS, row) for row in apps],
         functions=[record_from(FunctionRecord, FUNCTIONS, row) for row in functions],
+        suspensions=[record_from(Suspension, SUSPENSIONS, row) for row in suspended],
     )
 
 
@@ -106,3 +111,29 @@ def _delete_app(app_id: str) -> Rule[None]:
     yield execute(f"DELETE FROM work_items WHERE {_APP_CRONS}", app_id)
     # Its functions go with it (ON DELETE CASCADE).
     yield execute("DELETE FROM apps WHERE id = ?", app_id)
+
+
+def suspend(suspension: Suspension, *, cancel: Cancellation | None = None) -> Rule[Suspension]:
+    """Suspend (pause) a function, unless it is already; with `cancel`, also start that bulk
+    cancellation of its running runs. Return the suspension in force."""
+    yield Serialize((APPS_LOCK,))
+    row = yield fetch_one(
+        f"SELECT {SUSPENSIONS.names()} FROM suspensions WHERE function_id = ?",
+        suspension.function_id,
+    )
+    if row is None:
+        yield (InsertRows(SUSPENSIONS, [SUSPENSIONS.row_of(suspension)]), execute(_BUMP))
+    if cancel is not None:
+        yield from cancellations.create(cancel)
+    return suspension if row is None else record_from(Suspension, SUSPENSIONS, row)
+
+
+def resume(function_id: str) -> Rule[bool]:
+    """End a function's suspension; whether it was suspended."""
+    yield Serialize((APPS_LOCK,))
+    deleted = yield fetch(
+        "DELETE FROM suspensions WHERE function_id = ? RETURNING function_id", function_id
+    )
+    if deleted:
+        yield execute(_BUMP)
+    return bool(deleted)

@@ -14,7 +14,7 @@ from typing import Any
 from surge.core import codec
 from surge.core.errors import StaleLease
 
-from ..pause_records import Cancellation
+from ..act_records import Cancellation
 from ..records import NewWorkItem, RunStatus, WorkItem, WorkKind
 from ..statements import WAKE, Expect, InsertRows, Rule, execute, fetch, fetch_one
 from ..tables import CANCELLATIONS, WORK_ITEMS, record_from

@@ -197,6 +197,9 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
     if not runs:
         return
     admitted = yield from gates.admit(runs)
+    for run in runs:
+        if run.skip_reason is not None:  # its function is suspended: no gate counts it
+            admitted[run.id] = gates.Admission(run.started_at, run.skip_reason)
     skipped = {run_id for run_id, a in admitted.items() if a.skip_reason is not None}
     starting = [run for run in runs if run.id not in skipped]
     rows: list[Row] = []
@@ -228,6 +231,7 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
                 None if admission is None else admission.singleton_key,
                 int(run.id not in skipped and bool(run.pauses or run.timeouts)),
                 run.original_run_id,
+                run.replay_id,
             )
         )
         links.extend((event_id, run.id) for event_id in run.event_ids)

@@ -93,28 +93,41 @@ _KEEP_MEMO = (
 
 
 def rerun(run: NewRun, *, by: str, memos: Sequence[Memo] = ()) -> Rule[None]:
-    """Start `run`, a rerun of another with its events: under the locks of its keys and of
-    its pauses' event names, as an ingest starts runs (`events.start_runs`), with `memos`
-    (the original's, up to the step it reruns from) already in its stack. Both runs'
-    histories say so, and who asked (`by`)."""
-    names = pauses.name_locks(waited=(p.event_name for p in run.pauses))
-    locks = {*names.keys, *slots.lock_ids(set(run.lock_keys))}
-    if locks:
-        yield Serialize(tuple(sorted(locks)), names.shared)
-    yield from start_runs([run])
-    original = run.original_run_id or ""
-    at = run.started_at
-    entries = [
-        HistoryEntry(run_id=original, at=at, kind="rerun", detail={"run_id": run.id, "by": by}),
-        HistoryEntry(run_id=run.id, at=at, kind="rerun_of", detail={"run_id": original, "by": by}),
-    ]
-    yield InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in entries])
+    """Start `run`, a rerun of another with its events, with `memos` (the original's, up to
+    the step it reruns from) already in its stack (`start_reruns`)."""
+    yield from start_reruns([run], by=by)
     kept = [
         execute(_KEEP_MEMO, run.id, m.step_id, seq, m.name, m.op, codec.dumps_str(m.outcome), m.at)
         for seq, m in enumerate(memos, 1)
     ]
     if kept:
         yield tuple(kept)
+
+
+def start_reruns(reruns: Sequence[NewRun], *, by: str) -> Rule[None]:
+    """Start `reruns`, each a rerun of another run with its events, under the locks of their
+    keys and of their pauses' event names, as an ingest starts runs (`events.start_runs`).
+    Each original's history and its rerun's say so, who asked (`by`) and, for a bulk
+    replay, which one (`NewRun.replay_id`)."""
+    names = pauses.name_locks(waited=(p.event_name for run in reruns for p in run.pauses))
+    keys = {key for run in reruns for key in run.lock_keys}
+    locks = {*names.keys, *slots.lock_ids(keys)}
+    if locks:
+        yield Serialize(tuple(sorted(locks)), names.shared)
+    yield from start_runs(reruns)
+    entries: list[HistoryEntry] = []
+    for run in reruns:
+        original, at = run.original_run_id or "", run.started_at
+        detail: dict[str, Any] = {"by": by}
+        if run.replay_id is not None:
+            detail["replay_id"] = run.replay_id
+        entries += [
+            HistoryEntry(run_id=original, at=at, kind="rerun", detail={"run_id": run.id, **detail}),
+            HistoryEntry(
+                run_id=run.id, at=at, kind="rerun_of", detail={"run_id": original, **detail}
+            ),
+        ]
+    yield InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in entries])
 
 
 def count_runs(query: RunQuery, *, cap: int) -> Rule[int]:
