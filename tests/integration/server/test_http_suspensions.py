@@ -119,3 +119,29 @@ async def test_a_paused_function_cannot_be_rerun_and_bad_pauses_are_refused(
     ]:
         resp = await server.client.post(path, json=body)
         assert resp.status_code == status and words in resp.json()["error"], (path, resp.text)
+
+
+async def test_graphql_pauses_and_unpauses_a_function_and_shows_it(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    function = sdk_app.function("su", "gql", [{"event": "su/gql"}])
+    sdk_app.script("su-gql", lambda call: sdk_app.ok(1))
+    await sdk_app.register(server, "su", [function])
+    [event_id] = await server.send({"name": "su/gql"})
+    [run] = await server.wait_event_runs(event_id, 1)
+
+    async def gql(query: str) -> dict[str, Any]:
+        body: dict[str, Any] = (await server.client.post("/v0/gql", json={"query": query})).json()
+        return body
+
+    paused = await gql('mutation { pauseFunction(functionSlug: "su-gql") { slug isPaused } }')
+    assert paused["data"]["pauseFunction"] == {"slug": "su-gql", "isPaused": True}
+    listed = await gql("{ functions { slug isPaused } }")
+    assert listed["data"]["functions"] == [{"slug": "su-gql", "isPaused": True}]
+    refused = await gql(f'mutation {{ rerun(runID: "{run["run_id"]}") }}')
+    [error] = refused["errors"]
+    assert error["extensions"]["code"] == "CONFLICT" and "paused" in error["message"]
+    resumed = await gql('mutation { unpauseFunction(functionSlug: "su-gql") { isPaused } }')
+    assert resumed["data"]["unpauseFunction"] == {"isPaused": False}
+    missing = await gql('mutation { pauseFunction(functionSlug: "su-nope") { slug } }')
+    assert missing["errors"][0]["extensions"]["code"] == "NOT_FOUND"

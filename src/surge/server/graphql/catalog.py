@@ -191,7 +191,12 @@ def function_object(
         "url": record.url,
         "appID": record.app_id,
         "app": None if app is None else (lambda info: app_object(app, every)),
+        "isPaused": lambda info: _is_paused(info, record.id),
     }
+
+
+async def _is_paused(info: GraphQLResolveInfo, function_id: str) -> bool:
+    return function_id in (await _status(info)).suspended
 
 
 def app_object(app: AppRecord, every: list[FunctionRecord]) -> dict[str, Any]:

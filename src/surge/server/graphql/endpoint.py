@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from surge.core import codec
-from surge.core.errors import InvalidInput, NotFound
+from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.core.limits import MAX_GRAPHQL_ALIASES, MAX_GRAPHQL_DEPTH, MAX_GRAPHQL_REQUEST_BYTES
 
 from ..responses import error_response, invalid_input_response, read_body
@@ -117,7 +117,9 @@ def _formatted(error: GraphQLError) -> dict[str, Any]:
     original = error.original_error
     if isinstance(original, NotFound):
         formatted["extensions"] = {"code": "NOT_FOUND"}
-    elif original is not None and not isinstance(original, InvalidInput | GraphQLError):
+    elif isinstance(original, Conflict):
+        formatted["extensions"] = {"code": "CONFLICT"}
+    elif original is not None and not isinstance(original, InvalidInput | GraphQLError | Conflict):
         # An internal failure: logged whole, answered without its details.
         logger.error("graphql resolver failed", exc_info=original, extra={"path": error.path})
         formatted["message"] = "internal error"

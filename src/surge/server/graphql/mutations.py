@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from graphql import GraphQLResolveInfo
 
 from surge.core.errors import InvalidInput, NotFound
 
-from .catalog import app_object, function_run
+from .catalog import app_object, function_object, function_run
 from .resolvers import Resolver, engine_of
 
 
@@ -61,7 +62,31 @@ async def delete_app(_: Any, info: GraphQLResolveInfo, id: str) -> str:
     return id
 
 
+async def pause_function(
+    _: Any, info: GraphQLResolveInfo, functionSlug: str, cancelRunning: bool | None = None
+) -> dict[str, Any]:
+    engine = engine_of(info)
+    await engine.suspend_function(functionSlug, cancel_running=bool(cancelRunning))
+    return await _function(info, functionSlug)
+
+
+async def unpause_function(_: Any, info: GraphQLResolveInfo, functionSlug: str) -> dict[str, Any]:
+    await engine_of(info).resume_function(functionSlug)
+    return await _function(info, functionSlug)
+
+
+async def _function(info: GraphQLResolveInfo, slug: str) -> dict[str, Any]:
+    status = await engine_of(info).status()
+    [record] = [f for f in status.functions if f.id == slug]
+    fresh = asyncio.get_running_loop().create_future()
+    fresh.set_result(status)
+    info.context["status"] = fresh  # as read after the act, for the function's isPaused
+    return function_object(record, {app.id: app for app in status.apps}, status.functions)
+
+
 MUTATION: dict[str, Resolver] = {
+    "pauseFunction": pause_function,
+    "unpauseFunction": unpause_function,
     "createApp": create_app,
     "deleteApp": delete_app,
     "cancelRun": cancel_run,
