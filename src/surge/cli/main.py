@@ -1,52 +1,20 @@
-"""The `surge` command: `surge dev` runs a local server on SQLite."""
+"""The `surge` command: `surge dev` runs a local server on SQLite, `surge start` a production
+node; `pause`, `resume`, `rerun`, `cancel` and `replay` operate a running server
+(`client_commands.py`)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import surge
 
+from . import client_commands
+from .options import Option
+
 logger = logging.getLogger("surge")
-
-
-@dataclass(frozen=True)
-class Option:
-    """A command-line option with its `SURGE_*` environment fallback."""
-
-    flags: tuple[str, ...]
-    env: str
-    help: str
-    default: Any = None
-    type: Any = str
-    switch: bool = False
-    repeat: bool = False
-
-    def add_to(self, parser: argparse.ArgumentParser) -> None:
-        raw = os.environ.get(self.env)
-        help_text = f"{self.help} [env {self.env}]"
-        if self.switch:
-            enabled = raw is not None and raw.lower() not in ("", "0", "false", "no")
-            parser.add_argument(*self.flags, action="store_true", default=enabled, help=help_text)
-        elif self.repeat:
-            default = [u for u in (raw or "").split(",") if u]
-            parser.add_argument(
-                *self.flags, action="append", default=None, help=help_text + " (repeatable)"
-            )
-            parser.set_defaults(**{self.dest: default})
-        else:
-            value = self.type(raw) if raw is not None else self.default
-            shown = f" (default {self.default})" if self.default is not None else ""
-            parser.add_argument(*self.flags, type=self.type, default=value, help=help_text + shown)
-
-    @property
-    def dest(self) -> str:
-        return self.flags[-1].lstrip("-").replace("-", "_")
 
 
 COMMON_OPTIONS = (
@@ -150,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         option.add_to(dev)
     for option in (*COMMON_OPTIONS, *START_OPTIONS):
         option.add_to(start)
+    client_commands.add_commands(commands)
     parser.epilog = start.epilog = dev.epilog = BACKENDS_HELP
     parser.formatter_class = start.formatter_class = dev.formatter_class = (
         argparse.RawDescriptionHelpFormatter
@@ -159,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command not in ("dev", "start"):
+        return client_commands.run(args)
     try:
         from .serve import serve
     except ModuleNotFoundError as exc:

@@ -38,6 +38,27 @@ _GRAPHQL_RESPONSE = {
 }
 
 
+_PAUSE = {
+    "type": "object",
+    "properties": {
+        "cancel_running": {
+            "type": "boolean",
+            "default": False,
+            "description": "Also cancel its running runs (a bulk cancellation by `pause`).",
+        }
+    },
+    "additionalProperties": False,
+}
+_RESUMED = {
+    "type": "object",
+    "properties": {
+        "function_id": {"type": "string"},
+        "paused": {"const": False},
+        "was_paused": {"type": "boolean"},
+    },
+}
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -100,6 +121,7 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of the routes `create_app` serves."""
     event_id = _path_id("event_id", "An event's internal id, or else its latest user `id`.")
     run_id = _path_id("run_id", "A run's id.")
+    function_id = _path_id("function_id", "A function's slug (`<app id>-<function id>`).")
     invalid = _error("The input is invalid; `error` names the problem and `field` the input.")
     runs = {"type": "array", "items": _ref("Run")}
     return {
@@ -298,6 +320,7 @@ def openapi_document() -> dict[str, Any]:
                         ),
                         "400": invalid,
                         "404": _error("There is no such run, or its function is gone."),
+                        "409": _error("Its function is paused."),
                     },
                     "requestBody": {
                         "required": False,
@@ -349,6 +372,60 @@ def openapi_document() -> dict[str, Any]:
                     _path_id("cancellation_id", "The cancellation's id."),
                     _data({"type": "object"}),
                     "Deleted.",
+                )
+            },
+            "/v1/functions/{function_id}/pause": {
+                "post": {
+                    "summary": "Pause a function: its events record skipped runs (`paused`), its "
+                    "cron does not fire; its running runs go on unless `cancel_running`",
+                    "parameters": [function_id],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": _PAUSE}},
+                    },
+                    "responses": {
+                        "200": _json(_data(_ref("Suspension")), "Paused (since its first pause)."),
+                        "400": invalid,
+                        "404": _error("No function is registered with that slug."),
+                    },
+                }
+            },
+            "/v1/functions/{function_id}/resume": {
+                "post": _by_id(
+                    "Resume a paused function",
+                    function_id,
+                    _data(_RESUMED),
+                    "Resumed; `was_paused` says whether it was.",
+                )
+            },
+            "/v1/replays": {
+                "post": {
+                    "summary": "Rerun the runs of a function started in a time range that ended "
+                    "with one of `statuses`, or with `preview` only count them",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NewReplay")}},
+                    },
+                    "responses": {
+                        "200": _json(_data(_ref("Replay")), "The replay, started (or previewed)."),
+                        "400": invalid,
+                        "409": _error("The function is paused: resume it first."),
+                    },
+                },
+                "get": {
+                    "summary": "Bulk replays, newest first (`runs`, the reruns by status, is "
+                    "counted only by `GET /v1/replays/{replay_id}`)",
+                    "responses": {
+                        "200": _json(_data({"type": "array", "items": _ref("Replay")}), "Replays.")
+                    },
+                },
+            },
+            "/v1/replays/{replay_id}": {
+                "get": _by_id(
+                    "One replay, with its progress",
+                    _path_id("replay_id", "The replay's id."),
+                    _data(_ref("Replay")),
+                    "The replay.",
                 )
             },
             "/v0/runs/{run_id}": {

@@ -21,6 +21,8 @@ EVENT_IN = {
     },
 }
 
+REPLAYABLE_STATUSES = ["Failed", "Cancelled", "Skipped", "Completed"]
+
 _HTTP_URL = "^https?://[a-z0-9.-]{1,30}(:[0-9]{2,5})?/[a-z/]{0,20}$"
 _DURATION = {"type": "string", "description": 'A duration such as "30s" or "1h30m".'}
 _EXPRESSION = {"type": "string", "description": "A CEL expression."}
@@ -120,7 +122,7 @@ SCHEMAS: dict[str, Any] = {
             "batch_id": {"type": ["string", "null"]},
             "cron": {"type": ["string", "null"]},
             "status": {"enum": ["Running", "Completed", "Failed", "Cancelled", "Skipped"]},
-            "skip_reason": {"enum": ["rate_limit", "idempotency", None]},
+            "skip_reason": {"enum": ["paused", "rate_limit", "idempotency", "singleton", None]},
             "ended_at": {"type": ["string", "null"], "format": "date-time"},
             "output": {},
             "error": {},
@@ -173,6 +175,64 @@ SCHEMAS: dict[str, Any] = {
             "cancelled_count": {"type": "integer"},
             "done": {"type": "boolean"},
             "done_at": {"type": ["string", "null"], "format": "date-time"},
+            "requested_by": {"type": "string", "description": "`api`, or `pause`."},
+        },
+    },
+    "Suspension": {
+        "type": "object",
+        "properties": {
+            "function_id": {"type": "string"},
+            "paused": {"const": True},
+            "paused_at": {"type": "string", "format": "date-time"},
+            "paused_by": {"type": "string"},
+        },
+    },
+    "NewReplay": {
+        "type": "object",
+        "required": ["function_id", "started_after", "started_before"],
+        "additionalProperties": False,
+        "properties": {
+            "function_id": {"type": "string", "minLength": 1, "description": "The slug."},
+            "started_after": {"type": "string", "format": "date-time"},
+            "started_before": {"type": "string", "format": "date-time"},
+            "statuses": {
+                "type": "array",
+                "items": {"enum": REPLAYABLE_STATUSES},
+                "minItems": 1,
+                "default": ["Failed"],
+                "description": "The runs to rerun: those that ended with one of these.",
+            },
+            "preview": {
+                "type": "boolean",
+                "default": False,
+                "description": "Only count the runs it would rerun; store nothing.",
+            },
+        },
+    },
+    "Replay": {
+        "type": "object",
+        "properties": {
+            "id": {"type": ["string", "null"], "description": "null for a preview."},
+            "preview": {"type": "boolean"},
+            "app_id": {"type": "string"},
+            "function_id": {"type": "string"},
+            "started_after": {"type": "string", "format": "date-time"},
+            "started_before": {"type": "string", "format": "date-time"},
+            "statuses": {"type": "array", "items": {"enum": REPLAYABLE_STATUSES}},
+            "created_at": {"type": "string", "format": "date-time"},
+            "requested_by": {"type": "string"},
+            "total": {"type": "integer", "description": "The runs it reruns."},
+            "started": {"type": "integer", "description": "The runs it has rerun so far."},
+            "done": {"type": "boolean", "description": "It has gone through every run."},
+            "done_at": {"type": ["string", "null"], "format": "date-time"},
+            "runs": {
+                "type": "object",
+                "description": "Its reruns by status.",
+                "properties": {
+                    status: {"type": "integer"}
+                    for status in ("running", "completed", "failed", "cancelled", "skipped")
+                },
+            },
         },
     },
     "Register": {
