@@ -170,3 +170,68 @@ def test_an_event_sent_right_after_a_sync_through_another_node_starts_its_run(
         assert [run["function_id"] for run in runs] == [worker], f"round {n} on {node.name}"
         # Finished before the next round removes the app it runs on.
         assert node.wait_run(runs[0]["run_id"])["status"] == "Completed"
+
+
+REPLAYED = 600
+
+
+@pytest.mark.timeout(300)
+def test_a_replay_on_three_nodes_reruns_each_run_once_while_a_node_is_killed(
+    database_url: str,
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+) -> None:
+    """Events sent while the worker is paused record skipped runs; after resuming, a bulk
+    replay reruns them. Its job moves from node to node (a killed node's lease runs out),
+    yet every skipped run is rerun once, and each rerun runs its steps."""
+    node_args = ["--db", database_url, "--lease-timeout", str(LEASE_TIMEOUT_S)]
+    nodes = [surge_server(signing_key=SIGNING_KEY, extra_args=node_args) for _ in range(3)]
+    entry = nodes[0]
+    app = app_process("py", entry)
+    sync = app.sync()
+    assert sync.status_code == 200 and not sync.json().get("error"), sync.text
+    worker = f"{app.app_id}-fanout-worker"
+    assert entry.request("POST", f"/v1/functions/{worker}/pause").status_code == 200
+    items = [
+        {"name": "compat/fanout.item", "data": {"item_id": f"p{n}", "step_sleep_ms": 0}}
+        for n in range(REPLAYED)
+    ]
+    event_ids = entry.send(items)
+    skipped = entry.wait_many_event_runs(event_ids, timeout=60)
+    assert {runs[0]["skip_reason"] for runs in skipped.values()} == {"paused"}
+    assert worker_steps(app) == {}
+    assert entry.request("POST", f"/v1/functions/{worker}/resume").status_code == 200
+
+    body = {
+        "function_id": worker,
+        "started_after": "2000-01-01T00:00:00Z",
+        "started_before": "2099-01-01T00:00:00Z",
+        "statuses": ["Skipped"],
+    }
+    created = nodes[1].request("POST", "/v1/replays", json=body)
+    assert created.status_code == 200, created.text
+    replay_id = created.json()["data"]["id"]
+    assert created.json()["data"]["total"] == REPLAYED
+    time.sleep(0.2)
+    nodes[2].stop(kill=True)  # whatever it held, batches or calls, passes to the others
+    time.sleep(0.5)
+    nodes[2].start()
+
+    def finished() -> dict[str, Any] | None:
+        data: dict[str, Any] = entry.request("GET", f"/v1/replays/{replay_id}").json()["data"]
+        return data if data["done"] and data["runs"]["running"] == 0 else None
+
+    done = wait_until(finished, timeout=180, what="the replay to finish")
+    assert (done["started"], done["runs"]["completed"]) == (REPLAYED, REPLAYED), done
+    reruns = entry.wait_many_event_runs(event_ids, timeout=60, per_event=2)
+    for event_id, runs in reruns.items():
+        by_status = {run["status"]: run for run in runs}
+        assert sorted(by_status) == ["Completed", "Skipped"], (event_id, runs)
+        rerun = entry.run(by_status["Completed"]["run_id"])
+        assert rerun["original_run_id"] == by_status["Skipped"]["run_id"]
+    steps = worker_steps(app)
+    assert len(steps) == REPLAYED
+    assert all(
+        s.get("fetch-item", 0) >= 1 and s.get("process-item", 0) >= 1 for s in steps.values()
+    )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import surge
 
 from . import client_commands
-from .options import Option
+from .options import DEV_RETENTION, START_RETENTION, Option
 
 logger = logging.getLogger("surge")
 
@@ -38,6 +38,12 @@ COMMON_OPTIONS = (
         int,
     ),
     Option(("--log-level",), "SURGE_LOG_LEVEL", "log level", "info"),
+    Option(
+        ("--retention",),
+        "SURGE_RETENTION",
+        "delete ended runs and their events after this long, e.g. 30d (at least 24h), or"
+        f" 'forever' (default: {DEV_RETENTION} for dev, {START_RETENTION} for start)",
+    ),
     Option(
         ("--allow-private-http-steps",),
         "SURGE_ALLOW_PRIVATE_HTTP_STEPS",

@@ -42,3 +42,9 @@ class Option:
     @property
     def dest(self) -> str:
         return self.flags[-1].lstrip("-").replace("-", "_")
+
+
+DEV_RETENTION = "forever"
+"""The default retention of `surge dev`: keep everything."""
+START_RETENTION = "30d"
+"""The default retention of `surge start` (`docs/decisions.md`, "Retention")."""

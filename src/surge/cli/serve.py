@@ -9,12 +9,16 @@ import sys
 import uvicorn
 
 from surge.core.clock import SystemClock
+from surge.core.durations import parse_duration
 from surge.core.errors import InvalidInput, MissingDriver
 from surge.core.limits import ABSOLUTE_MAX_EVENT_BYTES
 from surge.core.signing import check_key
 from surge.engine import Engine, EngineConfig
 from surge.server import create_app, server_config
 from surge.storage import is_postgres_url, open_storage
+from surge.storage.rules.retention import MIN_RETENTION_MS
+
+from .options import DEV_RETENTION, START_RETENTION
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -63,6 +67,7 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
         "sdk_urls": list(args.sdk_url or []),
         "poll_interval": args.poll_interval,
         "allow_private_http_steps": args.allow_private_http_steps,
+        "retention_ms": _retention_ms(args),
     }
     if args.command == "dev":
         # One process owns the database in dev mode, unless it is shared PostgreSQL.
@@ -94,6 +99,19 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
         **common,
     )
     return config, database
+
+
+def _retention_ms(args: argparse.Namespace) -> int | None:
+    text = args.retention or (DEV_RETENTION if args.command == "dev" else START_RETENTION)
+    if text.strip().lower() == "forever":
+        return None
+    try:
+        ms = int(parse_duration(text) * 1000)
+    except InvalidInput:
+        raise InvalidInput(f"--retention must be a duration such as 30d, got {text!r}") from None
+    if ms < MIN_RETENTION_MS:
+        raise InvalidInput(f"--retention must be at least 24h (the dedupe window), got {text!r}")
+    return ms
 
 
 def _redact(url: str) -> str:

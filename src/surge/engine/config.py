@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from surge.core.limits import DEFAULT_MAX_EVENT_BYTES
+from surge.storage.rules.retention import MIN_RETENTION_MS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +32,13 @@ class EngineConfig:
     allow_private_http_steps: bool = False
     """Let HTTP steps (`step.fetch`, `step.ai.infer`) reach loopback, link-local and private
     addresses (for development against local stand-ins)."""
+    retention_ms: int | None = None
+    """How long ended runs and their events are kept (`None`: for ever; `upkeep.py`); at
+    least 24 hours, the dedupe and idempotency window."""
+
+    def __post_init__(self) -> None:
+        if self.retention_ms is not None and self.retention_ms < MIN_RETENTION_MS:
+            raise ValueError("the retention must be at least 24 hours (the dedupe window)")
 
     @property
     def signing_keys(self) -> list[str]:

@@ -44,11 +44,13 @@ from .config import EngineConfig
 from .executor import Executor
 from .expressions import check_expression
 from .ingest import entry_for, rerun_of
+from .metrics import Metrics
 from .options import not_enforced
 from .registry import Registry, Snapshot, SyncResult
 from .replays import Replays
 from .scheduler import Scheduler
 from .traces import Span, SpanOutput, build_trace, parse_output_key, span_output
+from .upkeep import upkeep_item
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +90,16 @@ class Engine:
         self._client = AppClient(timeout=config.call_timeout)
         self._conditions = Conditions()
         self._bodies = BodyDecoder()
+        self.metrics = Metrics(leases=lambda: self._scheduler.in_flight)
+        storage.add_note_listener(self.metrics.noted)
         self._executor = Executor(
-            storage, self._registry, self._client, self._clock, config, self._conditions
+            storage,
+            self._registry,
+            self._client,
+            self._clock,
+            config,
+            self._conditions,
+            self.metrics,
         )
         self._scheduler = Scheduler(
             storage,
@@ -109,6 +119,7 @@ class Engine:
         await self._storage.open(now=self._clock.now())
         await self._storage.recover(single_node=self.config.single_node, now=self._clock.now())
         await self._registry.load()
+        await self._storage.enqueue([upkeep_item(self._clock.now())])
         self._scheduler.start()
         self._pinger.start()
         if not self.config.single_node:
@@ -135,6 +146,14 @@ class Engine:
                 await self._registry.load()
             except Exception:
                 logger.exception("could not check for app syncs on other nodes")
+
+    async def metrics_text(self) -> bytes:
+        """The node's metrics in the Prometheus exposition format; the cluster-wide gauges
+        only from the node that exports them (`metrics.py`)."""
+        now = self._clock.now()
+        exports = self.config.single_node or self._executor.upkeep.exports_cluster_metrics()
+        stats = await self._storage.queue_stats(now=now) if exports else None
+        return self.metrics.render(stats, now=now)
 
     @property
     def replays(self) -> Replays:
@@ -170,7 +189,9 @@ class Engine:
             ]
             return await self._storage.ingest(entries, registry_version=snapshot.version)
 
-        return await self._registry.current(store)
+        ids = await self._registry.current(store)
+        self.metrics.events_received.inc(len(ids))
+        return ids
 
     async def sync_app(self, body: bytes, headers: Mapping[str, str]) -> SyncResult:
         """Accept a `POST /fn/register` body: store the app and its functions."""

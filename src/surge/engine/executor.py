@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from surge.core import codec
 from surge.core.clock import Clock
-from surge.core.errors import AppUnreachable, NotFound, StaleLease
+from surge.core.errors import AppTimeout, AppUnreachable, NotFound, StaleLease
 from surge.core.functions import CronTrigger, FunctionConfig
 from surge.core.ids import new_ulid
 from surge.core.signing import canonical_json, signature
@@ -22,6 +23,7 @@ from surge.storage import (
     Memo,
     NewWorkItem,
     NextCall,
+    Note,
     RunState,
     RunStatus,
     RunUpdate,
@@ -30,7 +32,7 @@ from surge.storage import (
     WorkItem,
     WorkKind,
 )
-from surge.storage.records import DISCOVERY
+from surge.storage.records import DISCOVERY, RUN_ENDED
 
 from .app_client import AppClient
 from .conditions import Conditions
@@ -40,12 +42,14 @@ from .finish import RunEnded, ending, error_value, invoked_by
 from .http_steps import HttpSteps
 from .ingest import entry_for
 from .lifecycle import Lifecycle
+from .metrics import Metrics
 from .registry import Registry, Snapshot
 from .replays import Replays
 from .requests import build_request_body, step_url
 from .responses import Call, Outcome, interpret
 from .retries import RetryPolicy
 from .scheduler import LEASE_AHEAD_MS
+from .upkeep import Upkeep
 from .waits import Invoke, invoke_timeout, invoked_event
 
 logger = logging.getLogger(__name__)
@@ -62,6 +66,7 @@ class Executor:
         clock: Clock,
         config: EngineConfig,
         conditions: Conditions,
+        metrics: Metrics,
     ) -> None:
         self._storage = storage
         self._registry = registry
@@ -73,6 +78,8 @@ class Executor:
         self._lease_ms = int(config.lease_timeout * 1000)
         self.lifecycle = Lifecycle(storage, registry, clock, conditions, self._commit)
         self.replays = Replays(storage, registry, clock)
+        self.upkeep = Upkeep(storage, clock, self._commit, retention_ms=config.retention_ms)
+        self._metrics = metrics
         self._http = HttpSteps(allow_private=config.allow_private_http_steps)
         self.backlogged: Callable[[], bool] = lambda: False
         """Whether the queue holds due work no worker has taken (`Scheduler.backlogged`):
@@ -107,6 +114,8 @@ class Executor:
             await self.lifecycle.match(item)
         elif item.kind is WorkKind.CANCEL_RUNS:
             await self.lifecycle.cancel_runs(item)
+        elif item.kind is WorkKind.UPKEEP:
+            await self.upkeep.turn(item)
         elif item.kind is WorkKind.REPLAY_RUNS:
             await self.replays.go_on(item)
         elif item.kind is WorkKind.CANCEL:
@@ -222,10 +231,16 @@ class Executor:
         if self._signing_key:
             headers["x-inngest-signature"] = signature(body, self._signing_key)
         url = step_url(function.url, item.step_id)
+        started = time.perf_counter()
         try:
-            return await self._client.request("POST", url, body=body, headers=headers)
+            answer = await self._client.request("POST", url, body=body, headers=headers)
         except AppUnreachable as exc:
+            result = "timeout" if isinstance(exc, AppTimeout) else "unreachable"
+            self._metrics.called(function.id, result, time.perf_counter() - started)
             return exc
+        result = "ok" if answer.status < 400 else "error"
+        self._metrics.called(function.id, result, time.perf_counter() - started)
+        return answer
 
     async def wake(self, item: WorkItem) -> NextCall | None:
         """A sleep ended, or a pause timed out: memoize the outcome the item carries
@@ -326,6 +341,9 @@ class Executor:
             commit = to_commit(item, outcome, at=at, ended=ended, lease_next_ms=lease)
             commit.pauses_done = pauses_done or []
             commit.lingering = run_state.run.lingering
+            if update is not None and update.status is not None:
+                ended_as = (run_state.run.function_id, update.status.value)
+                commit.notes.append(Note(RUN_ENDED, ended_as))
             # A run's own inngest/function.* events are matched against pauses without a
             # read, unless an invoke waits for them (then at once).
             commit.lazy_match = ended is not None and invoked_by(trigger) is None

@@ -104,7 +104,7 @@ class Replays:
         return replay
 
     async def list(self) -> list[Replay]:
-        """Every replay, newest first."""
+        """Every replay, newest first, with its progress."""
         return await self._storage.list_replays()
 
     async def go_on(self, item: WorkItem) -> None:

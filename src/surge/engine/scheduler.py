@@ -62,6 +62,11 @@ class Scheduler:
         self._backlog = True
 
     @property
+    def in_flight(self) -> int:
+        """How many leased work items this node is handling."""
+        return len(self._inflight)
+
+    @property
     def backlogged(self) -> bool:
         """Whether work may be due that no worker has taken: the last lease left some due, or
         new work was queued since. A worker then hands a run's next call to the queue rather

@@ -69,6 +69,7 @@ def create_app(
         Route("/v0/runs/{run_id}/batch", rest_api.run_batch, methods=["GET"]),
         Route("/v0/runs/{run_id}/actions", rest_api.run_actions, methods=["GET"]),
         Route("/v0/gql", graphql_endpoint, methods=["POST"]),
+        Route("/metrics", sync_api.metrics, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -244,6 +244,17 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object"}, "What the node knows.")},
                 }
             },
+            "/metrics": {
+                "get": {
+                    "summary": "The node's metrics in the Prometheus text exposition format",
+                    "responses": {
+                        "200": {
+                            "description": "Metrics named `surge_*`.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
             "/v1/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -413,8 +424,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "get": {
-                    "summary": "Bulk replays, newest first (`runs`, the reruns by status, is "
-                    "counted only by `GET /v1/replays/{replay_id}`)",
+                    "summary": "Bulk replays, newest first, with their progress",
                     "responses": {
                         "200": _json(_data({"type": "array", "items": _ref("Replay")}), "Replays.")
                     },

@@ -12,6 +12,7 @@ from surge.core import codec
 from surge.core.errors import InvalidInput
 from surge.core.limits import MAX_REQUEST_BYTES
 from surge.engine import Engine
+from surge.engine.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 from .responses import JSONResponse, error_response, invalid_input_response, read_body
 
@@ -45,6 +46,12 @@ async def remove(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     return JSONResponse({"status": 200, "message": "OK"})
+
+
+async def metrics(request: Request) -> Response:
+    """The node's metrics in the Prometheus exposition format (`engine/metrics.py`)."""
+    engine: Engine = request.app.state.engine
+    return Response(await engine.metrics_text(), media_type=METRICS_CONTENT_TYPE)
 
 
 async def dev_info(request: Request) -> Response:

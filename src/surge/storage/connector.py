@@ -11,11 +11,12 @@ import abc
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from .statements import Rule
+from .statements import Note, Rule
 
 T = TypeVar("T")
 
 WakeListener = Callable[[], None]
+NoteListener = Callable[[list[Note]], None]
 RuleFactory = Callable[[], Rule[T]]
 """Makes a fresh run of a rule: a connector may run it again after a transient failure."""
 
@@ -28,6 +29,7 @@ class Connector(abc.ABC):
 
     def __init__(self) -> None:
         self._wake_listeners: list[WakeListener] = []
+        self._note_listeners: list[NoteListener] = []
 
     def add_wake_listener(self, listener: WakeListener) -> None:
         """Call `listener` (on the event loop) after every commit that queued work, on any
@@ -37,6 +39,15 @@ class Connector(abc.ABC):
     def _notify_wake(self) -> None:
         for listener in self._wake_listeners:
             listener()
+
+    def add_note_listener(self, listener: NoteListener) -> None:
+        """Call `listener` (on the event loop) with the `Note`s of each operation of this
+        node that committed."""
+        self._note_listeners.append(listener)
+
+    def _tell_notes(self, notes: list[Note]) -> None:
+        for listener in self._note_listeners:
+            listener(notes)
 
     @abc.abstractmethod
     async def open(self, *, now: int) -> None:

@@ -16,10 +16,15 @@ from typing import Any
 from .act_records import Cancellation, Replay, ReplayProgress, Suspension
 from .pause_records import Pause, PauseKind
 from .query_records import EventQuery, Page, RunQuery
+from .statements import Note
 
 __all__ = [
     "DEDUPE_WINDOW_MS",
     "DISCOVERY",
+    "EVENTS_STORED",
+    "RUN_ENDED",
+    "RUN_SKIPPED",
+    "RUN_STARTED",
     "URGENT",
     "AppRecord",
     "Cancellation",
@@ -39,10 +44,12 @@ __all__ = [
     "NewRun",
     "NewWorkItem",
     "NextCall",
+    "Note",
     "OpenGather",
     "Page",
     "Pause",
     "PauseKind",
+    "QueueStats",
     "RegistryState",
     "Replay",
     "ReplayProgress",
@@ -94,6 +101,9 @@ class WorkKind(enum.Enum):
     REPLAY_RUNS = "replay_runs"
     """A bulk replay's job (`payload["replay"]`): rerun its next batch of runs after run id
     `payload["after"]`."""
+    UPKEEP = "upkeep"
+    """Periodic upkeep, one node at a time (one item, `UPKEEP_KEY`): retention, and the
+    cluster-wide metrics the node that runs it exports."""
     CANCEL = "cancel"
     """Cancel run `payload["run"]` (a singleton's new run replaced it), with
     `payload["detail"]` in its history."""
@@ -104,6 +114,15 @@ class WorkKind(enum.Enum):
     """Events (`payload["events"]`, internal ids) arrived that pauses wait for: resume or
     cancel the runs whose pause they match."""
 
+
+RUN_STARTED = "run_started"
+"""A `Note` that a run was created and not skipped; labels: its function."""
+RUN_SKIPPED = "run_skipped"
+"""A `Note` that a run was skipped; labels: its function, the skip reason."""
+RUN_ENDED = "run_ended"
+"""A `Note` that a run ended; labels: its function, its status."""
+EVENTS_STORED = "events_stored"
+"""A `Note` that events were stored (count: how many); no labels."""
 
 DEDUPE_WINDOW_MS = 24 * 3600 * 1000
 """How long an event's user-given `id` suppresses a second event with the same id."""
@@ -478,6 +497,19 @@ class Commit:
     the run stops, the call its slots go to), and `Storage.commit` returns it: the worker
     goes straight on with it. The engine asks only when no other work waits for a worker
     (`Scheduler.backlogged`)."""
+    notes: list[Note] = field(default_factory=list)
+    """Facts for the node's metrics, told once the commit is written (`statements.Note`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueStats:
+    """What the queue holds, cluster-wide (`Storage.queue_stats`)."""
+
+    due: dict[str, int]
+    """Work items due and not leased, by kind."""
+    backlog: dict[tuple[str, str], tuple[int, int]]
+    """By (function, reason: ``concurrency``, ``throttle``, ``batch_or_debounce``): how many
+    items wait, and since when the oldest has (milliseconds)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,6 +35,7 @@ __all__ = [
     "Expect",
     "InsertRows",
     "LockRows",
+    "Note",
     "Query",
     "Rule",
     "Serialize",
@@ -251,7 +252,19 @@ class _Wake:
 WAKE = _Wake()
 """Yield this when an operation queues work: every node's scheduler looks for it after commit."""
 
-Statement = Query | InsertRows | Expect | LockRows | Serialize | WakeIf | _Wake
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A fact about what the operation did, for the node's metrics: told to the connector's
+    note listeners once the operation has committed, forgotten if it is rolled back. Sends
+    nothing to the database."""
+
+    what: str
+    labels: tuple[str, ...] = ()
+    count: int = 1
+
+
+Statement = Query | InsertRows | Expect | LockRows | Serialize | WakeIf | _Wake | Note
 Step = Statement | tuple[Statement, ...]
 """What a rule yields: one statement (result: one value) or several (result: a tuple)."""
 Rule = Generator[Step, Any, T]

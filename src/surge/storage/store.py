@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from surge.core.errors import RunEndedMeanwhile
@@ -30,8 +30,10 @@ from .records import (
     NewRun,
     NewWorkItem,
     NextCall,
+    Note,
     OpenGather,
     Pause,
+    QueueStats,
     RegistryState,
     Replay,
     RunQuery,
@@ -41,8 +43,21 @@ from .records import (
     Waiting,
     WorkItem,
 )
-from .rules import apps, cancellations, events, gathers, pauses, queue, replays, runs, slots
+from .rules import (
+    apps,
+    cancellations,
+    events,
+    gathers,
+    pauses,
+    queue,
+    replays,
+    retention,
+    runs,
+    slots,
+    stats,
+)
 from .rules.commit import commit
+from .rules.retention import Pruned
 
 
 class Storage:
@@ -305,7 +320,7 @@ class Storage:
         return await self._db.run(lambda: replays.get(replay_id), transaction=False)
 
     async def list_replays(self) -> list[Replay]:
-        """Every bulk replay, newest first (`progress` not counted)."""
+        """Every bulk replay, newest first, with its progress."""
         return await self._db.run(replays.listed, transaction=False)
 
     async def replay_batch(
@@ -375,6 +390,25 @@ class Storage:
     async def lease_due(self, *, now: int, limit: int, lease_ms: int) -> list[WorkItem]:
         """The items of `lease`."""
         return (await self.lease(now=now, limit=limit, lease_ms=lease_ms)).items
+
+    async def prune(
+        self, cutoff: int, *, limit: int, events_after: tuple[int, str] = (-1, "")
+    ) -> Pruned:
+        """Delete a batch of what ended or arrived before `cutoff` (`rules/retention.py`):
+        never a running run, an event a run still links to or an open batch holds."""
+        return await self._db.run(
+            lambda: retention.prune(cutoff, limit=limit, events_after=events_after)
+        )
+
+    async def queue_stats(self, *, now: int) -> QueueStats:
+        """What the queue holds at `now`, cluster-wide: due work by kind, and each
+        function's flow-control backlog (`rules/stats.py`)."""
+        return await self._db.run(lambda: stats.queue_stats(now), transaction=False)
+
+    def add_note_listener(self, listener: Callable[[list[Note]], None]) -> None:
+        """Call `listener` with the `Note`s of each of this node's operations that committed
+        (runs started, skipped and ended, events stored), for its metrics."""
+        self._db.add_note_listener(listener)
 
     async def next_due_at(self) -> int | None:
         """The earliest due time of any work item, leased or not; `None` when the queue is empty."""

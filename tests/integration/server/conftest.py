@@ -235,8 +235,9 @@ def make_engine(tmp_path: Path, **overrides: Any) -> Node:
     return engine_on(str(tmp_path / "surge.db"), **overrides)
 
 
-def engine_on(database: str, **overrides: Any) -> Node:
-    """An engine with the tests' defaults on `database` (a SQLite path or PostgreSQL URL)."""
+def engine_on(database: str, *, clock: SystemClock | None = None, **overrides: Any) -> Node:
+    """An engine with the tests' defaults on `database` (a SQLite path or PostgreSQL URL),
+    reading `clock` (the wall clock unless given)."""
     options: dict[str, Any] = {
         "retry_interval": 0.05,
         "discovery": False,
@@ -244,7 +245,7 @@ def engine_on(database: str, **overrides: Any) -> Node:
         "call_timeout": 10.0,
         **overrides,
     }
-    storage, clock = open_storage(database), SystemClock()
+    storage, clock = open_storage(database), clock or SystemClock()
     return Node(Engine(storage, EngineConfig(**options), clock=clock), storage, clock)
 
 
@@ -329,6 +330,16 @@ async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         database = request.getfixturevalue("postgres_url")
     async with socket_harness(engine_on(database)) as harness:
         yield harness
+
+
+@pytest.fixture
+def socket_server_on() -> Callable[..., contextlib.AbstractAsyncContextManager[Harness]]:
+    """Factory: ``async with socket_server_on(database, clock=..., **config) as server``."""
+
+    def build(database: str, **options: Any) -> contextlib.AbstractAsyncContextManager[Harness]:
+        return socket_harness(engine_on(database, **options))
+
+    return build
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ async def test_a_replay_reruns_the_failed_runs_once_each_linked_to_their_origina
     for run_id in completed:
         assert await any_db.get_data("/v1/runs", original_run_id=run_id) == []
     [listed] = await any_db.get_data("/v1/replays")
-    assert listed["id"] == created["id"] and listed["done"] is True
+    assert (listed["id"], listed["done"], listed["runs"]) == (created["id"], True, done["runs"])
 
 
 async def test_runs_skipped_while_the_function_was_paused_are_replayed_after_resuming(

@@ -189,16 +189,18 @@ def _wants(statement: st.Statement) -> bool:
 class Session:
     """One connection, and the statements prepared on it."""
 
-    __slots__ = ("conn", "prepared", "woke")
+    __slots__ = ("conn", "notes", "prepared", "woke")
 
     def __init__(self, conn: AsyncConnection[TupleRow]) -> None:
         self.conn = conn
         self.prepared: set[str] = set()
         self.woke = False
+        self.notes: list[st.Note] = []
 
     async def drive(self, rule: st.Rule[T], *, transaction: bool) -> T:
         """Run `rule` to its end; see the module docstring for how statements are sent."""
         self.woke = False
+        self.notes = []
         try:
             return await self._drive(rule, transaction)
         except BaseException:
@@ -269,6 +271,9 @@ class Session:
         for index, statement in enumerate(statements):
             if statement is st.WAKE:
                 self.woke = True
+                continue
+            if isinstance(statement, st.Note):
+                self.notes.append(statement)
                 continue
             rendered = _render(statement, len(message.expects))
             if rendered is None:

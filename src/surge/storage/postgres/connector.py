@@ -42,7 +42,13 @@ class PostgresConnector(Connector):
         super().__init__()
         self.conninfo = conninfo
         node_id = secrets.token_hex(8)
-        self._db = Database(conninfo, size=pool_size, node_id=node_id, on_wake=self._notify_wake)
+        self._db = Database(
+            conninfo,
+            size=pool_size,
+            node_id=node_id,
+            on_wake=self._notify_wake,
+            on_notes=self._tell_notes,
+        )
         self._listener = Listener(conninfo, node_id=node_id, on_wake=self._notify_wake)
 
     async def open(self, *, now: int) -> None:

@@ -21,7 +21,7 @@ from psycopg.rows import TupleRow
 from surge.core.errors import StorageError, StorageUnavailable
 
 from ..connector import RuleFactory
-from ..statements import Rule, execute
+from ..statements import Note, Rule, execute
 from .batch import NOTIFY_CHANNEL, Session
 
 logger = logging.getLogger(__name__)
@@ -77,11 +77,18 @@ class Database:
     """
 
     def __init__(
-        self, conninfo: str, *, size: int, node_id: str, on_wake: Callable[[], None]
+        self,
+        conninfo: str,
+        *,
+        size: int,
+        node_id: str,
+        on_wake: Callable[[], None],
+        on_notes: Callable[[list[Note]], None] = lambda notes: None,
     ) -> None:
         self._conninfo = conninfo
         self._node_id = node_id
         self._on_wake = on_wake
+        self._on_notes = on_notes
         self._slots = asyncio.Semaphore(size)
         self._idle: list[Session] = []
         self._inflight = 0
@@ -143,9 +150,11 @@ class Database:
             session = self._idle.pop() if self._idle else Session(await connect(self._conninfo))
             try:
                 value = await session.drive(rule(), transaction=transaction)
-                woke = session.woke
+                woke, notes = session.woke, session.notes
             finally:
                 await self._put_back(session)
+        if notes:
+            self._on_notes(notes)
         if woke:
             self._on_wake()
             self._notify_others()

@@ -113,6 +113,7 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
         first.append(execute(_INSERT_MEMO, *row))
     if c.run_update is not None and run_id is not None:
         first += _update_run(run_id, c.run_update)
+    first += c.notes
     results = yield tuple(first)
     paths = pauses.read_paths(results[paths_at]) if names else None
     records = _records(c, run_id, lingering=c.lingering is not False)

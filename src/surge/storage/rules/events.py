@@ -21,6 +21,9 @@ from surge.core.errors import NotFound, RegistryChanged
 from surge.core.ids import new_ulid
 
 from ..records import (
+    EVENTS_STORED,
+    RUN_SKIPPED,
+    RUN_STARTED,
     EventQuery,
     EventRecord,
     IngestEntry,
@@ -35,6 +38,7 @@ from ..statements import (
     WAKE,
     Expect,
     InsertRows,
+    Note,
     Rule,
     Serialize,
     Statement,
@@ -140,6 +144,8 @@ def ingest(
     added = yield from _store(fresh, seeded, {} if lazy_match else paths)
     if lazy_match and added:
         yield tuple(pauses.lazy_match_item(added[0].event.received_at, [e.event for e in added]))
+    if added:
+        yield Note(EVENTS_STORED, count=len(added))
     yield from start_runs([run for entry in added for run in entry.runs])
     return stored
 
@@ -236,7 +242,13 @@ def start_runs(runs: Sequence[NewRun]) -> Rule[None]:
         )
         links.extend((event_id, run.id) for event_id in run.event_ids)
     parked = yield from slots.first_calls_parked(starting)
-    yield InsertRows(NEW_RUNS, rows)
+    notes = [
+        Note(RUN_SKIPPED, (run.function_id, str(admitted[run.id].skip_reason)))
+        if run.id in skipped
+        else Note(RUN_STARTED, (run.function_id,))
+        for run in runs
+    ]
+    yield (InsertRows(NEW_RUNS, rows), *notes)
     yield InsertRows(RUN_EVENTS, links, "ON CONFLICT DO NOTHING")
     lifecycle = _lifecycle_items(starting, admitted)
     lifecycle += _skipped_invokes([run for run in runs if run.id in skipped], admitted)

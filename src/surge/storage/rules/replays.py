@@ -30,7 +30,10 @@ _BATCH = (
     f"SELECT {RUN_COLUMNS}, e.payload FROM {RUN_FROM} WHERE {_SELECTED} AND r.id > ?"
     " ORDER BY r.id LIMIT ?"
 )
-_PROGRESS = "SELECT status, COUNT(*) FROM runs WHERE replay_id = ? GROUP BY status"
+_PROGRESS = (
+    "SELECT replay_id, status, COUNT(*) FROM runs WHERE replay_id {in_texts}"
+    " GROUP BY replay_id, status"
+)
 
 
 def job_key(replay_id: str) -> str:
@@ -77,14 +80,31 @@ def create(replay: Replay) -> Rule[Replay]:
 
 def get(replay_id: str) -> Rule[Replay | None]:
     """The replay, with how its runs fare so far."""
-    row, statuses = yield (
-        fetch_one(f"SELECT {REPLAYS.names()} FROM replays WHERE id = ?", replay_id),
-        fetch(_PROGRESS, replay_id),
-    )
+    row = yield fetch_one(f"SELECT {REPLAYS.names()} FROM replays WHERE id = ?", replay_id)
     if row is None:
         return None
-    by_status = {RunStatus(status): int(n) for status, n in statuses}
-    progress = ReplayProgress(
+    [replay] = yield from _with_progress([_from_row(row)])
+    return replay
+
+
+def listed() -> Rule[list[Replay]]:
+    """Every replay, newest first, with how its runs fare."""
+    rows = yield fetch(f"SELECT {REPLAYS.names()} FROM replays ORDER BY id DESC")
+    return (yield from _with_progress([_from_row(row) for row in rows]))
+
+
+def _with_progress(replays: list[Replay]) -> Rule[list[Replay]]:
+    if not replays:
+        return []
+    rows = yield fetch(_PROGRESS, [replay.id for replay in replays])
+    counts: dict[str, dict[RunStatus, int]] = {}
+    for replay_id, status, n in rows:
+        counts.setdefault(replay_id, {})[RunStatus(status)] = int(n)
+    return [replace(replay, progress=_progress(counts.get(replay.id, {}))) for replay in replays]
+
+
+def _progress(by_status: dict[RunStatus, int]) -> ReplayProgress:
+    return ReplayProgress(
         started=sum(by_status.values()),
         running=by_status.get(RunStatus.RUNNING, 0),
         completed=by_status.get(RunStatus.COMPLETED, 0),
@@ -92,13 +112,6 @@ def get(replay_id: str) -> Rule[Replay | None]:
         cancelled=by_status.get(RunStatus.CANCELLED, 0),
         skipped=by_status.get(RunStatus.SKIPPED, 0),
     )
-    return replace(_from_row(row), progress=progress)
-
-
-def listed() -> Rule[list[Replay]]:
-    """Every replay, newest first (without progress: `get` counts it)."""
-    rows = yield fetch(f"SELECT {REPLAYS.names()} FROM replays ORDER BY id DESC")
-    return [_from_row(row) for row in rows]
 
 
 def batch(

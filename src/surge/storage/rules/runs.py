@@ -12,6 +12,7 @@ from surge.core.ids import ulid_floor
 
 from ..records import (
     DISCOVERY,
+    RUN_ENDED,
     HistoryEntry,
     IngestEntry,
     Memo,
@@ -23,7 +24,7 @@ from ..records import (
     Waiting,
     WorkKind,
 )
-from ..statements import InsertRows, LockRows, Rule, Serialize, execute, fetch, fetch_one
+from ..statements import InsertRows, LockRows, Note, Rule, Serialize, execute, fetch, fetch_one
 from ..tables import (
     HISTORY,
     MEMO_COLUMNS,
@@ -221,7 +222,10 @@ def cancel_run(
         execute("DELETE FROM pauses WHERE run_id = ?", run_id),
     )
     entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled", detail=detail or {})
-    yield InsertRows(HISTORY, [HISTORY.row_of(entry)])
+    yield (
+        InsertRows(HISTORY, [HISTORY.row_of(entry)]),
+        Note(RUN_ENDED, (run.function_id, cancelled)),
+    )
     yield from ingest(events, registry_version=registry_version)
     return replace(run, status=RunStatus.CANCELLED, ended_at=at, error=error)
 

@@ -23,6 +23,7 @@ from ..statements import (
     Expect,
     InsertRows,
     LockRows,
+    Note,
     Query,
     Rule,
     Serialize,
@@ -82,7 +83,9 @@ class SQLiteConnector(Connector):
         def setup(conn: sqlite3.Connection) -> None:
             migrate(SQLiteMigrationTarget(conn), load_migrations("sqlite"), now=now)
 
-        self._writer = Writer(self.path, setup=setup, on_wake=self._notify_wake)
+        self._writer = Writer(
+            self.path, setup=setup, on_wake=self._notify_wake, on_notes=self._tell_notes
+        )
         await self._writer.start()
 
     async def close(self) -> None:
@@ -179,6 +182,10 @@ def _wake(tx: Tx, statement: object) -> None:
     tx.wake()
 
 
+def _note(tx: Tx, note: Note) -> None:
+    tx.notes.append(note)
+
+
 def _wake_if(tx: Tx, statement: WakeIf) -> None:
     if _cursor(tx, statement.query).fetchone() is not None:
         tx.wake()
@@ -192,6 +199,7 @@ _HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
     Serialize: _nothing,
     WakeIf: _wake_if,
     type(WAKE): _wake,
+    Note: _note,
 }
 
 

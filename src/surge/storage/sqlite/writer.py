@@ -41,11 +41,12 @@ a group as long as the queue would delay the first for the whole queue's work.""
 class Tx:
     """What an operation receives: the connection, inside an open transaction."""
 
-    __slots__ = ("conn", "woke")
+    __slots__ = ("conn", "notes", "woke")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.woke = False
+        self.notes: list[Any] = []
 
     def wake(self) -> None:
         """Ask for the wake listeners to run once this operation has committed."""
@@ -106,10 +107,12 @@ class Writer:
         *,
         setup: Callable[[sqlite3.Connection], None],
         on_wake: Callable[[], None],
+        on_notes: Callable[[list[Any]], None] = lambda notes: None,
     ) -> None:
         self._path = path
         self._setup = setup
         self._on_wake = on_wake
+        self._on_notes = on_notes
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -215,7 +218,7 @@ class Writer:
 
         try:
             _begin(conn)
-            outcomes, woke = _run_ops(conn, taken())
+            outcomes, woke, notes = _run_ops(conn, taken())
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
@@ -223,11 +226,14 @@ class Writer:
                     conn.execute("ROLLBACK")
             error = translate(exc)
             logger.warning("sqlite batch failed", extra={"ops": len(ops), "error": str(error)})
-            outcomes, woke = [(p.future, None, error) for p in ops], False
+            outcomes, woke, notes = [(p.future, None, error) for p in ops], False, []
         # Scheduled ahead of the results, so listeners have run by the time a caller resumes.
         if woke and self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._on_wake)
+        if notes and self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._on_notes, notes)
         by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
@@ -247,9 +253,12 @@ def _begin(conn: sqlite3.Connection) -> None:
             time.sleep(0.01 * (attempt + 1))
 
 
-def _run_ops(conn: sqlite3.Connection, ops: Iterable[_Pending]) -> tuple[list[_Outcome], bool]:
+def _run_ops(
+    conn: sqlite3.Connection, ops: Iterable[_Pending]
+) -> tuple[list[_Outcome], bool, list[Any]]:
     outcomes: list[_Outcome] = []
     woke = False
+    notes: list[Any] = []
     for pending in ops:
         tx = Tx(conn)
         savepoint = pending.savepoint
@@ -270,8 +279,9 @@ def _run_ops(conn: sqlite3.Connection, ops: Iterable[_Pending]) -> tuple[list[_O
         if savepoint:
             conn.execute("RELEASE op")
         woke = woke or tx.woke
+        notes += tx.notes
         outcomes.append((pending.future, value, None))
-    return outcomes, woke
+    return outcomes, woke, notes
 
 
 def _deliver(loop: asyncio.AbstractEventLoop, outcomes: list[_Outcome]) -> None:
