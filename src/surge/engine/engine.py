@@ -49,6 +49,7 @@ from .options import not_enforced
 from .registry import Registry, Snapshot, SyncResult
 from .replays import Replays
 from .scheduler import Scheduler
+from .search import EventSearch, search_events
 from .traces import Span, SpanOutput, build_trace, parse_output_key, span_output
 from .upkeep import upkeep_item
 
@@ -433,6 +434,11 @@ class Engine:
     async def list_events(self, query: EventQuery) -> list[EventRecord]:
         """The events `query` selects, newest first."""
         return await self._storage.list_events(query)
+
+    async def search_events(self, query: EventQuery, expression: str) -> EventSearch:
+        """The events of one name in a time range whose payload the CEL `expression` holds
+        for, under a scan budget (`search.py`). `InvalidInput`."""
+        return await search_events(self._storage, query, expression)
 
     async def get_event(self, key: str) -> EventRecord:
         """The event with this internal id, else the latest with this user id. `NotFound`."""

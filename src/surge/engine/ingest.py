@@ -38,7 +38,8 @@ def sent_events(
     if seed:
         ids = seeded_ulids(seed, len(events))
     else:
-        ids = [new_ulid(now) for _ in events]
+        # Sorted: within one request, a later event has a later id (ids order listings).
+        ids = sorted(new_ulid(now) for _ in events)
     return [(i, stored_payload(event, i)) for event, i in zip(events, ids, strict=True)]
 
 

@@ -183,7 +183,16 @@ async def list_events(request: Request, engine: Engine) -> Any:
         source_run_id=request.query_params.get("source_run_id"),
         **_page(request),
     )
-    return [event_json(e) for e in await engine.list_events(query)]
+    expression = request.query_params.get("if")
+    if expression is None:
+        return [event_json(e) for e in await engine.list_events(query)]
+    found = await engine.search_events(query, expression)
+    metadata = {
+        "fetched_at": iso(engine.now()),
+        "cursor": found.cursor,
+        "scanned": found.scanned,
+    }
+    return JSONResponse({"data": [event_json(e) for e in found.events], "metadata": metadata})
 
 
 @endpoint
