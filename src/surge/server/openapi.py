@@ -277,6 +277,14 @@ def openapi_document() -> dict[str, Any]:
                             "schema": {"type": "string", "format": "date-time"},
                         },
                         {"name": "source_run_id", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "if",
+                            "in": "query",
+                            "description": "A CEL expression over `event`: a search, with "
+                            "`name` and `received_after`; `metadata.cursor` goes on from the "
+                            "last event read.",
+                            "schema": {"type": "string", "maxLength": 4096},
+                        },
                         *_PAGE,
                     ],
                     "responses": {
