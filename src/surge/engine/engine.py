@@ -49,7 +49,7 @@ from .options import not_enforced
 from .registry import Registry, Snapshot, SyncResult
 from .replays import Replays
 from .scheduler import Scheduler
-from .search import EventSearch, search_events
+from .search import EventSearch, RunSearch, search_events, search_runs
 from .traces import Span, SpanOutput, build_trace, parse_output_key, span_output
 from .upkeep import upkeep_item
 
@@ -439,6 +439,12 @@ class Engine:
         """The events of one name in a time range whose payload the CEL `expression` holds
         for, under a scan budget (`search.py`). `InvalidInput`."""
         return await search_events(self._storage, query, expression)
+
+    async def search_runs(self, query: RunQuery, expression: str) -> RunSearch:
+        """The runs of some functions from a start time for which the CEL `expression` over
+        their trigger (``event``) and ``output`` holds, under a scan budget (`search.py`).
+        `InvalidInput`."""
+        return await search_runs(self._storage, query, expression)
 
     async def get_event(self, key: str) -> EventRecord:
         """The event with this internal id, else the latest with this user id. `NotFound`."""

@@ -1,7 +1,9 @@
-"""Searching events with a CEL expression over their payloads, under a scan budget.
+"""Searching events and runs with a CEL expression, under a scan budget.
 
-A search needs an indexed filter — an event name and a time range — and reads events of that
-name newest first, a page at a time, evaluating the expression on each. It stops when it has
+A search needs an indexed filter — an event name, or for runs their functions, and a time
+range — and reads what it selects newest first (or oldest first), a page at a time,
+evaluating the expression on each: over ``event`` (an event; a run's trigger) and, for a run,
+``output``. It stops when it has
 a page of matches, when it has read `SCAN_BUDGET` events, or at the range's end; the cursor it
 returns is the last event it read, so the next search goes on from there. A search never
 scans the whole table, however rare its matches.
@@ -13,9 +15,9 @@ from dataclasses import dataclass, replace
 
 from surge.core.errors import InvalidInput
 from surge.core.limits import MAX_EXPRESSION_LENGTH
-from surge.storage import EventQuery, EventRecord, Storage
+from surge.storage import EventQuery, EventRecord, RunQuery, RunRecord, Storage
 
-from .expressions import check_expression
+from .expressions import Expression, check_expression
 
 SCAN_BUDGET = 10_000
 """How many events one search reads at most."""
@@ -64,3 +66,53 @@ async def search_events(storage: Storage, query: EventQuery, expression: str) ->
         if len(page) < size:
             return EventSearch(events=found, cursor=None, scanned=scanned)
     return EventSearch(events=found, cursor=cursor, scanned=scanned)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSearch:
+    """The runs a search found, and where the next one goes on (`None`: the range is done)."""
+
+    runs: list[RunRecord]
+    cursor: str | None
+    scanned: int
+
+
+async def search_runs(storage: Storage, query: RunQuery, expression: str) -> RunSearch:
+    """The runs `query` selects (of its functions, from its start time) for which the CEL
+    `expression` over ``event`` (the trigger) and ``output`` holds: at most `query.limit`,
+    reading at most `SCAN_BUDGET`.
+
+    Raises:
+        InvalidInput: No function or no start time, or a bad expression.
+    """
+    if not query.function_ids and not query.function_id:
+        raise InvalidInput("a search of runs needs their functions (functionIDs or appIDs)")
+    if query.started_from is None:
+        raise InvalidInput("a search of runs needs a time range (from)")
+    compiled = _compiled(expression)
+    found: list[RunRecord] = []
+    cursor, scanned = query.cursor, 0
+    while scanned < SCAN_BUDGET:
+        size = min(SCAN_PAGE, SCAN_BUDGET - scanned)
+        page = await storage.list_runs(replace(query, cursor=cursor, limit=size))
+        triggers = await storage.event_payloads([r.event_ids[0] for r in page if r.event_ids])
+        for run in page:
+            scanned += 1
+            cursor = run.id
+            event = triggers.get(run.event_ids[0], {}) if run.event_ids else {}
+            if compiled.matches({"event": event, "output": run.output}):
+                found.append(run)
+                if len(found) == query.limit:
+                    return RunSearch(runs=found, cursor=cursor, scanned=scanned)
+        if len(page) < size:
+            return RunSearch(runs=found, cursor=None, scanned=scanned)
+    return RunSearch(runs=found, cursor=cursor, scanned=scanned)
+
+
+def _compiled(expression: str) -> Expression:
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise InvalidInput(f"the query is longer than {MAX_EXPRESSION_LENGTH} characters")
+    try:
+        return check_expression(expression)
+    except InvalidInput as exc:
+        raise InvalidInput(str(exc), field="if") from None

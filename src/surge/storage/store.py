@@ -200,6 +200,10 @@ class Storage:
         both runs' histories say who asked."""
         await self._db.run(lambda: runs.rerun(run, by=by, memos=memos))
 
+    async def event_payloads(self, event_ids: Sequence[str]) -> dict[str, Any]:
+        """The payloads of the events with these internal ids (those stored), by id."""
+        return await self._db.run(lambda: runs.event_payloads(event_ids), transaction=False)
+
     async def count_runs(self, query: RunQuery, *, cap: int) -> int:
         """How many runs `query` selects (its page aside), counting up to `cap`."""
         return await self._db.run(lambda: runs.count_runs(query, cap=cap), transaction=False)

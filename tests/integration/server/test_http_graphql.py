@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import pytest
+
+from surge.engine import search
 
 if TYPE_CHECKING:
     from conftest import Harness, Received, Reply, ScriptedApp
@@ -393,7 +396,42 @@ async def test_runs_are_listed_by_time_status_and_function_a_page_at_a_time(
     for variables, reason in [
         ({"filter": {"from": since}, "first": 0}, "first must be from 1 to 1000"),
         ({"filter": {"from": "yesterday"}}, "filter.from"),
-        ({"filter": {"from": since, "query": "event.data.x == 1"}}, "not served yet"),
+        ({"filter": {"from": since, "query": "event.data.x == 1"}}, "needs their functions"),
+        (
+            {"filter": {"from": since, "functionIDs": ["gql-bad"], "query": "event.data.("}},
+            "expression",
+        ),
     ]:
         body = await gql(server, RUNS, **{"first": 100, "dir": "DESC", **variables})
         assert reason in body["errors"][0]["message"], body
+
+
+async def test_runs_are_searched_with_cel_over_their_trigger_and_output_a_page_at_a_time(
+    server: Harness, sdk_app: ScriptedApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "SCAN_BUDGET", 4)
+    since = server.iso_ms(server.now_ms() - 60_000)
+    function = sdk_app.function("gql", "find", [{"event": "gql/find"}])
+    sdk_app.script("gql-find", lambda call: sdk_app.ok({"n": call.body["event"]["data"]["n"]}))
+    await sdk_app.register(server, "gql", [function])
+    runs = {}
+    for n in range(6):
+        [event_id] = await server.send({"name": "gql/find", "data": {"n": n}})
+        [run] = await server.wait_event_runs(event_id, 1)
+        runs[n] = run["run_id"]
+    query = "event.data.n == 0 || output.n == 5"
+
+    async def page(after: str | None) -> dict[str, Any]:
+        filter = {"from": since, "functionIDs": ["gql-find"], "query": query}
+        body = await gql(server, RUNS, filter=filter, first=10, dir="DESC", after=after)
+        assert "errors" not in body, body
+        found: dict[str, Any] = body["data"]["runs"]
+        return found
+
+    # Newest first, four runs read per search: 5 (a match), 4, 3, 2; then 1, 0 (a match).
+    first = await page(None)
+    assert [e["node"]["id"] for e in first["edges"]] == [runs[5]]
+    assert first["pageInfo"] == {"hasNextPage": True, "endCursor": runs[2]}
+    rest = await page(first["pageInfo"]["endCursor"])
+    assert [e["node"]["id"] for e in rest["edges"]] == [runs[0]]
+    assert rest["pageInfo"]["hasNextPage"] is False

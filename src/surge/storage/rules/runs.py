@@ -131,6 +131,14 @@ def start_reruns(reruns: Sequence[NewRun], *, by: str) -> Rule[None]:
     yield InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in entries])
 
 
+def event_payloads(event_ids: Sequence[str]) -> Rule[dict[str, Any]]:
+    """The payloads of the events with these internal ids (those that exist), by id."""
+    if not event_ids:
+        return {}
+    rows = yield fetch(_EVENTS, list(event_ids))
+    return {internal_id: codec.loads(payload) for internal_id, payload in rows}
+
+
 def count_runs(query: RunQuery, *, cap: int) -> Rule[int]:
     """How many runs `query` selects, its page size and cursor aside; counting stops at
     `cap` (a count is a scan)."""
