@@ -459,6 +459,10 @@ class Engine:
         """The runs `query` selects, newest first."""
         return await self._storage.list_runs(query)
 
+    async def count_events(self, query: EventQuery, *, cap: int) -> int:
+        """How many events `query` selects (its page aside), counting up to `cap`."""
+        return await self._storage.count_events(query, cap=cap)
+
     async def count_runs(self, query: RunQuery, *, cap: int) -> int:
         """How many runs `query` selects (its page aside), counting up to `cap`."""
         return await self._storage.count_runs(query, cap=cap)

@@ -41,7 +41,7 @@ async def search_events(storage: Storage, query: EventQuery, expression: str) ->
     Raises:
         InvalidInput: No event name or no time range, or a bad expression.
     """
-    if not query.name:
+    if not query.name and not query.names:
         raise InvalidInput("a search needs an event name (name)", field="name")
     if query.received_after is None:
         raise InvalidInput("a search needs a time range (received_after)", field="received_after")

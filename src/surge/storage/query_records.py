@@ -27,6 +27,10 @@ class EventQuery(Page):
     before: exclusive)."""
 
     name: str | None = None
+    names: tuple[str, ...] | None = None
+    """Of any of these names."""
+    include_internal: bool = True
+    """With the ``inngest/...`` events Surge emits (function finished, cron ticks, ...)."""
     received_after: int | None = None
     received_before: int | None = None
     source_run_id: str | None = None

@@ -204,6 +204,10 @@ class Storage:
         """The payloads of the events with these internal ids (those stored), by id."""
         return await self._db.run(lambda: runs.event_payloads(event_ids), transaction=False)
 
+    async def count_events(self, query: EventQuery, *, cap: int) -> int:
+        """How many events `query` selects (its page aside), counting up to `cap`."""
+        return await self._db.run(lambda: events.count_events(query, cap=cap), transaction=False)
+
     async def count_runs(self, query: RunQuery, *, cap: int) -> int:
         """How many runs `query` selects (its page aside), counting up to `cap`."""
         return await self._db.run(lambda: runs.count_runs(query, cap=cap), transaction=False)

@@ -435,3 +435,58 @@ async def test_runs_are_searched_with_cel_over_their_trigger_and_output_a_page_a
     rest = await page(first["pageInfo"]["endCursor"])
     assert [e["node"]["id"] for e in rest["edges"]] == [runs[0]]
     assert rest["pageInfo"]["hasNextPage"] is False
+
+
+EVENTS_V2 = """
+query Events($filter: EventsFilter!, $first: Int!, $after: String) {
+  eventsV2(filter: $filter, first: $first, after: $after) {
+    edges { cursor node { id name raw idempotencyKey receivedAt runs { id } } }
+    pageInfo { hasNextPage endCursor }
+    totalCount
+  }
+}
+"""
+
+
+async def test_events_v2_pages_events_by_name_and_searches_them_with_cel(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    since = server.iso_ms(server.now_ms() - 60_000)
+    function = sdk_app.function("gql", "ev", [{"event": "gql/ev"}])
+    sdk_app.script("gql-ev", lambda call: sdk_app.ok(1))
+    await sdk_app.register(server, "gql", [function])
+    ids = await server.send([{"name": "gql/ev", "data": {"n": n}} for n in range(5)])
+    await server.send({"name": "gql/other", "id": "mine", "data": {"n": 9}})
+    for event_id in ids:
+        await server.wait_event_runs(event_id, 1)
+
+    async def page(**variables: Any) -> dict[str, Any]:
+        body = await gql(server, EVENTS_V2, **{"first": 2, **variables})
+        assert "errors" not in body, body
+        events: dict[str, Any] = body["data"]["eventsV2"]
+        return events
+
+    base = {"from": since, "eventNames": ["gql/ev"], "includeInternalEvents": False}
+    first = await page(filter=base)
+    assert [e["node"]["id"] for e in first["edges"]] == [ids[4], ids[3]]
+    assert first["totalCount"] == 5 and first["pageInfo"]["hasNextPage"] is True
+    assert len(first["edges"][0]["node"]["runs"]) == 1
+    rest = await page(filter=base, first=10, after=first["pageInfo"]["endCursor"])
+    assert [e["node"]["id"] for e in rest["edges"]] == [ids[2], ids[1], ids[0]]
+    everything = await page(filter={**base, "eventNames": None}, first=100)
+    names = {e["node"]["name"] for e in everything["edges"]}
+    assert names == {"gql/ev", "gql/other"}  # internal events (function.finished) left out
+    [other] = [e["node"] for e in everything["edges"] if e["node"]["name"] == "gql/other"]
+    assert other["idempotencyKey"] == "mine" and orjson.loads(other["raw"])["data"] == {"n": 9}
+    with_internal = await page(
+        filter={**base, "eventNames": None, "includeInternalEvents": True}, first=100
+    )
+    assert "inngest/function.finished" in {e["node"]["name"] for e in with_internal["edges"]}
+
+    found = await page(filter={**base, "query": "event.data.n % 2 == 1"}, first=10)
+    assert [e["node"]["id"] for e in found["edges"]] == [ids[3], ids[1]]
+    assert found["pageInfo"]["hasNextPage"] is False
+    refused = await gql(
+        server, EVENTS_V2, first=10, filter={**base, "eventNames": None, "query": "true"}
+    )
+    assert "event name" in refused["errors"][0]["message"]

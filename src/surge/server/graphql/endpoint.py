@@ -36,7 +36,7 @@ from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.core.limits import MAX_GRAPHQL_ALIASES, MAX_GRAPHQL_DEPTH, MAX_GRAPHQL_REQUEST_BYTES
 
 from ..responses import error_response, invalid_input_response, read_body
-from . import catalog, mutations, resolvers, runs
+from . import catalog, events_v2, mutations, resolvers, runs
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,12 @@ def _schema() -> GraphQLSchema:
     schema = build_schema((Path(__file__).parent / "schema.graphql").read_text())
     query_type = schema.query_type
     assert query_type is not None
-    for name, resolve in {**resolvers.QUERY, **catalog.QUERY, **runs.QUERY}.items():
+    for name, resolve in {
+        **resolvers.QUERY,
+        **catalog.QUERY,
+        **runs.QUERY,
+        **events_v2.QUERY,
+    }.items():
         query_type.fields[name].resolve = resolve
     mutation_type = schema.mutation_type
     assert mutation_type is not None

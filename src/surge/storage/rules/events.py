@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from surge.core import codec
@@ -373,17 +373,32 @@ _OLDER_THAN = (
 def list_events(query: EventQuery) -> Rule[list[EventRecord]]:
     """The events `query` selects, newest first: by arrival, then by id."""
     params: list[object] = []
-    sql = f"SELECT {EVENTS.names()} FROM events" + where(
+    sql = f"SELECT {EVENTS.names()} FROM events" + _event_filters(query, params)
+    order = " ORDER BY received_at DESC, internal_id DESC LIMIT ?"
+    rows = yield fetch(sql + order, *params, query.limit)
+    return [record_from(EventRecord, EVENTS, row) for row in rows]
+
+
+def count_events(query: EventQuery, *, cap: int) -> Rule[int]:
+    """How many events `query` selects, its page and cursor aside, counting up to `cap`."""
+    params: list[object] = []
+    sql = "SELECT 1 FROM events" + _event_filters(replace(query, cursor=None), params)
+    row = yield fetch_one(f"SELECT COUNT(*) FROM ({sql} LIMIT ?) AS c", *params, cap)
+    return int(row[0]) if row is not None else 0
+
+
+def _event_filters(query: EventQuery, params: list[object]) -> str:
+    names = None if query.names is None else list(query.names)
+    return where(
         params,
         ("name = ?", query.name),
+        ("name {in_texts}", names),
+        ("name NOT LIKE ?", None if query.include_internal else "inngest/%"),
         ("received_at >= ?", query.received_after),
         ("received_at < ?", query.received_before),
         ("source_run_id = ?", query.source_run_id),
         (_OLDER_THAN, query.cursor),
     )
-    order = " ORDER BY received_at DESC, internal_id DESC LIMIT ?"
-    rows = yield fetch(sql + order, *params, query.limit)
-    return [record_from(EventRecord, EVENTS, row) for row in rows]
 
 
 def where(params: list[object], *filters: tuple[str, object | None]) -> str:
