@@ -25,8 +25,6 @@ from graphql import (
     SelectionSetNode,
     build_schema,
     execute,
-    parse,
-    validate,
 )
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,6 +35,7 @@ from surge.core.limits import MAX_GRAPHQL_ALIASES, MAX_GRAPHQL_DEPTH, MAX_GRAPHQ
 
 from ..responses import error_response, invalid_input_response, read_body
 from . import catalog, events_v2, mutations, resolvers, runs
+from .execution import FastExecutionContext, is_coroutine, parsed
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +87,9 @@ async def run_query(
     query: str, *, variables: dict[str, Any] | None, operation: str | None, engine: Any
 ) -> dict[str, Any]:
     """The response to `query`: ``data`` and, if any, ``errors``."""
-    try:
-        document = parse(query)
-    except GraphQLError as exc:
-        return {"errors": [exc.formatted]}
-    errors = validate(SCHEMA, document) or _limits(document)
-    if errors:
+    document, invalid = parsed(SCHEMA, query)
+    errors = list(invalid) if document is None or invalid else _limits(document)
+    if errors or document is None:
         return {"errors": [error.formatted for error in errors]}
     result = await _execute(document, variables, operation, engine)
     response: dict[str, Any] = {"data": result.data}
@@ -111,6 +107,8 @@ async def _execute(
         variable_values=variables,
         operation_name=operation,
         context_value={"engine": engine},
+        execution_context_class=FastExecutionContext,
+        is_awaitable=is_coroutine,
     )
     if not isinstance(result, dict) and hasattr(result, "__await__"):
         result = await result
