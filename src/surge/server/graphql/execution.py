@@ -11,13 +11,15 @@ graphql-core, so results and errors are the same.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import types
-from typing import Any
+from typing import Any, ClassVar
 
 from graphql import (
     DocumentNode,
     GraphQLError,
+    GraphQLLeafType,
     GraphQLObjectType,
     GraphQLSchema,
     get_nullable_type,
@@ -25,7 +27,7 @@ from graphql import (
     parse,
     validate,
 )
-from graphql.execution.execute import ExecutionContext, get_field_def
+from graphql.execution.execute import ExecutionContext
 from graphql.language import FieldNode
 from graphql.pyutils import Path, Undefined
 
@@ -36,27 +38,62 @@ PARSED_CACHE = 256
 class FastExecutionContext(ExecutionContext):
     """graphql-core's execution, with a direct read of a dict's scalar fields."""
 
-    def execute_field(
+    _leaves: ClassVar[dict[tuple[str, str, bool], GraphQLLeafType | None]] = {}
+    """By (type, field, has arguments): the field's leaf type when it can be read directly."""
+
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
-        source: Any,
-        field_nodes: list[FieldNode],
-        path: Path,
+        source_value: Any,
+        path: Path | None,
+        fields: dict[str, list[FieldNode]],
     ) -> Any:
-        if type(source) is dict:
+        if type(source_value) is not dict:
+            return super().execute_fields(parent_type, source_value, path, fields)
+        results: dict[str, Any] = {}
+        awaited: list[str] = []
+        for response_name, field_nodes in fields.items():
             node = field_nodes[0]
-            field_def = get_field_def(self.schema, parent_type, node)
-            if field_def is not None and field_def.resolve is None and not node.arguments:
-                value = source.get(node.name.value)
-                named: Any = get_nullable_type(field_def.type)  # type: ignore[arg-type]
-                if value is not None and not callable(value) and is_leaf_type(named):
+            leaf = self._leaf(parent_type, node)
+            if leaf is not None:
+                value = source_value.get(node.name.value)
+                if value is not None and not callable(value):
                     try:
-                        serialized = named.serialize(value)
+                        serialized = leaf.serialize(value)
                     except Exception:  # graphql-core reports it, as it should
                         serialized = Undefined
                     if serialized is not Undefined and serialized is not None:
-                        return serialized
-        return super().execute_field(parent_type, source, field_nodes, path)
+                        results[response_name] = serialized
+                        continue
+            field_path = Path(path, response_name, parent_type.name)
+            result = self.execute_field(parent_type, source_value, field_nodes, field_path)
+            if result is not Undefined:
+                results[response_name] = result
+                if self.is_awaitable(result):
+                    awaited.append(response_name)
+        if not awaited:
+            return results
+
+        async def gathered() -> dict[str, Any]:
+            done = await asyncio.gather(*(results[name] for name in awaited))
+            results.update(zip(awaited, done, strict=True))
+            return results
+
+        return gathered()
+
+    def _leaf(self, parent_type: GraphQLObjectType, node: FieldNode) -> GraphQLLeafType | None:
+        key = (parent_type.name, node.name.value, bool(node.arguments))
+        try:
+            return self._leaves[key]
+        except KeyError:
+            pass
+        field_def = parent_type.fields.get(node.name.value)
+        leaf = None
+        if field_def is not None and field_def.resolve is None and not node.arguments:
+            named: Any = get_nullable_type(field_def.type)
+            leaf = named if is_leaf_type(named) else None
+        self._leaves[key] = leaf
+        return leaf
 
 
 def is_coroutine(value: Any) -> bool:
