@@ -11,7 +11,7 @@ install: $(VENV)/.installed $(TS_APP)/node_modules/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[server,postgres,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[server,postgres,otel,dev]'
 	touch $@
 
 $(TS_APP)/node_modules/.installed: $(TS_APP)/package.json $(TS_APP)/package-lock.json

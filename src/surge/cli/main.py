@@ -45,6 +45,12 @@ COMMON_OPTIONS = (
         f" 'forever' (default: {DEV_RETENTION} for dev, {START_RETENTION} for start)",
     ),
     Option(
+        ("--otlp-endpoint",),
+        "SURGE_OTLP_ENDPOINT",
+        "export a span per run and per step to this OTLP/HTTP collector, e.g."
+        " http://127.0.0.1:4318 (needs: pip install 'surge[otel]')",
+    ),
+    Option(
         ("--allow-private-http-steps",),
         "SURGE_ALLOW_PRIVATE_HTTP_STEPS",
         "let step.fetch and step.ai.infer reach loopback and private addresses",

@@ -14,6 +14,7 @@ from surge.core.errors import InvalidInput, MissingDriver
 from surge.core.limits import ABSOLUTE_MAX_EVENT_BYTES
 from surge.core.signing import check_key
 from surge.engine import Engine, EngineConfig
+from surge.engine.otlp import trace_endpoint
 from surge.server import create_app, server_config
 from surge.storage import is_postgres_url, open_storage
 from surge.storage.rules.retention import MIN_RETENTION_MS
@@ -31,13 +32,13 @@ def serve(args: argparse.Namespace) -> int:
     try:
         config, database = _engine_config(args)
         storage = open_storage(database)
+        engine = Engine(storage, config, clock=SystemClock())
     except InvalidInput as exc:
         print(f"surge {args.command}: {exc.message}", file=sys.stderr)
         return 2
     except MissingDriver as exc:
         print(f"surge {args.command}: {exc}", file=sys.stderr)
         return 2
-    engine = Engine(storage, config, clock=SystemClock())
     event_keys = frozenset(getattr(args, "event_key", None) or [])
     start_opts = {
         key: value
@@ -68,6 +69,7 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
         "poll_interval": args.poll_interval,
         "allow_private_http_steps": args.allow_private_http_steps,
         "retention_ms": _retention_ms(args),
+        "otlp_endpoint": args.otlp_endpoint and trace_endpoint(args.otlp_endpoint),
     }
     if args.command == "dev":
         # One process owns the database in dev mode, unless it is shared PostgreSQL.

@@ -35,6 +35,8 @@ class EngineConfig:
     retention_ms: int | None = None
     """How long ended runs and their events are kept (`None`: for ever; `upkeep.py`); at
     least 24 hours, the dedupe and idempotency window."""
+    otlp_endpoint: str | None = None
+    """The OTLP/HTTP collector ended runs are exported to as spans (`otlp.py`), if any."""
 
     def __post_init__(self) -> None:
         if self.retention_ms is not None and self.retention_ms < MIN_RETENTION_MS:

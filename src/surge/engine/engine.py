@@ -46,6 +46,7 @@ from .expressions import check_expression
 from .ingest import entry_for, rerun_of
 from .metrics import Metrics
 from .options import not_enforced
+from .otlp import TraceExporter
 from .registry import Registry, Snapshot, SyncResult
 from .replays import Replays
 from .scheduler import Scheduler
@@ -93,6 +94,10 @@ class Engine:
         self._bodies = BodyDecoder()
         self.metrics = Metrics(leases=lambda: self._scheduler.in_flight)
         storage.add_note_listener(self.metrics.noted)
+        self._otlp: TraceExporter | None = None
+        if config.otlp_endpoint:
+            self._otlp = TraceExporter(storage, config.otlp_endpoint, version=VERSION)
+            storage.add_note_listener(self._otlp.noted)
         self._executor = Executor(
             storage,
             self._registry,
@@ -123,6 +128,8 @@ class Engine:
         await self._storage.enqueue([upkeep_item(self._clock.now())])
         self._scheduler.start()
         self._pinger.start()
+        if self._otlp is not None:
+            self._otlp.start()
         if not self.config.single_node:
             self._watch = asyncio.create_task(self._watch_registry(), name="surge-registry")
 
@@ -133,6 +140,8 @@ class Engine:
             await asyncio.gather(self._watch, return_exceptions=True)
         await self._pinger.stop()
         await self._scheduler.stop()
+        if self._otlp is not None:
+            await self._otlp.stop()
         await self._client.close()
         await self._executor.close()
         await self._conditions.close()

@@ -343,7 +343,7 @@ class Executor:
             commit.lingering = run_state.run.lingering
             if update is not None and update.status is not None:
                 ended_as = (run_state.run.function_id, update.status.value)
-                commit.notes.append(Note(RUN_ENDED, ended_as))
+                commit.notes.append(Note(RUN_ENDED, ended_as, subject=run_state.run.id))
             # A run's own inngest/function.* events are matched against pauses without a
             # read, unless an invoke waits for them (then at once).
             commit.lazy_match = ended is not None and invoked_by(trigger) is None

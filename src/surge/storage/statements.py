@@ -255,13 +255,15 @@ WAKE = _Wake()
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """A fact about what the operation did, for the node's metrics: told to the connector's
-    note listeners once the operation has committed, forgotten if it is rolled back. Sends
-    nothing to the database."""
+    """A fact about what the operation did, for the node's metrics and trace export: told to
+    the connector's note listeners once the operation has committed, forgotten if it is
+    rolled back. Sends nothing to the database."""
 
     what: str
     labels: tuple[str, ...] = ()
     count: int = 1
+    subject: str | None = None
+    """The one thing it is about, if one: the run a `RUN_ENDED` note ended."""
 
 
 Statement = Query | InsertRows | Expect | LockRows | Serialize | WakeIf | _Wake | Note

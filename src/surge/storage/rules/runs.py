@@ -247,7 +247,7 @@ def cancel_run(
     entry = HistoryEntry(run_id=run_id, at=at, kind="cancelled", detail=detail or {})
     yield (
         InsertRows(HISTORY, [HISTORY.row_of(entry)]),
-        Note(RUN_ENDED, (run.function_id, cancelled)),
+        Note(RUN_ENDED, (run.function_id, cancelled), subject=run_id),
     )
     yield from ingest(events, registry_version=registry_version)
     return replace(run, status=RunStatus.CANCELLED, ended_at=at, error=error)
