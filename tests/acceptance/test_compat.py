@@ -380,10 +380,15 @@ def test_graphql_traces_each_step_in_order_with_its_output_and_attempts(stack: S
 
 
 def rerun_of(
-    stack: Stack, run_id: str, wait_until: Callable[..., Any], from_step: str | None = None
+    stack: Stack,
+    run_id: str,
+    wait_until: Callable[..., Any],
+    from_step: str | None = None,
+    **body: Any,
 ) -> dict[str, Any]:
     """Rerun `run_id` (from `from_step`, if given) and wait for the rerun to end."""
-    body = {} if from_step is None else {"from_step": from_step}
+    if from_step is not None:
+        body["from_step"] = from_step
     resp = stack.server.request("POST", f"/v1/runs/{run_id}/rerun", json=body)
     assert resp.status_code == 200, resp.text
     rerun_id = resp.json()["data"]["run_id"]
@@ -421,6 +426,25 @@ def test_a_rerun_from_a_step_replays_the_earlier_steps_from_their_results(
     assert (rerun["status"], rerun["output"]) == ("Completed", original["output"]), rerun
     # fetch-item was not run again: its result came from the original.
     assert stack.ledger_runs()[rerun_id]["steps"] == {"process-item": 1, RETURNED: 1}
+
+
+def test_a_rerun_from_a_step_with_an_edited_input_runs_it_with_that_input(
+    stack: Stack, wait_until: Callable[..., Any]
+) -> None:
+    """The TypeScript SDK runs the step with the edited arguments; the Python SDK would read
+    them as the step's result, so the server refuses the edit for a Python app."""
+    (event_id,) = stack.server.send({"name": "compat/fanout.item", "data": {"item_id": "e-1"}})
+    (original,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+    edited = [{"item_id": "edited", "size": 99}]
+    if stack.app.kind == "py":
+        body = {"from_step": "process-item", "input": edited}
+        resp = stack.server.request("POST", f"/v1/runs/{original['run_id']}/rerun", json=body)
+        assert resp.status_code == 400 and "TypeScript SDK" in resp.json()["error"], resp.text
+        return
+    rerun = rerun_of(stack, original["run_id"], wait_until, "process-item", input=edited)
+    assert rerun["status"] == "Completed", rerun
+    assert rerun["output"] == {"item_id": "e-1", "result": "processed:edited:99"}
+    assert stack.ledger_runs()[rerun["run_id"]]["steps"] == {"process-item": 1, RETURNED: 1}
 
 
 def test_on_failure_handler_runs_once_with_the_error(

@@ -61,7 +61,14 @@ def _resume(api: ApiClient, args: argparse.Namespace) -> Outcome:
 
 
 def _rerun(api: ApiClient, args: argparse.Namespace) -> Outcome:
-    body = {"from_step": args.from_step} if args.from_step is not None else None
+    body: dict[str, Any] | None = None
+    if args.from_step is not None:
+        body = {"from_step": args.from_step}
+    if args.input is not None:
+        try:
+            body = {**(body or {}), "input": json.loads(args.input)}
+        except ValueError:
+            raise ApiError(f"--input must be a JSON array, got {args.input!r}") from None
     data = api.call("POST", f"/v1/runs/{segment(args.run_id)}/rerun", body)
     origin = f" from step {args.from_step}" if args.from_step is not None else ""
     return Outcome(data, f"rerun of {args.run_id}{origin} started: {data['run_id']}")
@@ -159,6 +166,12 @@ def add_commands(commands: Subparsers) -> None:
         "--from-step",
         metavar="ID",
         help="keep the results of the steps finished before this one, and run it and the rest",
+    )
+    rerun.add_argument(
+        "--input",
+        metavar="JSON",
+        help="with --from-step: that step's arguments, edited, as a JSON array (apps on the"
+        " TypeScript SDK)",
     )
     cancel = _verb(commands, "cancel", _cancel, "cancel a run")
     cancel.add_argument("run_id", metavar="RUN-ID")

@@ -25,7 +25,6 @@ from surge.storage import (
     EventRecord,
     FunctionRecord,
     HistoryEntry,
-    Memo,
     OpenGather,
     RunQuery,
     RunRecord,
@@ -49,6 +48,7 @@ from .options import not_enforced
 from .otlp import TraceExporter
 from .registry import Registry, Snapshot, SyncResult
 from .replays import Replays
+from .reruns import check_takes_input, kept_steps
 from .scheduler import Scheduler
 from .search import EventSearch, RunSearch, search_events, search_runs
 from .traces import Span, SpanOutput, build_trace, parse_output_key, span_output
@@ -281,7 +281,14 @@ class Engine:
         [stored] = await self._registry.current(store)
         return stored
 
-    async def rerun(self, run_id: str, *, by: str = "api", from_step: str | None = None) -> str:
+    async def rerun(
+        self,
+        run_id: str,
+        *,
+        by: str = "api",
+        from_step: str | None = None,
+        step_input: list[Any] | None = None,
+    ) -> str:
         """Start the run's function again with the same event(s), as a new run linked to it
         (`RunRecord.original_run_id`); return the new run's id. Its concurrency, throttle and
         singleton apply, not its rate limit or idempotency key. Both runs' histories say so,
@@ -289,36 +296,30 @@ class Engine:
 
         With `from_step` (a step's id, hashed or as the user wrote it), the steps the run
         finished before that one keep their results: the rerun starts with them memoized.
+        With `step_input` too (the step's arguments), that step runs with it instead of the
+        arguments in the app's code: an SDK that reads an edited input is needed (`reruns.py`).
 
         Raises:
             NotFound: There is no such run, or its function is no longer registered.
-            InvalidInput: The run has no step `from_step`.
+            InvalidInput: The run has no step `from_step`, or `step_input` is not a list or its
+                app's SDK cannot take it.
             Conflict: Its function is paused.
         """
         original = await self._storage.get_run(run_id)
         if original.function_id in (await self._registry.load()).suspended:
             raise Conflict(f"function {original.function_id!r} is paused: resume it first")
         state = await self._storage.load_run_state(run_id)
+        kept, edited = kept_steps(state, from_step, step_input)
         now = self._clock.now()
-        kept: list[Memo] = []
-        if from_step is not None:
-            at = next(
-                (i for i, m in enumerate(state.memos) if from_step in (m.step_id, m.name)), None
-            )
-            if at is None:
-                names = ", ".join(repr(m.name or m.step_id) for m in state.memos) or "none"
-                raise InvalidInput(
-                    f"run {run_id} has no step {from_step!r} (its steps: {names})",
-                    field="from_step",
-                )
-            kept = state.memos[:at]
 
         async def start(snapshot: Snapshot) -> str:
             function = snapshot.functions.get(original.function_id)
             if function is None:
                 raise NotFound(f"function {original.function_id!r} is no longer registered")
+            if edited is not None:
+                check_takes_input(snapshot, function.id)
             run = rerun_of(function, original, state.events, now=now)
-            await self._storage.rerun(run, by=by, memos=kept)
+            await self._storage.rerun(run, by=by, memos=kept, step_input=edited)
             return run.id
 
         return await self._registry.current(start)

@@ -32,10 +32,11 @@ def build_request_body(
     """
     run = state.run
     stack = [memo.step_id for memo in state.memos]
+    steps = step_memos(state)
     body: dict[str, Any] = {
         "event": state.events[0] if state.events else {},
         "events": state.events,
-        "steps": {memo.step_id: memo.outcome for memo in state.memos},
+        "steps": steps,
         "defers": {},
         "ctx": {
             "run_id": run.id,
@@ -57,6 +58,16 @@ def build_request_body(
     body["steps"] = {}
     body["use_api"] = body["ctx"]["use_api"] = True
     return encode(body)
+
+
+def step_memos(state: RunState) -> dict[str, Any]:
+    """The run's memos by step id, as the request's ``steps`` (and ``GET /v0/runs/{id}/actions``)
+    give them: with an edited input (a rerun from that step) as ``{"input": [args]}`` until the
+    step is memoized, as the TypeScript SDK reads it."""
+    steps = {memo.step_id: memo.outcome for memo in state.memos}
+    for step_id, args in (state.run.step_input or {}).items():
+        steps.setdefault(step_id, {"input": args})
+    return steps
 
 
 def step_url(function_url: str, step_id: str) -> str:

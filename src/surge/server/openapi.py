@@ -347,7 +347,14 @@ def openapi_document() -> dict[str, Any]:
                             "application/json": {
                                 "schema": {
                                     "type": "object",
-                                    "properties": {"from_step": {"type": "string"}},
+                                    "properties": {
+                                        "from_step": {"type": "string"},
+                                        "input": {
+                                            "type": "array",
+                                            "description": "The step's arguments, edited"
+                                            " (with from_step; TypeScript SDK apps only).",
+                                        },
+                                    },
                                     "additionalProperties": False,
                                 }
                             }

@@ -14,6 +14,7 @@ from surge.core.durations import parse_time
 from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.core.limits import MAX_PAGE_SIZE
 from surge.engine import Engine
+from surge.engine.requests import step_memos
 from surge.storage import (
     EventQuery,
     EventRecord,
@@ -237,12 +238,15 @@ cancel_run = by_id("run_id", Engine.cancel_run, run_json)
 
 @endpoint
 async def rerun(request: Request, engine: Engine) -> Any:
-    """Rerun from the start, or with ``{"from_step": "<step id>"}`` from that step."""
-    body = await bodies.json_object(request, frozenset({"from_step"}), optional=True)
+    """Rerun from the start, or with ``{"from_step": "<step id>"}`` from that step (and with
+    ``"input": [args]``, the step's arguments edited)."""
+    body = await bodies.json_object(request, frozenset({"from_step", "input"}), optional=True)
     from_step = body.get("from_step")
     if from_step is not None and not isinstance(from_step, str):
         raise InvalidInput("from_step must be a step id", field="from_step")
-    run_id = await engine.rerun(request.path_params["run_id"], from_step=from_step)
+    run_id = await engine.rerun(
+        request.path_params["run_id"], from_step=from_step, step_input=body.get("input")
+    )
     return {"run_id": run_id}
 
 
@@ -252,6 +256,6 @@ run_batch = by_id("run_id", Engine.run_state, lambda state: JSONResponse(state.e
 run_actions = by_id(
     "run_id",
     Engine.run_state,
-    lambda state: JSONResponse({memo.step_id: memo.outcome for memo in state.memos}),
+    lambda state: JSONResponse(step_memos(state)),
 )
 """`GET /v0/runs/{id}/actions`: the run's memoized steps, for requests sent with `use_api`."""

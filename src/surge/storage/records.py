@@ -209,6 +209,9 @@ class RunRecord:
     """The run it reruns, if it is a rerun."""
     replay_id: str | None = None
     """The bulk replay that started it, if one did."""
+    step_input: dict[str, list[Any]] | None = None
+    """A rerun's edited step input: the arguments a step (by hashed id) runs with until it is
+    memoized, instead of those in the app's code."""
 
 
 @dataclass(kw_only=True, slots=True)

@@ -194,11 +194,19 @@ class Storage:
         chosen = query or RunQuery()
         return await self._db.run(lambda: runs.list_runs(chosen), transaction=False)
 
-    async def rerun(self, run: NewRun, *, by: str, memos: Sequence[Memo] = ()) -> None:
+    async def rerun(
+        self,
+        run: NewRun,
+        *,
+        by: str,
+        memos: Sequence[Memo] = (),
+        step_input: dict[str, list[Any]] | None = None,
+    ) -> None:
         """Start `run`, a rerun of another with its events (`NewRun.original_run_id`) and
         `memos` (the original's steps it keeps): its gates and limits apply as to any new run;
-        both runs' histories say who asked."""
-        await self._db.run(lambda: runs.rerun(run, by=by, memos=memos))
+        both runs' histories say who asked. `step_input` is an edited step input
+        (`RunRecord.step_input`)."""
+        await self._db.run(lambda: runs.rerun(run, by=by, memos=memos, step_input=step_input))
 
     async def event_payloads(self, event_ids: Sequence[str]) -> dict[str, Any]:
         """The payloads of the events with these internal ids (those stored), by id."""

@@ -156,7 +156,7 @@ PARKED_ITEMS = Table(
 RUN_COLUMNS = (
     "r.id, r.function_id, r.status, r.event_ids, r.started_at, r.ended_at, r.output, r.error,"
     " r.cron, r.request_version, r.force_step_plan, e.source_run_id, r.skip_reason,"
-    " r.batch_id, r.lingering, r.original_run_id, r.replay_id"
+    " r.batch_id, r.lingering, r.original_run_id, r.replay_id, r.step_input"
 )
 RUN_FROM = "runs r LEFT JOIN events e ON e.internal_id = r.first_event_id"
 """Runs with the event that started them, whose `source_run_id` is the run's parent."""
@@ -205,6 +205,7 @@ def run_from(row: Row) -> RunRecord:
         lingering=bool(row[14]),
         original_run_id=row[15],
         replay_id=row[16],
+        step_input=_json(row[17]),
     )
 
 

@@ -182,11 +182,16 @@ const fanoutWorker = inngest.createFunction(
       await pause(event);
       return { item_id: itemId, size: itemId.length };
     });
-    const result = await step.run("process-item", async () => {
-      counted(runId, "fanout-worker", "process-item");
-      await pause(event);
-      return `processed:${item.item_id}:${item.size}`;
-    });
+    // The item is the step's argument (its input), which a rerun from this step may edit.
+    const result = await step.run(
+      "process-item",
+      async (input) => {
+        counted(runId, "fanout-worker", "process-item");
+        await pause(event);
+        return `processed:${input.item_id}:${input.size}`;
+      },
+      item,
+    );
     // Not a step: counts the calls that got past both steps (each replays them from memos).
     counted(runId, "fanout-worker", RETURNED);
     return { item_id: itemId, result };

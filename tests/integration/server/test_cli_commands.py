@@ -112,6 +112,16 @@ async def test_cancel_a_sleeping_run_then_rerun_it(
         unknown_step.err == f"surge rerun: run {run_id} has no step 'nope' (its steps: 'fetch')\n"
     )
 
+    not_json = await surge(socket_server, "rerun", run_id, "--from-step", "fetch", "--input", "[1")
+    assert (not_json.code, not_json.err) == (
+        1,
+        "surge rerun: --input must be a JSON array, got '[1'\n",
+    )
+    python_app = await surge(
+        socket_server, "rerun", run_id, "--from-step", "fetch", "--input", "[1]"
+    )
+    assert python_app.code == 1 and "only the TypeScript SDK (js:)" in python_app.err
+
     rerun = await surge(socket_server, "rerun", run_id)
 
     assert rerun.code == 0, rerun.err

@@ -70,7 +70,7 @@ async def test_a_rerun_runs_the_function_again_with_the_same_event_and_links_bac
     assert (skipped["status"], skipped["skip_reason"]) == ("Skipped", "idempotency")
 
 
-async def test_graphql_reruns_from_the_start_and_refuses_to_edit_a_step_s_input(
+async def test_graphql_reruns_from_the_start_and_refuses_an_edited_input_for_python_apps(
     server: Harness, sdk_app: ScriptedApp
 ) -> None:
     original, _ = await start(server, sdk_app, "gql", [sdk_app.ok(1), sdk_app.ok(2)])
@@ -83,11 +83,20 @@ async def test_graphql_reruns_from_the_start_and_refuses_to_edit_a_step_s_input(
     rerun = await server.wait_run(body["data"]["rerun"])
     assert (rerun["output"], rerun["original_run_id"]) == (2, original)
 
-    step = 'mutation($id: ULID!) { rerun(runID: $id, fromStep: {stepID: "s", input: "[1]"}) }'
+    # The Python SDK would read {"input": [...]} as the step's result: refused, saying why.
+    step = sdk_app.step_run("s" * 40, "one")
+    with_step, _ = await start(server, sdk_app, "gql-py", [sdk_app.ops(step), sdk_app.ok(2)])
+    await server.wait_run(with_step)
+    edit = 'mutation($id: ULID!) { rerun(runID: $id, fromStep: {stepID: "%s", input: "[1]"}) }'
     body = (
-        await server.client.post("/v0/gql", json={"query": step, "variables": {"id": original}})
+        await server.client.post(
+            "/v0/gql", json={"query": edit % ("s" * 40), "variables": {"id": with_step}}
+        )
     ).json()
-    assert "not served yet" in body["errors"][0]["message"]
+    message = body["errors"][0]["message"]
+    assert "py:v0.5.19" in message and "TypeScript SDK" in message, message
+    listed = (await server.client.get("/v1/runs", params={"original_run_id": with_step})).json()
+    assert listed["data"] == []  # nothing started
 
 
 async def test_rerunning_an_unknown_run_or_a_function_gone_is_a_404_naming_it(
@@ -147,3 +156,62 @@ async def test_a_rerun_from_a_step_keeps_the_steps_before_it_and_runs_the_rest_a
     assert from_notify["output"][:2] == [f"load@{tag}", f"charge@{tag}"]
     resp = await server.client.post(f"/v1/runs/{original}/rerun", json={"from_step": "nope"})
     assert resp.status_code == 400 and "'load', 'charge', 'notify'" in resp.json()["error"]
+
+
+async def test_a_rerun_from_a_step_with_an_edited_input_sends_it_until_the_step_is_memoized(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    """As Inngest's dev server does for the TypeScript SDK: the step's memo is
+    ``{"input": [args]}``, outside the stack, until the step reports its result."""
+    a, b = "a" * 40, "b" * 40
+    calls: list[dict[str, Any]] = []
+
+    def reply(call: Received) -> Reply:
+        steps = call.body["steps"]
+        calls.append({"run": call.ctx["run_id"], "steps": steps, "stack": call.ctx["stack"]})
+        if a not in steps:
+            return sdk_app.ops(sdk_app.op("StepRun", a, name="load", displayName="load", data=1))
+        if b not in steps or "input" in steps[b]:
+            args = steps.get(b, {}).get("input", [10])  # the code's argument, unless edited
+            data = steps[a]["data"] + args[0]
+            return sdk_app.ops(sdk_app.op("StepRun", b, name="add", displayName="add", data=data))
+        return sdk_app.ok(steps[b]["data"])
+
+    function = sdk_app.function("ts", "edit", [{"event": "ts/edit"}], retries=0)
+    sdk_app.script(function["id"], reply)
+    body = sdk_app.register_body("ts", [function]) | {"sdk": "js:v4.24.0"}
+    resp = await server.client.post("/fn/register", json=body)
+    assert resp.status_code == 200, resp.text
+    [event_id] = await server.send({"name": "ts/edit"})
+    [original] = await server.event_runs(event_id)
+    assert (await server.wait_run(original["run_id"]))["output"] == 11
+
+    resp = await server.client.post(
+        f"/v1/runs/{original['run_id']}/rerun", json={"from_step": "add", "input": [100]}
+    )
+    assert resp.status_code == 200, resp.text
+    rerun_id = resp.json()["data"]["run_id"]
+    rerun = await server.wait_run(rerun_id)
+
+    assert (rerun["status"], rerun["output"]) == ("Completed", 101)
+    first, last = [c for c in calls if c["run"] == rerun_id]
+    assert first["steps"] == {a: {"data": 1}, b: {"input": [100]}}
+    assert first["stack"] == {"stack": [a], "current": 1}
+    assert last["steps"][b] == {"data": 101}  # memoized: the input is no longer sent
+    actions = (await server.client.get(f"/v0/runs/{rerun_id}/actions")).json()
+    assert actions == {a: {"data": 1}, b: {"data": 101}}
+
+    # Through GraphQL, as the Inngest UI sends it: the input as JSON text.
+    edit = 'mutation($id: ULID!) { rerun(runID: $id, fromStep: {stepID: "add", input: "[5]"}) }'
+    gql = await server.client.post(
+        "/v0/gql", json={"query": edit, "variables": {"id": original["run_id"]}}
+    )
+    assert (await server.wait_run(gql.json()["data"]["rerun"]))["output"] == 6
+
+    for bad, says in (
+        ({"from_step": "add", "input": {"n": 1}}, "input must be a JSON array"),
+        ({"input": [1]}, "needs the step it is for"),
+        ({"from_step": "add", "input": [1], "extra": 1}, "extra"),
+    ):
+        resp = await server.client.post(f"/v1/runs/{original['run_id']}/rerun", json=bad)
+        assert resp.status_code == 400 and says in resp.json()["error"], resp.text

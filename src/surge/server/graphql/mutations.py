@@ -7,6 +7,7 @@ from typing import Any
 
 from graphql import GraphQLResolveInfo
 
+from surge.core import codec
 from surge.core.errors import InvalidInput, NotFound
 
 from .catalog import app_object, function_object, function_run
@@ -42,12 +43,18 @@ async def rerun(
     runID: str,
     fromStep: dict[str, Any] | None = None,
 ) -> str:
-    step = None
+    """Rerun from the start, or from ``fromStep.stepID`` with its ``input`` (a JSON array of
+    the step's arguments, as text) edited if given."""
+    step, step_input = None, None
     if fromStep is not None:
-        if fromStep.get("input") is not None:
-            raise InvalidInput("editing the step's input is not served yet: rerun it as it was")
         step = str(fromStep["stepID"])
-    return await engine_of(info).rerun(runID, from_step=step)
+        raw = fromStep.get("input")
+        if raw is not None:
+            try:
+                step_input = codec.loads(raw)
+            except ValueError:
+                raise InvalidInput("fromStep.input must be JSON text: an array") from None
+    return await engine_of(info).rerun(runID, from_step=step, step_input=step_input)
 
 
 async def create_app(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:

@@ -100,10 +100,20 @@ _KEEP_MEMO = (
 )
 
 
-def rerun(run: NewRun, *, by: str, memos: Sequence[Memo] = ()) -> Rule[None]:
+def rerun(
+    run: NewRun,
+    *,
+    by: str,
+    memos: Sequence[Memo] = (),
+    step_input: dict[str, list[Any]] | None = None,
+) -> Rule[None]:
     """Start `run`, a rerun of another with its events, with `memos` (the original's, up to
-    the step it reruns from) already in its stack (`start_reruns`)."""
+    the step it reruns from) already in its stack (`start_reruns`), and `step_input` (the
+    edited input of the step it reruns from) if given."""
     yield from start_reruns([run], by=by)
+    if step_input:
+        sql = "UPDATE runs SET step_input = ? WHERE id = ?"
+        yield execute(sql, codec.dumps_str(step_input), run.id)
     kept = [
         execute(_KEEP_MEMO, run.id, m.step_id, seq, m.name, m.op, codec.dumps_str(m.outcome), m.at)
         for seq, m in enumerate(memos, 1)
