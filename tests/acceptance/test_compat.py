@@ -329,6 +329,19 @@ query GetEventStream {
   }
 }
 """
+GQL_METADATA = """
+fragment TraceMetadataFields on RunTraceSpan {
+  name stepID spanID metadata { scope kind values updatedAt }
+}
+query ($runId: String!) {
+  run(runID: $runId) {
+    trace(preview: true) {
+      ...TraceMetadataFields
+      childrenSpans { ...TraceMetadataFields childrenSpans { ...TraceMetadataFields } }
+    }
+  }
+}
+"""
 GQL_OUTPUT = """
 query GetRunTimelineOutput($traceID: String!) {
   runTraceSpanOutputByID(outputID: $traceID) { data error { name message stack cause } }
@@ -377,6 +390,19 @@ def test_graphql_traces_each_step_in_order_with_its_output_and_attempts(stack: S
     trace = gql(stack, GQL_TRACE, runID=flaky["run_id"])["run"]["trace"]
     call, _ = trace["childrenSpans"]
     assert (call["name"], call["status"], call["attempts"]) == ("unreliable-call", "COMPLETED", 3)
+
+    # Span metadata, as the TypeScript SDK's harness reads it (`getRunTraceMetadata`).
+    trace = gql(stack, GQL_METADATA, runId=flaky["run_id"])["run"]["trace"]
+    call, _ = trace["childrenSpans"]
+    if stack.app.kind == "ts":
+        assert [(m["scope"], m["kind"], m["values"]) for m in trace["metadata"]] == [
+            ("run", "userland.summary", {"flaky": True})
+        ]
+        assert [(m["scope"], m["kind"], m["values"]) for m in call["metadata"]] == [
+            ("step", "userland.calls", {"execution": 3})
+        ]
+    else:  # the Python SDK sends none
+        assert trace["metadata"] == call["metadata"] == []
 
 
 def rerun_of(

@@ -45,6 +45,8 @@ class Op:
     opts: dict[str, Any] | None = None
     data: Any = None
     error: Any = None
+    metadata: Any = None
+    """Span metadata updates for its step, as sent (`span_metadata.parse_updates`)."""
 
     @property
     def parallel_mode(self) -> str | None:
@@ -79,6 +81,7 @@ def _parse_op(item: Any, index: int) -> Op:
         opts=opts if isinstance(opts, dict) else None,
         data=item.get("data"),
         error=item.get("error"),
+        metadata=item.get("metadata"),
     )
 
 

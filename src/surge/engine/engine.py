@@ -17,6 +17,7 @@ from surge.core import events as wire_events
 from surge.core.clock import Clock, SystemClock
 from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.core.ids import new_ulid
+from surge.core.span_metadata import parse_updates
 from surge.core.version import VERSION
 from surge.storage import (
     AppRecord,
@@ -51,7 +52,15 @@ from .replays import Replays
 from .reruns import check_takes_input, kept_steps
 from .scheduler import Scheduler
 from .search import EventSearch, RunSearch, search_events, search_runs
-from .traces import Span, SpanOutput, build_trace, parse_output_key, span_output
+from .traces import (
+    Span,
+    SpanOutput,
+    build_trace,
+    parse_output_key,
+    span_output,
+    step_target,
+    with_metadata,
+)
 from .upkeep import upkeep_item
 
 logger = logging.getLogger(__name__)
@@ -502,9 +511,26 @@ class Engine:
         return await self._storage.load_run_state(run_id)
 
     async def run_trace(self, run_id: str) -> Span:
-        """The run's trace (`traces.build_trace`). `NotFound` if there is no run."""
+        """The run's trace (`traces.build_trace`), with its span metadata. `NotFound` if there
+        is no run."""
         state = await self._storage.load_run_state(run_id)
-        return build_trace(state, await self._storage.run_history(run_id))
+        trace = build_trace(state, await self._storage.run_history(run_id))
+        return with_metadata(trace, await self._storage.span_metadata(run_id))
+
+    async def update_metadata(self, run_id: str, step_id: str | None, updates: Any) -> int:
+        """Apply span metadata `updates` (as sent: `span_metadata.parse_updates`) to the run,
+        or with `step_id` (hashed, or as the user wrote it) to that step; return how many.
+
+        Raises:
+            NotFound: There is no such run.
+            InvalidInput: The updates are malformed.
+        """
+        state = await self._storage.load_run_state(run_id)
+        target = step_target(state, step_id) if step_id is not None else ""
+        parsed = parse_updates(updates, scope="step" if target else "run")
+        targeted = [(target, update) for update in parsed]
+        await self._storage.update_metadata(run_id, targeted, at=self._clock.now())
+        return len(parsed)
 
     async def span_output(self, output_id: str) -> SpanOutput:
         """The output of a span of a trace, by its `Span.output_id`. `NotFound` if there is

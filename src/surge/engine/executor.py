@@ -403,6 +403,7 @@ def to_commit(
         registry_version=ended.registry_version if ended is not None and entries else None,
         pauses=list(outcome.pauses),
         lease_next_ms=lease_next_ms,
+        metadata=outcome.metadata,
     )
 
 

@@ -8,6 +8,7 @@ here does I/O or matches events to functions; the executor writes the outcome.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from surge.core.functions import FunctionConfig
 from surge.core.ids import is_ulid
 from surge.core.limits import MAX_NESTING, too_deep
 from surge.core.opcodes import Op, Opcode, parse_ops
+from surge.core.span_metadata import MetadataUpdate, parse_updates
 from surge.storage import (
     HistoryEntry,
     Memo,
@@ -37,6 +39,8 @@ from .finish import RunEnded, error_value
 from .http_steps import HttpStep, http_step
 from .retries import RetryPolicy, retry_after_ms
 from .waits import Invoke, begin_invoke, begin_wait
+
+logger = logging.getLogger(__name__)
 
 MAX_SLEEP_MS = 366 * 24 * 3600 * 1000
 _MEMO_OPS = {Opcode.STEP_RUN, Opcode.STEP, Opcode.STEP_FAILED}
@@ -82,6 +86,8 @@ class Outcome:
     http_steps: list[HttpStep] = field(default_factory=list)
     """Requests the server makes for the run before this outcome is written; each one's
     response is memoized for its step (`HttpSteps`)."""
+    metadata: list[tuple[str, MetadataUpdate]] = field(default_factory=list)
+    """Span metadata the app sent with its steps, each for a step id."""
 
 
 def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Outcome:
@@ -108,8 +114,31 @@ def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Outcome:
         except (codec.JSONDecodeError, InvalidInput) as exc:
             message = f"the app answered 206 with unreadable opcodes ({exc}): {_excerpt(response)}"
             return _function_error(call, error_value("InvalidResponse", message), None)
-        return _ops(call, ops, response, version)
+        outcome = _ops(call, ops, response, version)
+        outcome.metadata = _metadata(call, ops)
+        return outcome
     return _function_error(call, _error_body(response), response)
+
+
+def _metadata(call: Call, ops: list[Op]) -> list[tuple[str, MetadataUpdate]]:
+    """The span metadata sent with `ops`; a malformed list is left out, with a warning."""
+    updates: list[tuple[str, MetadataUpdate]] = []
+    for op in ops:
+        if op.metadata is None:
+            continue
+        try:
+            parsed = parse_updates(op.metadata)
+        except InvalidInput as exc:
+            logger.warning(
+                "run %s: the metadata of step %s is left out: %s",
+                call.state.run.id,
+                op.name or op.id,
+                exc.message,
+            )
+            continue
+        # Sent from inside a step, yet about the whole run: it goes on the run's span.
+        updates += [("" if u.scope == "run" else op.id, u) for u in parsed]
+    return updates
 
 
 # -- outcomes ---------------------------------------------------------------------------------

@@ -10,14 +10,35 @@ from __future__ import annotations
 
 import base64
 import enum
+import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from surge.core.errors import NotFound
-from surge.storage import DISCOVERY, HistoryEntry, Memo, RunRecord, RunState, RunStatus
+from surge.storage import (
+    DISCOVERY,
+    HistoryEntry,
+    Memo,
+    RunRecord,
+    RunState,
+    RunStatus,
+    SpanMetadata,
+)
 
-__all__ = ["Span", "SpanOutput", "SpanStatus", "build_trace", "output_key", "span_output"]
+__all__ = [
+    "Span",
+    "SpanOutput",
+    "SpanStatus",
+    "build_trace",
+    "output_key",
+    "span_output",
+    "step_target",
+    "with_metadata",
+]
+
+_HASHED = re.compile(r"[0-9a-f]{40}")
 
 
 class SpanStatus(enum.Enum):
@@ -76,6 +97,8 @@ class Span:
     output_id: str | None = None
     parent_span_id: str | None = None
     children: list[Span] = field(default_factory=list)
+    metadata: list[SpanMetadata] = field(default_factory=list)
+    """What the SDK attached to the run (the root) or to the step (`with_metadata`)."""
 
     @property
     def duration_ms(self) -> int | None:
@@ -156,6 +179,27 @@ def build_trace(state: RunState, history: Sequence[HistoryEntry]) -> Span:
     root.children = [*done, *going]
     if run.ended_at is not None and run.status is not RunStatus.SKIPPED:
         root.children.append(_finalization(root, run))
+    return root
+
+
+def step_target(state: RunState, step_id: str) -> str:
+    """The hashed id of the run's step `step_id`: given as the user wrote it (the name of a
+    finished step, or hashed as the SDKs hash ids), or already hashed."""
+    for memo in state.memos:
+        if step_id in (memo.step_id, memo.name):
+            return memo.step_id
+    if _HASHED.fullmatch(step_id):
+        return step_id
+    return hashlib.sha1(step_id.encode()).hexdigest()  # as the SDKs hash step ids
+
+
+def with_metadata(root: Span, metadata: Sequence[SpanMetadata]) -> Span:
+    """`root` with the run's metadata on it and each step's on the step's span."""
+    steps = {span.step_id: span for span in root.children if span.step_id is not None}
+    for entry in metadata:
+        span = root if not entry.step_id else steps.get(entry.step_id)
+        if span is not None:
+            span.metadata.append(entry)
     return root
 
 

@@ -57,6 +57,7 @@ def create_app(
         Route("/v1/runs/{run_id}", rest_api.cancel_run, methods=["DELETE"]),
         Route("/v1/runs/{run_id}/history", rest_api.run_history, methods=["GET"]),
         Route("/v1/runs/{run_id}/rerun", rest_api.rerun, methods=["POST"]),
+        Route("/v1/runs/{run_id}/metadata", rest_api.update_metadata, methods=["POST"]),
         Route("/v1/cancellations", cancellations_api.create, methods=["POST"]),
         Route("/v1/cancellations", cancellations_api.list_all, methods=["GET"]),
         Route("/v1/cancellations/{cancellation_id}", cancellations_api.delete, methods=["DELETE"]),

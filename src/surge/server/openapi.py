@@ -362,6 +362,31 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/runs/{run_id}/metadata": {
+                "post": {
+                    **_by_id(
+                        "Attach span metadata to the run, or to one of its steps",
+                        run_id,
+                        _data({"type": "object", "properties": {"updated": {"type": "integer"}}}),
+                        "How many updates were applied.",
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("MetadataRequest")}},
+                    },
+                    "responses": {
+                        "200": _json(
+                            _data(
+                                {"type": "object", "properties": {"updated": {"type": "integer"}}}
+                            ),
+                            "How many updates were applied.",
+                        ),
+                        "400": invalid,
+                        "404": _error("There is no such run."),
+                        "413": _error("The body is too large."),
+                    },
+                }
+            },
             "/v1/runs/{run_id}/history": {
                 "get": _by_id(
                     "A run's history, oldest first",

@@ -109,6 +109,36 @@ SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "MetadataRequest": {
+        "type": "object",
+        "required": ["metadata"],
+        "additionalProperties": False,
+        "properties": {
+            "target": {
+                "type": "object",
+                "description": "The run (no step_id), or its step (hashed or as written).",
+                "properties": {
+                    "run_id": {"type": "string"},
+                    "step_id": {"type": "string"},
+                    "step_index": {"type": "integer"},
+                    "step_attempt": {"type": "integer"},
+                    "span_id": {"type": "string"},
+                },
+            },
+            "metadata": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["kind", "values"],
+                    "properties": {
+                        "kind": {"type": "string", "description": "userland.* or inngest.*"},
+                        "op": {"type": "string", "enum": ["merge", "set", "delete", "add"]},
+                        "values": {"type": "object"},
+                    },
+                },
+            },
+        },
+    },
     "Run": {
         "type": "object",
         "properties": {

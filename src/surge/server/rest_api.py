@@ -250,6 +250,27 @@ async def rerun(request: Request, engine: Engine) -> Any:
     return {"run_id": run_id}
 
 
+@endpoint
+async def update_metadata(request: Request, engine: Engine) -> Any:
+    """Span metadata for the run, or its step: ``{"target": {"run_id", "step_id"?},
+    "metadata": [{"kind", "op", "values"}]}``, as the TypeScript SDK sends it."""
+    body = await bodies.json_object(request, frozenset({"target", "metadata"}))
+    run_id = request.path_params["run_id"]
+    target = body.get("target") or {}
+    if not isinstance(target, dict):
+        raise InvalidInput("target must be an object", field="target")
+    if target.get("run_id", run_id) != run_id:
+        raise InvalidInput("target.run_id is not the run in the URL", field="target.run_id")
+    step_id = target.get("step_id")
+    if step_id is not None and not isinstance(step_id, str):
+        raise InvalidInput("target.step_id must be a step id", field="target.step_id")
+    if step_id is None and any(target.get(k) is not None for k in _STEP_TARGETS):
+        raise InvalidInput("target.step_id must be given with step_index, step_attempt or span_id")
+    count = await engine.update_metadata(run_id, step_id, body.get("metadata"))
+    return {"updated": count}
+
+
+_STEP_TARGETS = ("step_index", "step_attempt", "span_id")
 run_history = by_id("run_id", Engine.run_history, _history_json)
 run_batch = by_id("run_id", Engine.run_state, lambda state: JSONResponse(state.events))
 """`GET /v0/runs/{id}/batch`: the run's events, for requests sent with `use_api`."""

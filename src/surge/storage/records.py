@@ -13,6 +13,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from surge.core.span_metadata import MetadataUpdate
+
 from .act_records import Cancellation, Replay, ReplayProgress, Suspension
 from .pause_records import Pause, PauseKind
 from .query_records import EventQuery, Page, RunQuery
@@ -58,6 +60,7 @@ __all__ = [
     "RunState",
     "RunStatus",
     "RunUpdate",
+    "SpanMetadata",
     "Suspension",
     "Then",
     "Waiting",
@@ -212,6 +215,17 @@ class RunRecord:
     step_input: dict[str, list[Any]] | None = None
     """A rerun's edited step input: the arguments a step (by hashed id) runs with until it is
     memoized, instead of those in the app's code."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpanMetadata:
+    """Metadata of one kind and scope on a run (`step_id` ``""``) or one of its steps."""
+
+    step_id: str
+    scope: str
+    kind: str
+    values: dict[str, Any]
+    updated_at: int
 
 
 @dataclass(kw_only=True, slots=True)
@@ -502,6 +516,8 @@ class Commit:
     (`Scheduler.backlogged`)."""
     notes: list[Note] = field(default_factory=list)
     """Facts for the node's metrics, told once the commit is written (`statements.Note`)."""
+    metadata: list[tuple[str, MetadataUpdate]] = field(default_factory=list)
+    """Span metadata updates the app sent with its steps, each for a step id."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from surge.core.errors import RunEndedMeanwhile
+from surge.core.span_metadata import MetadataUpdate
 
 from .connector import Connector, WakeListener
 from .records import (
@@ -39,6 +40,7 @@ from .records import (
     RunQuery,
     RunRecord,
     RunState,
+    SpanMetadata,
     Suspension,
     Waiting,
     WorkItem,
@@ -54,6 +56,7 @@ from .rules import (
     retention,
     runs,
     slots,
+    span_metadata,
     stats,
 )
 from .rules.commit import commit
@@ -231,6 +234,20 @@ class Storage:
     async def run_history(self, run_id: str) -> list[HistoryEntry]:
         """The run's history in the order it was written."""
         return await self._db.run(lambda: runs.run_history(run_id), transaction=False)
+
+    async def span_metadata(self, run_id: str) -> list[SpanMetadata]:
+        """The run's span metadata: its own (`SpanMetadata.step_id` ``""``) and its steps'."""
+        return await self._db.run(lambda: span_metadata.span_metadata(run_id), transaction=False)
+
+    async def update_metadata(
+        self, run_id: str, updates: Sequence[tuple[str, MetadataUpdate]], *, at: int
+    ) -> None:
+        """Apply `updates` (each for a step id, ``""`` for the run) to the run's metadata.
+
+        Raises:
+            NotFound: There is no such run.
+        """
+        await self._db.run(lambda: span_metadata.update_metadata(run_id, updates, at=at))
 
     async def cancel_run(
         self,

@@ -12,6 +12,7 @@
 
 import http from "node:http";
 import { Inngest, NonRetriableError } from "inngest";
+import { metadataMiddleware } from "inngest/experimental";
 import { serve } from "inngest/node";
 import { makeFunctions } from "./lifecycle.mjs";
 
@@ -104,7 +105,8 @@ async function pause(event) {
   if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-const inngest = new Inngest({ id: APP_ID });
+// Span metadata (experimental in the SDK) is on, as the SDK's own trace tests have it.
+const inngest = new Inngest({ id: APP_ID, middleware: [metadataMiddleware()] });
 
 // --- (a) static fan-out: three functions on one event; one of them fails for good -------------
 
@@ -267,8 +269,12 @@ const orderConsumers = ["confirmed-email", "confirmed-analytics", "confirmed-shi
 const flaky = inngest.createFunction(
   { id: "flaky", triggers: [{ event: "compat/flaky.start" }] },
   async ({ step, runId }) => {
-    return await step.run("unreliable-call", () => {
+    // Outside a step: sent to the server's API (POST /v1/runs/{id}/metadata).
+    await inngest.metadata.run().set({ flaky: true }, "summary");
+    return await step.run("unreliable-call", async () => {
       const attempt = counted(runId, "flaky", "unreliable-call");
+      // Inside a step: sent with the step's opcode, the last attempt's kept.
+      await inngest.metadata.set({ execution: attempt }, "calls");
       if (attempt <= FLAKY_FAILURES) {
         throw new Error(`transient failure on execution ${attempt}`);
       }

@@ -66,6 +66,12 @@ async def test_retention_deletes_what_ended_before_the_window_and_keeps_what_is_
         old_runs = [(await server.wait_event_runs(e, 1))[0]["run_id"] for e in old_done]
         await sdk_app.wait_calls("rt-nap", 1)
         [sleeping] = await server.event_runs(old_nap)
+        note = {"kind": "userland.note", "op": "set", "values": {"kept": False}}
+        for run_id in (old_runs[0], sleeping["run_id"]):
+            resp = await server.client.post(
+                f"/v1/runs/{run_id}/metadata", json={"metadata": [note]}
+            )
+            assert resp.status_code == 200, resp.text
 
         clock.offset_ms = 3 * DAY_MS  # three days later: past the two-day window
         [recent] = await server.send({"name": "rt/done"})
@@ -76,8 +82,10 @@ async def test_retention_deletes_what_ended_before_the_window_and_keeps_what_is_
             assert (await server.client.get(f"/v1/runs/{run_id}")).status_code == 404
             assert (await server.client.get(f"/v1/events/{event_id}")).status_code == 404
             assert await server.node.storage.run_history(run_id) == []  # its history too
+            assert await server.node.storage.span_metadata(run_id) == []  # and metadata
         # Running, with its event; the open debounce holds its event; the recent run stays.
         assert (await server.run(sleeping["run_id"]))["status"] == "Running"
+        assert len(await server.node.storage.span_metadata(sleeping["run_id"])) == 1
         assert (await server.client.get(f"/v1/events/{old_nap}")).status_code == 200
         assert (await server.client.get(f"/v1/events/{old_debounced}")).status_code == 200
         assert (await server.run(recent_run["run_id"]))["status"] == "Completed"

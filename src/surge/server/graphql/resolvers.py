@@ -154,6 +154,15 @@ def span_object(span: Span) -> dict[str, Any]:
         "isRoot": root,
         "parentSpanID": span.parent_span_id,
         "isUserland": False,
+        "metadata": [
+            {
+                "scope": entry.scope,
+                "kind": entry.kind,
+                "values": entry.values,
+                "updatedAt": time(entry.updated_at),
+            }
+            for entry in span.metadata
+        ],
     }
 
 

@@ -40,7 +40,7 @@ from ..statements import (
     fetch_one,
 )
 from ..tables import HISTORY, WORK_ITEMS, json_or_null
-from . import pauses, slots
+from . import pauses, slots, span_metadata
 from .events import ingest
 from .queue import enqueued
 from .runs import load_run_state
@@ -115,6 +115,8 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
         first += _update_run(run_id, c.run_update)
     first += c.notes
     results = yield tuple(first)
+    if c.metadata and run_id is not None:  # under the run's row lock, taken first
+        yield from span_metadata.update_metadata(run_id, c.metadata, at=c.at, lock=False)
     paths = pauses.read_paths(results[paths_at]) if names else None
     records = _records(c, run_id, lingering=c.lingering is not False)
     yield from pauses.store(c.pauses, along=records)

@@ -1,8 +1,8 @@
 """Retention: deleting what ended before a cutoff, a batch per transaction.
 
 A batch deletes runs that started and ended before the cutoff (never a running one), with
-their history, memos, pauses and links to events; then events received before the cutoff
-that no run still links to and no open debounce or batch holds (`Pruned.events_after` is
+their history, memos, span metadata, pauses and links to events; then events received before
+the cutoff that no run still links to and no open debounce or batch holds (`Pruned.events_after` is
 where the next batch goes on); and bulk replays and cancellations that were done before it.
 The idempotency and dedupe keys are not here: they live 24 hours in their own rows, and the
 cutoff is never less than 24 hours ago (`MIN_RETENTION_MS`).
@@ -52,6 +52,7 @@ def prune(cutoff: int, *, limit: int, events_after: tuple[int, str] = (-1, "")) 
         yield (
             execute("DELETE FROM history WHERE run_id {in_texts}", run_ids),
             execute("DELETE FROM memos WHERE run_id {in_texts}", run_ids),
+            execute("DELETE FROM span_metadata WHERE run_id {in_texts}", run_ids),
             execute("DELETE FROM pauses WHERE run_id {in_texts}", run_ids),
             execute(
                 "DELETE FROM run_events WHERE event_id {in_texts} AND run_id {in_texts}",
