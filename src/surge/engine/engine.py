@@ -15,7 +15,7 @@ from typing import Any
 
 from surge.core import events as wire_events
 from surge.core.clock import Clock, SystemClock
-from surge.core.errors import Conflict, InvalidInput, NotFound
+from surge.core.errors import InvalidInput, NotFound
 from surge.core.ids import new_ulid
 from surge.core.span_metadata import parse_updates
 from surge.core.version import VERSION
@@ -43,15 +43,16 @@ from .conditions import Conditions
 from .config import EngineConfig
 from .executor import Executor
 from .expressions import check_expression
-from .ingest import entry_for, rerun_of
+from .ingest import entry_for
 from .metrics import Metrics
 from .options import not_enforced
 from .otlp import TraceExporter
 from .registry import Registry, Snapshot, SyncResult
 from .replays import Replays
-from .reruns import check_takes_input, kept_steps
+from .reruns import Reruns
 from .scheduler import Scheduler
 from .search import EventSearch, RunSearch, search_events, search_runs
+from .suspensions import Suspensions
 from .traces import (
     Span,
     SpanOutput,
@@ -125,6 +126,8 @@ class Engine:
         )
         self._executor.backlogged = lambda: self._scheduler.backlogged
         self._pinger = AppPinger(self._client, self._registry, self._clock, config)
+        self._suspensions = Suspensions(storage, self._registry, self._clock)
+        self._reruns = Reruns(storage, self._registry, self._clock)
         self._watch: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -298,83 +301,19 @@ class Engine:
         from_step: str | None = None,
         step_input: list[Any] | None = None,
     ) -> str:
-        """Start the run's function again with the same event(s), as a new run linked to it
-        (`RunRecord.original_run_id`); return the new run's id. Its concurrency, throttle and
-        singleton apply, not its rate limit or idempotency key. Both runs' histories say so,
-        and who asked (`by`: ``api`` for the REST and GraphQL APIs).
-
-        With `from_step` (a step's id, hashed or as the user wrote it), the steps the run
-        finished before that one keep their results: the rerun starts with them memoized.
-        With `step_input` too (the step's arguments), that step runs with it instead of the
-        arguments in the app's code: an SDK that reads an edited input is needed (`reruns.py`).
-
-        Raises:
-            NotFound: There is no such run, or its function is no longer registered.
-            InvalidInput: The run has no step `from_step`, or `step_input` is not a list or its
-                app's SDK cannot take it.
-            Conflict: Its function is paused.
-        """
-        original = await self._storage.get_run(run_id)
-        if original.function_id in (await self._registry.load()).suspended:
-            raise Conflict(f"function {original.function_id!r} is paused: resume it first")
-        state = await self._storage.load_run_state(run_id)
-        kept, edited = kept_steps(state, from_step, step_input)
-        now = self._clock.now()
-
-        async def start(snapshot: Snapshot) -> str:
-            function = snapshot.functions.get(original.function_id)
-            if function is None:
-                raise NotFound(f"function {original.function_id!r} is no longer registered")
-            if edited is not None:
-                check_takes_input(snapshot, function.id)
-            run = rerun_of(function, original, state.events, now=now)
-            await self._storage.rerun(run, by=by, memos=kept, step_input=edited)
-            return run.id
-
-        return await self._registry.current(start)
+        """Start the run's function again as a new run linked to it, from the start or from a
+        step (its input edited): `reruns.Reruns.start`."""
+        return await self._reruns.start(run_id, by=by, from_step=from_step, step_input=step_input)
 
     async def suspend_function(
         self, function_id: str, *, by: str = "api", cancel_running: bool = False
     ) -> Suspension:
-        """Pause a function (its slug): from now on an event it matches records a skipped
-        run (``skip_reason`` ``"paused"``, ready for a bulk replay) and its cron does not
-        fire. Its running runs go on, or with `cancel_running` are cancelled by a bulk
-        cancellation. Pausing a paused function changes nothing but `cancel_running`.
-        `NotFound`."""
-        snapshot = await self._registry.load()
-        function = snapshot.functions.get(function_id)
-        if function is None:
-            raise NotFound(f"no function {function_id!r} is registered")
-        now = self._clock.now()
-        cancel = None
-        if cancel_running:
-            app_id = next(f.app_id for f in snapshot.state.functions if f.id == function_id)
-            cancel = Cancellation(
-                id=new_ulid(now),
-                app_id=app_id,
-                function_id=function_id,
-                started_after=0,
-                started_before=now + 1,
-                expression=None,
-                created_at=now,
-                requested_by="pause",
-            )
-        suspension = Suspension(function_id=function_id, suspended_at=now, suspended_by=by)
-        suspension = await self._storage.suspend_function(suspension, cancel=cancel)
-        await self._registry.load()
-        logger.info("function %s paused", function_id, extra={"by": by})
-        return suspension
+        """Pause a function (its slug): `suspensions.Suspensions.suspend`."""
+        return await self._suspensions.suspend(function_id, by=by, cancel_running=cancel_running)
 
     async def resume_function(self, function_id: str) -> bool:
-        """Resume a paused function (its slug): events start it again and its cron fires.
-        Whether it was paused. `NotFound` if no such function is registered."""
-        if self._registry.function(function_id) is None:
-            await self._registry.load()
-            if self._registry.function(function_id) is None:
-                raise NotFound(f"no function {function_id!r} is registered")
-        resumed = await self._storage.resume_function(function_id)
-        await self._registry.load()
-        return resumed
+        """Resume a paused function (its slug): `suspensions.Suspensions.resume`."""
+        return await self._suspensions.resume(function_id)
 
     async def create_cancellation(
         self,

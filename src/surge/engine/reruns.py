@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from surge.core.errors import InvalidInput
-from surge.storage import Memo, RunState
+from surge.core.clock import Clock
+from surge.core.errors import Conflict, InvalidInput, NotFound
+from surge.storage import Memo, RunState, Storage
 
-from .registry import Snapshot
+from .ingest import rerun_of
+from .registry import Registry, Snapshot
 
-__all__ = ["EDITABLE_INPUT_SDKS", "check_takes_input", "kept_steps"]
+__all__ = ["EDITABLE_INPUT_SDKS", "Reruns", "check_takes_input", "kept_steps"]
 
 EDITABLE_INPUT_SDKS = ("js:",)
 """Prefixes of the SDK names (as apps sync them) that run a step with an edited input."""
@@ -66,3 +68,56 @@ def check_takes_input(snapshot: Snapshot, function_id: str) -> None:
             " one; rerun from the step as it was",
             field="input",
         )
+
+
+class Reruns:
+    """Starts reruns of runs, one at a time (a bulk replay starts them in batches:
+    `replays.py`)."""
+
+    def __init__(self, storage: Storage, registry: Registry, clock: Clock) -> None:
+        self._storage = storage
+        self._registry = registry
+        self._clock = clock
+
+    async def start(
+        self,
+        run_id: str,
+        *,
+        by: str = "api",
+        from_step: str | None = None,
+        step_input: list[Any] | None = None,
+    ) -> str:
+        """Start the run's function again with the same event(s), as a new run linked to it
+        (`RunRecord.original_run_id`); return the new run's id. Its concurrency, throttle and
+        singleton apply, not its rate limit or idempotency key. Both runs' histories say so,
+        and who asked (`by`: ``api`` for the REST and GraphQL APIs).
+
+        With `from_step` (a step's id, hashed or as the user wrote it), the steps the run
+        finished before that one keep their results: the rerun starts with them memoized.
+        With `step_input` too (the step's arguments), that step runs with it instead of the
+        arguments in the app's code, on an SDK that reads an edited input (see the module).
+
+        Raises:
+            NotFound: There is no such run, or its function is no longer registered.
+            InvalidInput: The run has no step `from_step`, or `step_input` is not a list or its
+                app's SDK cannot take it.
+            Conflict: Its function is paused.
+        """
+        original = await self._storage.get_run(run_id)
+        if original.function_id in (await self._registry.load()).suspended:
+            raise Conflict(f"function {original.function_id!r} is paused: resume it first")
+        state = await self._storage.load_run_state(run_id)
+        kept, edited = kept_steps(state, from_step, step_input)
+        now = self._clock.now()
+
+        async def start(snapshot: Snapshot) -> str:
+            function = snapshot.functions.get(original.function_id)
+            if function is None:
+                raise NotFound(f"function {original.function_id!r} is no longer registered")
+            if edited is not None:
+                check_takes_input(snapshot, function.id)
+            run = rerun_of(function, original, state.events, now=now)
+            await self._storage.rerun(run, by=by, memos=kept, step_input=edited)
+            return run.id
+
+        return await self._registry.current(start)

@@ -91,6 +91,19 @@ def _by_id(
     }
 
 
+def _metadata_post(run_id: dict[str, Any], invalid: dict[str, Any]) -> dict[str, Any]:
+    updated = _data({"type": "object", "properties": {"updated": {"type": "integer"}}})
+    operation = _by_id(
+        "Attach span metadata to the run, or to one of its steps",
+        run_id,
+        updated,
+        "How many updates were applied.",
+    )
+    operation["responses"] |= {"400": invalid, "413": _error("The body is too large.")}
+    body = {"application/json": {"schema": _ref("MetadataRequest")}}
+    return operation | {"requestBody": {"required": True, "content": body}}
+
+
 def _path_id(name: str, description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -343,50 +356,11 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "requestBody": {
                         "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "from_step": {"type": "string"},
-                                        "input": {
-                                            "type": "array",
-                                            "description": "The step's arguments, edited"
-                                            " (with from_step; TypeScript SDK apps only).",
-                                        },
-                                    },
-                                    "additionalProperties": False,
-                                }
-                            }
-                        },
+                        "content": {"application/json": {"schema": _ref("RerunRequest")}},
                     },
                 }
             },
-            "/v1/runs/{run_id}/metadata": {
-                "post": {
-                    **_by_id(
-                        "Attach span metadata to the run, or to one of its steps",
-                        run_id,
-                        _data({"type": "object", "properties": {"updated": {"type": "integer"}}}),
-                        "How many updates were applied.",
-                    ),
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("MetadataRequest")}},
-                    },
-                    "responses": {
-                        "200": _json(
-                            _data(
-                                {"type": "object", "properties": {"updated": {"type": "integer"}}}
-                            ),
-                            "How many updates were applied.",
-                        ),
-                        "400": invalid,
-                        "404": _error("There is no such run."),
-                        "413": _error("The body is too large."),
-                    },
-                }
-            },
+            "/v1/runs/{run_id}/metadata": {"post": _metadata_post(run_id, invalid)},
             "/v1/runs/{run_id}/history": {
                 "get": _by_id(
                     "A run's history, oldest first",

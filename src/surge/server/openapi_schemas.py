@@ -139,6 +139,18 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "RerunRequest": {
+        "type": "object",
+        "properties": {
+            "from_step": {"type": "string"},
+            "input": {
+                "type": "array",
+                "description": "The step's arguments, edited (with from_step; TypeScript SDK"
+                " apps only).",
+            },
+        },
+        "additionalProperties": False,
+    },
     "Run": {
         "type": "object",
         "properties": {
