@@ -47,6 +47,8 @@ BATCH = 256
 """Runs exported in one request, at most."""
 FLUSH_S = 1.0
 """How long an ended run waits for others to share its request."""
+EXPORT_TIMEOUT_S = 5.0
+"""How long one export (with the exporter's own retries) may take."""
 MAX_DEPTH = 64
 """How many parents are followed up a fan-out to find its top."""
 _ROOTS_CACHED = 10_000
@@ -93,7 +95,9 @@ class TraceExporter:
                 "--otlp-endpoint needs the OpenTelemetry packages: pip install 'surge[otel]'"
             ) from None
         self._storage = storage
-        self._exporter: SpanExporter = OTLPSpanExporter(endpoint=trace_endpoint(endpoint))
+        self._exporter: SpanExporter = OTLPSpanExporter(
+            endpoint=trace_endpoint(endpoint), timeout=EXPORT_TIMEOUT_S
+        )
         self._resource = Resource.create({"service.name": "surge", "service.version": version})
         self._pending: asyncio.Queue[str] = asyncio.Queue(MAX_PENDING)
         self._roots: OrderedDict[str, str] = OrderedDict()
@@ -126,7 +130,10 @@ class TraceExporter:
         while True:
             first = await self._pending.get()
             await asyncio.sleep(FLUSH_S)
-            await self._export([first, *self._take(BATCH - 1)])
+            try:
+                await self._export([first, *self._take(BATCH - 1)])
+            except Exception:  # the next batch may fare better: keep exporting
+                logger.exception("OTLP export failed")
 
     def _take(self, most: int) -> list[str]:
         taken: list[str] = []

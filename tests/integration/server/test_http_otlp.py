@@ -185,3 +185,31 @@ async def _fan_out_and_check(server: Harness, sdk_app: ScriptedApp, collector: C
 
     assert len({s["span_id"] for s in collector.spans}) == len(collector.spans), "each once"
     assert {r["service.name"] for r in collector.resources} == {"surge"}
+
+
+async def test_a_collector_that_refuses_spans_costs_no_run_and_is_logged(
+    tmp_path: Any,
+    socket_server_on: Any,
+    sdk_app: ScriptedApp,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def refuse(request: Request) -> Response:
+        return Response(b"no", status_code=400)  # not retried by the exporter
+
+    app = Starlette(routes=[Route("/v1/traces", refuse, methods=["POST"])])
+    async with (
+        serve_on_loopback(app, lifespan="off") as collector_url,
+        socket_server_on(str(tmp_path / "surge.db"), otlp_endpoint=collector_url) as server,
+    ):
+        function = sdk_app.function("r", "fn", [{"event": "r/go"}])
+        sdk_app.script("r-fn", [sdk_app.ok("fine")])
+        await sdk_app.register(server, "r", [function])
+        sent = await server.send([{"name": "r/go"} for _ in range(3)])
+        for event_id in sent:
+            [run] = await server.wait_event_runs(event_id, 1)
+            assert (await server.wait_run(run["run_id"]))["status"] == "Completed"
+
+        async def warned() -> bool | None:
+            return any("did not take" in r.getMessage() for r in caplog.records) or None
+
+        await wait_for(warned, what="the warning that the collector refused the spans")
