@@ -171,7 +171,7 @@ def add_commands(commands: Subparsers) -> None:
         "--input",
         metavar="JSON",
         help="with --from-step: that step's arguments, edited, as a JSON array (apps on the"
-        " TypeScript SDK)",
+        " TypeScript or the Surge SDK)",
     )
     cancel = _verb(commands, "cancel", _cancel, "cancel a run")
     cancel.add_argument("run_id", metavar="RUN-ID")

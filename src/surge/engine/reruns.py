@@ -4,8 +4,9 @@ A rerun from step S starts with the steps the original finished before S memoize
 the first to run again. Its input may be edited: the arguments S runs with instead of those
 in the app's code. The server sends them as S's memo ``{"input": [args]}`` until S is
 memoized (`requests.step_memos`); the TypeScript SDK runs the step with them (Inngest's
-"rerun from step" with an edited input). The Python SDKs would read that memo as S's result,
-so an edited input is refused for any app not on the TypeScript SDK.
+"rerun from step" with an edited input), and so does the Surge SDK, which says so at sync
+(``capabilities.step_input``). Inngest's Python SDK would read that memo as S's result, so an
+edited input is refused for an app on any other SDK.
 """
 
 from __future__ import annotations
@@ -57,17 +58,22 @@ def kept_steps(
 
 def check_takes_input(snapshot: Snapshot, function_id: str) -> None:
     """Raise `InvalidInput` unless the app of function `function_id` runs on an SDK that reads
-    an edited step input."""
+    an edited step input: the TypeScript SDK, or one that says so at sync (the Surge SDK's
+    ``capabilities.step_input``)."""
     app_id = next((f.app_id for f in snapshot.state.functions if f.id == function_id), "")
     app = next((a for a in snapshot.state.apps if a.id == app_id), None)
     sdk = app.sdk if app is not None else ""
-    if not sdk.startswith(EDITABLE_INPUT_SDKS):
-        raise InvalidInput(
-            f"app {app_id!r} runs on {sdk or 'an unknown SDK'}, which would read an"
-            " edited input as the step's result: only the TypeScript SDK (js:) runs a step with"
-            " one; rerun from the step as it was",
-            field="input",
-        )
+    capabilities = app.config.get("capabilities") if app is not None else None
+    if sdk.startswith(EDITABLE_INPUT_SDKS) or (
+        isinstance(capabilities, dict) and capabilities.get("step_input")
+    ):
+        return
+    raise InvalidInput(
+        f"app {app_id!r} runs on {sdk or 'an unknown SDK'}, which would read an edited input"
+        " as the step's result: only the TypeScript SDK (js:) and the Surge SDK run a step"
+        " with one; rerun from the step as it was",
+        field="input",
+    )
 
 
 class Reruns:

@@ -29,6 +29,10 @@ __all__ = ["Comm", "CommRequest", "CommResponse"]
 SCHEMA_VERSION = "2024-05-24"
 
 
+CAPABILITIES = {"in_band_sync": "v1", "trust_probe": "v1", "step_input": "v1"}
+"""What the SDK can do, told at sync; ``step_input``: a step runs with an edited input."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CommRequest:
     """A request to the serve endpoint. Header names must be lower-case."""
@@ -226,7 +230,7 @@ class Comm:
             "authentication_succeeded": True,
             "api_origin": config.api_origin,
             "app_id": self.client.app_id,
-            "capabilities": {"in_band_sync": "v1", "trust_probe": "v1"},
+            "capabilities": CAPABILITIES,
             "env": config.env,
             "event_api_origin": config.event_origin,
             "event_key_hash": hashlib.sha256(config.event_key.encode()).hexdigest()
@@ -265,7 +269,7 @@ class Comm:
             "v": "0.1",
             "framework": self.framework,
             "functions": [fn.config(url) for fn in self.functions.values()],
-            "capabilities": {"in_band_sync": "v1", "trust_probe": "v1"},
+            "capabilities": CAPABILITIES,
         }
         if self.client.app_version:
             body["appVersion"] = self.client.app_version

@@ -63,6 +63,11 @@ def error_value(exc: BaseException) -> dict[str, Any]:
     return {"name": type(exc).__name__, "message": str(exc), "stack": stack}
 
 
+def _is_input(memo: Any) -> bool:
+    """Whether a memo is an edited step input, ``{"input": [args]}`` and nothing else."""
+    return type(memo) is dict and len(memo) == 1 and isinstance(memo.get("input"), list)
+
+
 class RunState:
     """What one call knows: memos, the targeted step, and the steps reached so far."""
 
@@ -74,6 +79,7 @@ class RunState:
         "_stack_index",
         "attempt",
         "hits",
+        "inputs",
         "max_attempts",
         "plan_only",
         "stack",
@@ -91,7 +97,11 @@ class RunState:
         max_attempts: int = 5,
         stack: list[str] | None = None,
     ) -> None:
-        self.steps = steps
+        # An edited input (a rerun from that step) is no memo: the step runs with it.
+        self.inputs = {h: m["input"] for h, m in steps.items() if _is_input(m)}
+        self.steps = (
+            {h: m for h, m in steps.items() if h not in self.inputs} if self.inputs else steps
+        )
         self.target = target
         self.plan_only = plan_only
         self.attempt = attempt
@@ -115,6 +125,12 @@ class RunState:
         index = counts.get(step_id, 0)
         counts[step_id] = index + 1
         return hash_step_id(step_id, index), index
+
+    def arguments(self, hashed: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The positional arguments step `hashed` runs with: `args` as the code gives them,
+        unless a rerun edited them."""
+        edited = self.inputs.get(hashed)
+        return tuple(edited) if edited is not None else args
 
     def memo(self, hashed: str) -> Any:
         """The raw memo of step `hashed`, or `MISSING`."""

@@ -131,11 +131,12 @@ class Step(_Tools):
         if memo is not MISSING:
             return _decode(fn, run.unwrap(step_id, memo))
         run.reach_run(hashed, step_id, index)
+        positional = run.arguments(hashed, args)
         try:
             if inspect.iscoroutinefunction(fn):
-                value = await fn(*args, **kwargs)
+                value = await fn(*positional, **kwargs)
             else:
-                value = await asyncio.to_thread(fn, *args, **kwargs)
+                value = await asyncio.to_thread(fn, *positional, **kwargs)
                 if inspect.isawaitable(value):
                     value = await value
         except Exception as exc:
@@ -294,7 +295,7 @@ class SyncStep(_Tools):
             return value
         run.reach_run(hashed, step_id, index)
         try:
-            value = fn(*args, **kwargs)
+            value = fn(*run.arguments(hashed, args), **kwargs)
         except Exception as exc:
             run.failed(hashed, step_id, index, exc)
         run.completed(hashed, step_id, index, value)

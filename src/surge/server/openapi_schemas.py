@@ -145,8 +145,8 @@ SCHEMAS: dict[str, Any] = {
             "from_step": {"type": "string"},
             "input": {
                 "type": "array",
-                "description": "The step's arguments, edited (with from_step; TypeScript SDK"
-                " apps only).",
+                "description": "The step's arguments, edited (with from_step; apps on the"
+                " TypeScript or the Surge SDK).",
             },
         },
         "additionalProperties": False,

@@ -111,6 +111,21 @@ def step_functions(client: surge.Surge, ledger: Ledger) -> list[surge.Function[A
 
         return await ctx.step.run("call-api", call_api)
 
+    @client.create_function(fn_id="pricer", trigger="lab/price")
+    async def pricer(ctx: surge.Context) -> dict[str, Any]:
+        quote = await ctx.step.run("quote", lambda: {"sku": "a", "cents": 250})
+
+        async def charge(amount: int, currency: str = "usd") -> str:
+            ledger.count(ctx.run_id, "charge")
+            return f"{amount} {currency}"
+
+        def receipt(charged: str) -> str:  # run in a thread: sync step bodies edit too
+            ledger.count(ctx.run_id, "receipt")
+            return f"receipt for {charged}"
+
+        charged = await ctx.step.run("charge", charge, quote["cents"], currency="eur")
+        return {"charged": charged, "receipt": await ctx.step.run("receipt", receipt, charged)}
+
     @client.create_function(fn_id="parallel", trigger="lab/parallel")
     async def parallel(ctx: surge.Context) -> list[int]:
         async def square(n: int) -> int:
@@ -133,7 +148,7 @@ def step_functions(client: surge.Surge, ledger: Ledger) -> list[surge.Function[A
         await ctx.step.sleep("nap", 1)
         return time.time() - before
 
-    return [flaky, parallel, sleeper]
+    return [flaky, pricer, parallel, sleeper]
 
 
 def error_functions(client: surge.Surge, ledger: Ledger) -> list[surge.Function[Any]]:
@@ -339,3 +354,22 @@ def test_a_keyed_concurrency_limit_holds_per_key_and_is_used(stack: Stack) -> No
         assert stack.run_of(event_id, "lab-limited")["status"] == "Completed"
     assert (stack.ledger.peak["g0"], stack.ledger.peak["g1"]) == (2, 2)
     assert stack.ledger.peak["limited"] > 2  # the two groups ran side by side
+
+
+def test_a_rerun_from_a_step_with_an_edited_input_runs_it_with_that_input(stack: Stack) -> None:
+    """The server sends the edited input as the step's memo ``{"input": [args]}``; the Surge
+    SDK says at sync that it reads it, and runs the step with those positional arguments
+    (its keyword arguments as in the code)."""
+    (event_id,) = stack.send({"name": "lab/price"})
+    original = stack.run_of(event_id, "lab-pricer")
+    assert original["output"] == {"charged": "250 eur", "receipt": "receipt for 250 eur"}
+
+    body = {"from_step": "charge", "input": [999]}
+    resp = stack.server.request("POST", f"/v1/runs/{original['run_id']}/rerun", json=body)
+    assert resp.status_code == 200, resp.text
+    rerun = stack.server.wait_run(resp.json()["data"]["run_id"])
+
+    assert rerun["status"] == "Completed", rerun
+    assert rerun["output"] == {"charged": "999 eur", "receipt": "receipt for 999 eur"}
+    # quote came from the original; charge ran once, with the input; receipt as coded.
+    assert stack.ledger.runs[rerun["run_id"]] == {"charge": 1, "receipt": 1}
