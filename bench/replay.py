@@ -65,12 +65,15 @@ async def wait_final(app: httpx.AsyncClient, target: int, timeout: float) -> flo
 
 async def wait_skipped(server: httpx.AsyncClient, n: int, timeout: float) -> None:
     """Until `n` worker runs are recorded skipped (counted through GraphQL)."""
-    query = """query($f: [String!]) { runs(filter: {functionIDs: $f, status: [SKIPPED]},
+    query = """query($f: [String!], $from: Time!) {
+      runs(filter: {from: $from, functionIDs: $f, status: [SKIPPED]},
       orderBy: [{field: QUEUED_AT, direction: DESC}], first: 1) { totalCount } }"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = {"query": query, "variables": {"f": [WORKER]}}
+        body = {"query": query, "variables": {"f": [WORKER], "from": iso(time.time() - 3600)}}
         got = (await server.post("/v0/gql", json=body)).json()
+        if "data" not in got:
+            raise RuntimeError(f"GraphQL answered {got}")
         if got["data"]["runs"]["totalCount"] >= n:
             return
         await asyncio.sleep(0.2)
@@ -102,14 +105,27 @@ async def replay_phase(
     resp = await server.post("/v1/replays", json=body)
     resp.raise_for_status()
     replay_id = resp.json()["data"]["id"]
+    all_started = asyncio.create_task(_all_started(server, replay_id, n, began))
     ended = await wait_final(app, done + n, timeout=600)
     rate = n / (ended - began)
+    started_s = await all_started
     for _ in range(100):
         replay = (await server.get(f"/v1/replays/{replay_id}")).json()["data"]
         if replay["done"] and replay["runs"]["completed"] == n:
             break
         await asyncio.sleep(0.1)
+    replay["all_started_s"] = started_s
+    replay["all_ended_s"] = ended - began
     return rate, replay
+
+
+async def _all_started(server: httpx.AsyncClient, replay_id: str, n: int, began: float) -> float:
+    """Seconds from the replay's creation until its job had started all `n` reruns."""
+    while True:
+        replay = (await server.get(f"/v1/replays/{replay_id}")).json()["data"]
+        if replay["started"] >= n:
+            return time.monotonic() - began
+        await asyncio.sleep(0.25)
 
 
 async def run(n: int, db: str | None, workdir: Path) -> dict[str, Any]:
@@ -149,6 +165,8 @@ def report(result: dict[str, Any], n: int, backend: str, markdown: bool) -> None
         print(f"  bulk replay:     {result['replay']:,.0f} runs/s")
         print(f"  new work again:  {result['new_again']:,.0f} runs/s")
         print(f"  replay / slower new: {ratio:.1%}")
+    print(f"the replay's job started all {n:,} reruns {record['all_started_s']:.1f} s after"
+          f" it was created; they had all ended after {record['all_ended_s']:.1f} s")  # fmt: skip
     print(f"replay record: total {record['total']}, started {record['started']},"
           f" {record['runs']} ({'as expected' if checked else 'NOT as expected'})")  # fmt: skip
 

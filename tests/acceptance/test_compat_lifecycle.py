@@ -349,6 +349,13 @@ def test_graphql_creates_an_app_from_its_url_and_deletes_it(
     made = created["data"]["createApp"]
     assert made["id"] == app.app_id and made["functionCount"] > 0, created
     assert [a["id"] for a in gql("{ apps { id } }")["data"]["apps"]] == [app.app_id]
+    update = (
+        "mutation($id: String!, $url: String!) { updateApp(input: {id: $id, url: $url}) { id } }"
+    )
+    resynced = gql(update, id=app.app_id, url=app.serve_url)
+    assert resynced["data"] == {"updateApp": {"id": app.app_id}}, resynced
+    unknown = gql(update, id="nope", url=app.serve_url)
+    assert "no app 'nope'" in unknown["errors"][0]["message"], unknown
 
     deleted = gql("mutation($id: String!) { deleteApp(id: $id) }", id=app.app_id)
     assert deleted["data"] == {"deleteApp": app.app_id}
@@ -360,3 +367,10 @@ def test_graphql_creates_an_app_from_its_url_and_deletes_it(
         'mutation { createApp(input: {url: "http://127.0.0.1:9/api/inngest"}) { id } }'
     )
     assert "did not sync" in unreachable["errors"][0]["message"]
+
+    # As the TypeScript SDK's harness cleans up: by the app's name.
+    gql("mutation($url: String!) { createApp(input: {url: $url}) { id } }", url=app.serve_url)
+    by_name = "mutation($name: String!) { deleteAppByName(name: $name) }"
+    assert gql(by_name, name=app.app_id)["data"] == {"deleteAppByName": True}
+    assert gql(by_name, name=app.app_id)["data"] == {"deleteAppByName": False}
+    assert gql("{ apps { id } }")["data"]["apps"] == []

@@ -63,10 +63,27 @@ async def create_app(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) ->
     return app_object(app, (await engine.status()).functions)
 
 
+async def update_app(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    """Move app `input.id` to `input.url`: the SDK there must sync that app."""
+    engine = engine_of(info)
+    app_id = str(input["id"])
+    if not any(app.id == app_id for app in (await engine.status()).apps):
+        raise NotFound(f"no app {app_id!r}")
+    app = await engine.add_app(str(input["url"]))
+    if app.id != app_id:
+        raise InvalidInput(f"the SDK at {input['url']} serves app {app.id!r}, not {app_id!r}")
+    return app_object(app, (await engine.status()).functions)
+
+
 async def delete_app(_: Any, info: GraphQLResolveInfo, id: str) -> str:
     if not await engine_of(info).delete_app(id):
         raise NotFound(f"no app {id!r}")
     return id
+
+
+async def delete_app_by_name(_: Any, info: GraphQLResolveInfo, name: str) -> bool:
+    """Forget the app named `name` (its id: Surge names apps by their SDK app id)."""
+    return await engine_of(info).delete_app(name)
 
 
 async def pause_function(
@@ -95,7 +112,9 @@ MUTATION: dict[str, Resolver] = {
     "pauseFunction": pause_function,
     "unpauseFunction": unpause_function,
     "createApp": create_app,
+    "updateApp": update_app,
     "deleteApp": delete_app,
+    "deleteAppByName": delete_app_by_name,
     "cancelRun": cancel_run,
     "invokeFunction": invoke_function,
     "rerun": rerun,
