@@ -97,8 +97,9 @@ class Span:
     output_id: str | None = None
     parent_span_id: str | None = None
     children: list[Span] = field(default_factory=list)
-    metadata: list[SpanMetadata] = field(default_factory=list)
-    """What the SDK attached to the run (the root) or to the step (`with_metadata`)."""
+    metadata: Sequence[SpanMetadata] = ()
+    """What the SDK attached to the run (the root) or to the step (`with_metadata`); nothing
+    allocated for a span without (a long trace's spans are many)."""
 
     @property
     def duration_ms(self) -> int | None:
@@ -199,7 +200,7 @@ def with_metadata(root: Span, metadata: Sequence[SpanMetadata]) -> Span:
     for entry in metadata:
         span = root if not entry.step_id else steps.get(entry.step_id)
         if span is not None:
-            span.metadata.append(entry)
+            span.metadata = [*span.metadata, entry]
     return root
 
 

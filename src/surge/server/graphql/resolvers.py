@@ -154,16 +154,20 @@ def span_object(span: Span) -> dict[str, Any]:
         "isRoot": root,
         "parentSpanID": span.parent_span_id,
         "isUserland": False,
-        "metadata": [
-            {
-                "scope": entry.scope,
-                "kind": entry.kind,
-                "values": entry.values,
-                "updatedAt": time(entry.updated_at),
-            }
-            for entry in span.metadata
-        ],
+        "metadata": _metadata_objects(span) if span.metadata else (),
     }
+
+
+def _metadata_objects(span: Span) -> list[dict[str, Any]]:
+    return [
+        {
+            "scope": entry.scope,
+            "kind": entry.kind,
+            "values": entry.values,
+            "updatedAt": time(entry.updated_at),
+        }
+        for entry in span.metadata
+    ]
 
 
 def output_object(output: SpanOutput) -> dict[str, Any]:
