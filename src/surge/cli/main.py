@@ -101,7 +101,9 @@ START_OPTIONS = (
 )
 
 
-SERVER_PACKAGES = frozenset({"starlette", "uvicorn", "httptools", "uvloop", "croniter", "cel"})
+SERVER_PACKAGES = frozenset(
+    {"starlette", "uvicorn", "httptools", "uvloop", "croniter", "cel", "jinja2"}
+)
 """Top-level modules of the `server` extra: missing ones get an install hint."""
 
 

@@ -13,6 +13,7 @@ from surge.core.durations import parse_duration
 from surge.core.errors import InvalidInput, MissingDriver
 from surge.core.limits import ABSOLUTE_MAX_EVENT_BYTES
 from surge.core.signing import check_key
+from surge.dashboard import dashboard_routes
 from surge.engine import Engine, EngineConfig
 from surge.engine.otlp import trace_endpoint
 from surge.server import create_app, server_config
@@ -45,7 +46,9 @@ def serve(args: argparse.Namespace) -> int:
         for key, value in vars(args).items()
         if key not in ("command", "signing_key", "signing_key_fallback", "event_key")
     }
-    app = create_app(engine, event_keys=event_keys, start_opts=start_opts)
+    app = create_app(
+        engine, event_keys=event_keys, start_opts=start_opts, pages=dashboard_routes(engine)
+    )
     print(
         f"Surge {args.command} server: http://{args.host}:{args.port}  "
         f"(database {_redact(database)})",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from surge.core import codec
 from surge.engine import Engine
@@ -27,11 +27,14 @@ def create_app(
     *,
     event_keys: frozenset[str] = frozenset(),
     start_opts: dict[str, Any] | None = None,
+    pages: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The ASGI app of one server node; its lifespan starts and stops `engine`.
 
     With `event_keys`, `POST /e/{key}` accepts only those keys. With signing keys in the
     engine's config, every other API call must carry one as `Authorization: Bearer`.
+    `pages` are served beside the API (the dashboard's: `surge.dashboard`, which the
+    command line passes in; the server layer does not import it).
     """
 
     @contextlib.asynccontextmanager
@@ -71,6 +74,7 @@ def create_app(
         Route("/v0/runs/{run_id}/actions", rest_api.run_actions, methods=["GET"]),
         Route("/v0/gql", graphql_endpoint, methods=["POST"]),
         Route("/metrics", sync_api.metrics, methods=["GET"]),
+        *pages,
     ]
     app = Starlette(
         routes=routes,
