@@ -24,7 +24,8 @@ def test_the_apps_page_syncs_an_app_by_url_shows_it_and_resyncs_it(
     server = surge_server()
     app = app_process("py", server)
 
-    page.goto(server.url)  # the address `make dev` prints
+    page.goto(server.url)  # the address `make dev` prints: the runs, with Apps beside them
+    page.get_by_role("link", name="Apps").click()
     expect(page).to_have_url(f"{server.url}/apps")
     expect(page.locator(".empty")).to_contain_text("No app has synced yet")
 

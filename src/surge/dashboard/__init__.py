@@ -8,6 +8,6 @@ signing-key check until the dashboard's login lands.
 
 from __future__ import annotations
 
-from .pages import dashboard_routes
+from .routes import dashboard_routes
 
 __all__ = ["dashboard_routes"]

@@ -1,0 +1,79 @@
+"""What every page shares: templates, forms, times and the error page."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from surge.core.errors import InvalidInput
+
+__all__ = ["FORM_BYTES", "duration", "error_page", "form", "pretty_json", "render", "when"]
+
+FORM_BYTES = 16 * 1024
+"""The largest form a page accepts."""
+
+_TEMPLATES = Environment(
+    loader=PackageLoader("surge.dashboard", "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(template: str, context: dict[str, Any], *, page: str, status: int = 200) -> Response:
+    """`template` rendered with `context`; `page` is the navigation entry it belongs to."""
+    html = _TEMPLATES.get_template(template).render(page=page, **context)
+    return HTMLResponse(html, status_code=status)
+
+
+def error_page(message: str, *, status: int, page: str = "") -> Response:
+    return render("error.html", {"error": message}, page=page, status=status)
+
+
+async def form(request: Request) -> dict[str, str]:
+    """A URL-encoded form's fields (the first value of each).
+
+    Raises:
+        InvalidInput: It is larger than `FORM_BYTES`.
+    """
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_BYTES:
+            raise InvalidInput(f"the form is larger than {FORM_BYTES // 1024} KiB")
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
+
+
+def when(ms: int | None) -> str:
+    """An epoch-milliseconds time for people, in UTC ("" for none)."""
+    if not ms:
+        return ""
+    moment = datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def duration(start: int | None, end: int | None) -> str:
+    """How long from `start` to `end` (ms), for people ("" unless both are known)."""
+    if start is None or end is None:
+        return ""
+    ms = max(0, end - start)
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms // 60_000} min {ms % 60_000 // 1000} s"
+
+
+def pretty_json(value: Any) -> str:
+    """`value` as indented JSON, for reading."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:
+        return repr(value)

@@ -1,0 +1,35 @@
+"""The dashboard's routes."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from surge.engine import Engine
+
+from .apps import AppsPages
+from .runs import RunsPages
+
+__all__ = ["dashboard_routes"]
+
+
+def dashboard_routes(engine: Engine) -> list[BaseRoute]:
+    """The dashboard's routes, served beside the API by `surge dev` and `surge start`."""
+    apps, runs = AppsPages(engine), RunsPages(engine)
+    return [
+        Route("/", _home, methods=["GET"]),
+        Route("/runs", runs.list, methods=["GET"]),
+        Route("/runs/{run_id}", runs.detail, methods=["GET"]),
+        Route("/runs/{run_id}/cancel", runs.cancel, methods=["POST"]),
+        Route("/runs/{run_id}/rerun", runs.rerun, methods=["POST"]),
+        Route("/apps", apps.list, methods=["GET"]),
+        Route("/apps", apps.add, methods=["POST"]),
+        Route("/apps/{app_id}/resync", apps.resync, methods=["POST"]),
+        Mount("/static", StaticFiles(packages=[("surge.dashboard", "static")]), name="static"),
+    ]
+
+
+async def _home(request: Request) -> Response:
+    return RedirectResponse("/runs", status_code=302)

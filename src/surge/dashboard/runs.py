@@ -1,0 +1,149 @@
+"""The Runs pages: the list (``/runs``, filtered by function and status, newest first, paged
+by cursor) and one run (``/runs/{id}``: its steps as a waterfall with their outputs and
+errors, its trigger events, the fan-out around it, and cancel and rerun)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from surge.core.errors import Conflict, InvalidInput, NotFound
+from surge.engine import Engine
+from surge.engine.traces import Span, span_output
+from surge.storage import RunQuery, RunRecord, RunStatus
+
+from .rendering import duration, error_page, pretty_json, render, when
+
+__all__ = ["RunsPages"]
+
+PAGE_SIZE = 50
+CHILDREN_SHOWN = 50
+
+
+class RunsPages:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def list(self, request: Request) -> Response:
+        params = request.query_params
+        function = params.get("function") or None
+        statuses = [s for s in params.getlist("status") if s in _STATUSES]
+        query = RunQuery(
+            function_id=function,
+            statuses=tuple(_STATUSES[s] for s in statuses) or None,
+            limit=PAGE_SIZE,
+            cursor=params.get("cursor") or None,
+        )
+        runs = await self._engine.list_runs(query)
+        node = await self._engine.status()
+        older = None
+        if len(runs) == PAGE_SIZE:
+            kept = [("function", function or ""), *(("status", s) for s in statuses)]
+            older = "/runs?" + urlencode([*kept, ("cursor", runs[-1].id)])
+        context = {
+            "runs": [_run_row(run) for run in runs],
+            "functions": sorted(f.id for f in node.functions),
+            "function": function or "",
+            "statuses": statuses,
+            "all_statuses": list(_STATUSES),
+            "older": older,
+        }
+        return render("runs.html", context, page="runs")
+
+    async def detail(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        try:
+            run = await self._engine.get_run(run_id)
+            state = await self._engine.run_state(run_id)
+            trace = await self._engine.run_trace(run_id)
+        except NotFound as exc:
+            return error_page(str(exc), status=404, page="runs")
+        children = await self._engine.list_runs(
+            RunQuery(parent_run_id=run_id, limit=CHILDREN_SHOWN)
+        )
+        reruns = await self._engine.list_runs(RunQuery(original_run_id=run_id, limit=20))
+        steps = [_step_row(span, trace, state) for span in trace.children]
+        context = {
+            "run": _run_row(run),
+            "output": None if run.output is None else pretty_json(run.output),
+            "error": None if run.error is None else pretty_json(run.error),
+            "events": [pretty_json(event) for event in state.events],
+            "steps": steps,
+            "children": [_run_row(child) for child in children],
+            "more_children": len(children) == CHILDREN_SHOWN,
+            "reruns": [_run_row(rerun) for rerun in reruns],
+            "notice": request.query_params.get("notice"),
+        }
+        return render("run.html", context, page="runs")
+
+    async def cancel(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        try:
+            await self._engine.cancel_run(run_id)
+        except NotFound as exc:
+            return error_page(str(exc), status=404, page="runs")
+        return RedirectResponse(f"/runs/{run_id}?notice=Cancelled.", status_code=303)
+
+    async def rerun(self, request: Request) -> Response:
+        run_id = request.path_params["run_id"]
+        try:
+            new_id = await self._engine.rerun(run_id, by="dashboard")
+        except NotFound as exc:
+            return error_page(str(exc), status=404, page="runs")
+        except (Conflict, InvalidInput) as exc:
+            return error_page(str(exc), status=409, page="runs")
+        return RedirectResponse(f"/runs/{new_id}?notice=Rerun+of+{run_id}.", status_code=303)
+
+
+_STATUSES = {status.value: status for status in RunStatus}
+
+
+def _run_row(run: RunRecord) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "function": run.function_id,
+        "status": run.status.value,
+        "skip_reason": run.skip_reason,
+        "started": when(run.started_at),
+        "ended": when(run.ended_at),
+        "duration": duration(run.started_at, run.ended_at),
+        "running": run.status is RunStatus.RUNNING,
+        "parent": run.parent_run_id,
+        "original": run.original_run_id,
+        "replay": run.replay_id,
+        "cron": run.cron,
+    }
+
+
+def _step_row(span: Span, root: Span, state: Any) -> dict[str, Any]:
+    """A step's row of the waterfall: where its bar starts and how wide it is, in percent of
+    the run's span, and what it returned or why it failed."""
+    start = root.queued_at
+    end = max(root.ended_at or 0, *(s.ended_at or s.queued_at for s in root.children), start + 1)
+    total = end - start
+    began = span.started_at if span.started_at is not None else span.queued_at
+    finished = span.ended_at if span.ended_at is not None else end
+    output = error = None
+    if span.output_id is not None:
+        try:
+            result = span_output(state, span.step_id)
+        except NotFound:
+            result = None
+        if result is not None and result.error is not None:
+            error = pretty_json(result.error)
+        elif result is not None:
+            output = pretty_json(result.data)
+    return {
+        "name": span.name,
+        "op": span.step_type,
+        "status": span.status.value,
+        "attempts": span.attempts,
+        "duration": duration(began, span.ended_at),
+        "offset": round(100 * (began - start) / total, 2),
+        "width": max(0.5, round(100 * (finished - began) / total, 2)),
+        "output": output,
+        "error": error,
+    }

@@ -1,0 +1,128 @@
+"""The Runs pages (``/runs``, ``/runs/{id}``) in Chromium against a real ``surge dev`` and the
+official Python SDK's compat app: filtering, a run's steps with their outputs, its trigger
+event, the fan-out both ways, rerun and cancel."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from playwright.sync_api import Page, expect
+
+if TYPE_CHECKING:
+    from conftest import AppProcess, SurgeServer
+
+FINAL = ("Completed", "Failed", "Cancelled")
+
+
+def synced(server: SurgeServer, app: AppProcess) -> None:
+    query = "mutation($url: String!) { createApp(input: {url: $url}) { id } }"
+    resp = server.request(
+        "POST", "/v0/gql", json={"query": query, "variables": {"url": app.serve_url}}
+    )
+    assert resp.json()["data"]["createApp"]["id"] == app.app_id, resp.text
+
+
+def ended(server: SurgeServer, event_id: str, wait_until: Callable[..., Any]) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        runs = server.event_runs(event_id)
+        return runs[0] if runs and runs[0]["status"] in FINAL else None
+
+    run: dict[str, Any] = wait_until(check, timeout=60, what="the run to end")
+    return run
+
+
+def test_runs_list_filters_and_a_run_shows_its_steps_event_and_fan_out(
+    page: Page,
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+) -> None:
+    server = surge_server()
+    app = app_process("py", server)
+    synced(server, app)
+    (start,) = server.send({"name": "compat/fanout.start", "data": {"count": 2}})
+    orchestrator = ended(server, start, wait_until)
+    children = wait_until(
+        lambda: (
+            (
+                c := server.request(
+                    "GET", "/v1/runs", params={"parent_run_id": orchestrator["run_id"]}
+                ).json()["data"]
+            )
+            and len(c) == 2
+            and all(r["status"] in FINAL for r in c)
+            and c
+        ),
+        timeout=60,
+        what="both worker runs to end",
+    )
+    worker = children[0]
+
+    page.goto(server.url)
+    expect(page).to_have_url(f"{server.url}/runs")
+    rows = page.locator("table.runs tbody tr")
+    expect(rows).to_have_count(3)
+    page.select_option("#filter-function", f"{app.app_id}-fanout-worker")
+    page.click("form.filters button")
+    expect(rows).to_have_count(2)
+    expect(page).to_have_url(re.compile(r"function=compat-py-fanout-worker"))
+    page.check('input[name="status"][value="Failed"]')
+    page.click("form.filters button")
+    expect(page.locator(".empty")).to_have_text("No run matches.")
+
+    page.goto(f"{server.url}/runs/{worker['run_id']}")
+    expect(page.locator("#run-status")).to_have_text("Completed")
+    steps = page.locator("li.step")
+    expect(steps.locator(".name")).to_have_text(["fetch-item", "process-item", "Finalization"])
+    fetch = page.locator('li.step[data-step="fetch-item"]')
+    fetch.locator("summary").click()
+    item_id = worker["output"]["item_id"]
+    expect(fetch.locator("pre.output")).to_contain_text(f'"item_id": "{item_id}"')
+    expect(page.locator("pre.event")).to_contain_text('"name": "compat/fanout.item"')
+    # Up the fan-out to the run that sent the event, and down again.
+    page.click("a.parent")
+    expect(page).to_have_url(f"{server.url}/runs/{orchestrator['run_id']}")
+    expect(page.locator("ul.children li")).to_have_count(2)
+    expect(page.locator("ul.children")).to_contain_text(worker["run_id"])
+
+
+def test_a_run_is_rerun_and_a_sleeping_run_cancelled_from_its_page(
+    page: Page,
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+) -> None:
+    server = surge_server()
+    app = app_process("py", server)
+    synced(server, app)
+    (item,) = server.send({"name": "compat/fanout.item", "data": {"item_id": "e2e"}})
+    original = ended(server, item, wait_until)
+
+    page.goto(f"{server.url}/runs/{original['run_id']}")
+    page.get_by_role("button", name="Rerun").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Rerun of {original['run_id']}")
+    expect(page.locator("a.original")).to_have_text(original["run_id"])
+    rerun_id = page.url.rsplit("/", 1)[1].split("?")[0]
+    wait_until(lambda: server.run(rerun_id)["status"] == "Completed", timeout=60, what="the rerun")
+    history = server.request("GET", f"/v1/runs/{rerun_id}/history").json()["data"]
+    assert any(h["kind"] == "rerun_of" and h.get("by") == "dashboard" for h in history), history
+    page.goto(f"{server.url}/runs/{original['run_id']}")
+    expect(page.locator("ul.reruns")).to_contain_text(rerun_id)
+
+    (napping,) = server.send({"name": "compat/cancellable.start", "data": {"group": "e2e"}})
+    run = wait_until(lambda: (r := server.event_runs(napping)) and r[0], timeout=30, what="the run")
+    wait_until(
+        lambda: any(
+            h["kind"] == "sleeping"
+            for h in server.request("GET", f"/v1/runs/{run['run_id']}/history").json()["data"]
+        ),
+        timeout=30,
+        what="the run to sleep",
+    )
+    page.goto(f"{server.url}/runs/{run['run_id']}")
+    expect(page.locator("#run-status")).to_have_text("Running")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#run-status")).to_have_text("Cancelled")
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
