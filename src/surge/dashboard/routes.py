@@ -10,6 +10,7 @@ from starlette.staticfiles import StaticFiles
 from surge.engine import Engine
 
 from .apps import AppsPages
+from .functions import FunctionsPages
 from .runs import RunsPages
 
 __all__ = ["dashboard_routes"]
@@ -17,13 +18,18 @@ __all__ = ["dashboard_routes"]
 
 def dashboard_routes(engine: Engine) -> list[BaseRoute]:
     """The dashboard's routes, served beside the API by `surge dev` and `surge start`."""
-    apps, runs = AppsPages(engine), RunsPages(engine)
+    apps, runs, functions = AppsPages(engine), RunsPages(engine), FunctionsPages(engine)
     return [
         Route("/", _home, methods=["GET"]),
         Route("/runs", runs.list, methods=["GET"]),
         Route("/runs/{run_id}", runs.detail, methods=["GET"]),
         Route("/runs/{run_id}/cancel", runs.cancel, methods=["POST"]),
         Route("/runs/{run_id}/rerun", runs.rerun, methods=["POST"]),
+        Route("/functions", functions.list, methods=["GET"]),
+        Route("/functions/{slug}", functions.detail, methods=["GET"]),
+        Route("/functions/{slug}/invoke", functions.invoke, methods=["POST"]),
+        Route("/functions/{slug}/pause", functions.pause, methods=["POST"]),
+        Route("/functions/{slug}/resume", functions.resume, methods=["POST"]),
         Route("/apps", apps.list, methods=["GET"]),
         Route("/apps", apps.add, methods=["POST"]),
         Route("/apps/{app_id}/resync", apps.resync, methods=["POST"]),

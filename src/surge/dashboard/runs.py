@@ -17,7 +17,7 @@ from surge.storage import RunQuery, RunRecord, RunStatus
 
 from .rendering import duration, error_page, pretty_json, render, when
 
-__all__ = ["RunsPages"]
+__all__ = ["RunsPages", "run_row"]
 
 PAGE_SIZE = 50
 CHILDREN_SHOWN = 50
@@ -44,7 +44,7 @@ class RunsPages:
             kept = [("function", function or ""), *(("status", s) for s in statuses)]
             older = "/runs?" + urlencode([*kept, ("cursor", runs[-1].id)])
         context = {
-            "runs": [_run_row(run) for run in runs],
+            "runs": [run_row(run) for run in runs],
             "functions": sorted(f.id for f in node.functions),
             "function": function or "",
             "statuses": statuses,
@@ -67,14 +67,14 @@ class RunsPages:
         reruns = await self._engine.list_runs(RunQuery(original_run_id=run_id, limit=20))
         steps = [_step_row(span, trace, state) for span in trace.children]
         context = {
-            "run": _run_row(run),
+            "run": run_row(run),
             "output": None if run.output is None else pretty_json(run.output),
             "error": None if run.error is None else pretty_json(run.error),
             "events": [pretty_json(event) for event in state.events],
             "steps": steps,
-            "children": [_run_row(child) for child in children],
+            "children": [run_row(child) for child in children],
             "more_children": len(children) == CHILDREN_SHOWN,
-            "reruns": [_run_row(rerun) for rerun in reruns],
+            "reruns": [run_row(rerun) for rerun in reruns],
             "notice": request.query_params.get("notice"),
         }
         return render("run.html", context, page="runs")
@@ -101,7 +101,7 @@ class RunsPages:
 _STATUSES = {status.value: status for status in RunStatus}
 
 
-def _run_row(run: RunRecord) -> dict[str, Any]:
+def run_row(run: RunRecord) -> dict[str, Any]:
     return {
         "id": run.id,
         "function": run.function_id,
