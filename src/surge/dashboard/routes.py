@@ -10,6 +10,7 @@ from starlette.staticfiles import StaticFiles
 from surge.engine import Engine
 
 from .apps import AppsPages
+from .events import EventsPages
 from .functions import FunctionsPages
 from .runs import RunsPages
 
@@ -19,12 +20,18 @@ __all__ = ["dashboard_routes"]
 def dashboard_routes(engine: Engine) -> list[BaseRoute]:
     """The dashboard's routes, served beside the API by `surge dev` and `surge start`."""
     apps, runs, functions = AppsPages(engine), RunsPages(engine), FunctionsPages(engine)
+    events = EventsPages(engine)
     return [
         Route("/", _home, methods=["GET"]),
         Route("/runs", runs.list, methods=["GET"]),
         Route("/runs/{run_id}", runs.detail, methods=["GET"]),
         Route("/runs/{run_id}/cancel", runs.cancel, methods=["POST"]),
         Route("/runs/{run_id}/rerun", runs.rerun, methods=["POST"]),
+        Route("/events", events.list, methods=["GET"]),
+        Route("/events/send", events.send_form, methods=["GET"]),
+        Route("/events/send", events.send, methods=["POST"]),
+        Route("/events/{event_id}", events.detail, methods=["GET"]),
+        Route("/events/{event_id}/resend", events.resend, methods=["POST"]),
         Route("/functions", functions.list, methods=["GET"]),
         Route("/functions/{slug}", functions.detail, methods=["GET"]),
         Route("/functions/{slug}/invoke", functions.invoke, methods=["POST"]),
