@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -15,7 +16,7 @@ from surge.engine import Engine
 from surge.engine.traces import Span, span_output
 from surge.storage import RunQuery, RunRecord, RunStatus
 
-from .rendering import duration, error_page, pretty_json, render, when
+from .rendering import duration, error_page, form, pretty_json, render, when
 
 __all__ = ["RunsPages", "run_row"]
 
@@ -88,17 +89,45 @@ class RunsPages:
         return RedirectResponse(f"/runs/{run_id}?notice=Cancelled.", status_code=303)
 
     async def rerun(self, request: Request) -> Response:
+        """Rerun from the start, or (``from_step``) from a step, its input (``input``, a JSON
+        array of its arguments) edited if given."""
         run_id = request.path_params["run_id"]
         try:
-            new_id = await self._engine.rerun(run_id, by="dashboard")
+            fields = await form(request)
+            from_step = fields.get("from_step") or None
+            step_input = _step_input(fields.get("input", ""))
+            new_id = await self._engine.rerun(
+                run_id, by="dashboard", from_step=from_step, step_input=step_input
+            )
         except NotFound as exc:
             return error_page(str(exc), status=404, page="runs")
-        except (Conflict, InvalidInput) as exc:
+        except InvalidInput as exc:
+            return error_page(str(exc), status=400, page="runs")
+        except Conflict as exc:
             return error_page(str(exc), status=409, page="runs")
-        return RedirectResponse(f"/runs/{new_id}?notice=Rerun+of+{run_id}.", status_code=303)
+        origin = f" from {fields.get('step_name') or from_step}" if from_step else ""
+        notice = urlencode({"notice": f"Rerun of {run_id}{origin}."})
+        return RedirectResponse(f"/runs/{new_id}?{notice}", status_code=303)
 
 
 _STATUSES = {status.value: status for status in RunStatus}
+
+
+def _step_input(text: str) -> list[Any] | None:
+    """An edited step input from the form: a JSON array, or nothing when left empty.
+
+    Raises:
+        InvalidInput: It is not a JSON array.
+    """
+    if not text.strip():
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the step's input is not JSON: {exc}") from None
+    if not isinstance(value, list):
+        raise InvalidInput("the step's input must be a JSON array of its arguments")
+    return value
 
 
 def run_row(run: RunRecord) -> dict[str, Any]:
@@ -138,6 +167,7 @@ def _step_row(span: Span, root: Span, state: Any) -> dict[str, Any]:
             output = pretty_json(result.data)
     return {
         "name": span.name,
+        "step_id": span.step_id,
         "op": span.step_type,
         "status": span.status.value,
         "attempts": span.attempts,
