@@ -13,7 +13,16 @@ from starlette.responses import HTMLResponse, Response
 
 from surge.core.errors import InvalidInput
 
-__all__ = ["FORM_BYTES", "duration", "error_page", "form", "pretty_json", "render", "when"]
+__all__ = [
+    "FORM_BYTES",
+    "duration",
+    "error_page",
+    "form",
+    "form_lists",
+    "pretty_json",
+    "render",
+    "when",
+]
 
 FORM_BYTES = 16 * 1024
 """The largest form a page accepts."""
@@ -42,13 +51,22 @@ async def form(request: Request) -> dict[str, str]:
     Raises:
         InvalidInput: It is larger than `FORM_BYTES`.
     """
+    fields = await form_lists(request)
+    return {name: values[0] for name, values in fields.items()}
+
+
+async def form_lists(request: Request, *, limit: int = FORM_BYTES) -> dict[str, list[str]]:
+    """A URL-encoded form's fields, each with all its values (ticked boxes share a name).
+
+    Raises:
+        InvalidInput: It is larger than `limit` bytes.
+    """
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > FORM_BYTES:
-            raise InvalidInput(f"the form is larger than {FORM_BYTES // 1024} KiB")
-    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {name: values[0] for name, values in fields.items()}
+        if len(body) > limit:
+            raise InvalidInput(f"the form is larger than {limit // 1024} KiB")
+    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
 
 
 def when(ms: int | None) -> str:

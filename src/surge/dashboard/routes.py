@@ -10,6 +10,7 @@ from starlette.staticfiles import StaticFiles
 from surge.engine import Engine
 
 from .apps import AppsPages
+from .bulk import BulkPages
 from .events import EventsPages
 from .functions import FunctionsPages
 from .runs import RunsPages
@@ -20,10 +21,13 @@ __all__ = ["dashboard_routes"]
 def dashboard_routes(engine: Engine) -> list[BaseRoute]:
     """The dashboard's routes, served beside the API by `surge dev` and `surge start`."""
     apps, runs, functions = AppsPages(engine), RunsPages(engine), FunctionsPages(engine)
-    events = EventsPages(engine)
+    events, bulk = EventsPages(engine), BulkPages(engine)
     return [
         Route("/", _home, methods=["GET"]),
         Route("/runs", runs.list, methods=["GET"]),
+        Route("/runs/bulk", bulk.confirm, methods=["GET"]),
+        Route("/runs/bulk", bulk.act, methods=["POST"]),
+        Route("/runs/selected", bulk.selected, methods=["POST"]),
         Route("/runs/{run_id}", runs.detail, methods=["GET"]),
         Route("/runs/{run_id}/cancel", runs.cancel, methods=["POST"]),
         Route("/runs/{run_id}/rerun", runs.rerun, methods=["POST"]),

@@ -16,6 +16,7 @@ from surge.engine import Engine
 from surge.engine.traces import Span, span_output
 from surge.storage import RunQuery, RunRecord, RunStatus
 
+from .filters import STATUSES, RunFilter
 from .rendering import duration, error_page, form, pretty_json, render, when
 
 __all__ = ["RunsPages", "run_row"]
@@ -30,27 +31,27 @@ class RunsPages:
 
     async def list(self, request: Request) -> Response:
         params = request.query_params
-        function = params.get("function") or None
-        statuses = [s for s in params.getlist("status") if s in _STATUSES]
-        query = RunQuery(
-            function_id=function,
-            statuses=tuple(_STATUSES[s] for s in statuses) or None,
-            limit=PAGE_SIZE,
-            cursor=params.get("cursor") or None,
-        )
+        try:
+            run_filter = RunFilter.from_params(params, now=self._engine.now())
+        except InvalidInput as exc:
+            return error_page(str(exc), status=400, page="runs")
+        query = run_filter.query(limit=PAGE_SIZE, cursor=params.get("cursor") or None)
         runs = await self._engine.list_runs(query)
         node = await self._engine.status()
         older = None
         if len(runs) == PAGE_SIZE:
-            kept = [("function", function or ""), *(("status", s) for s in statuses)]
-            older = "/runs?" + urlencode([*kept, ("cursor", runs[-1].id)])
+            older = "/runs?" + run_filter.encode(cursor=runs[-1].id)
         context = {
             "runs": [run_row(run) for run in runs],
             "functions": sorted(f.id for f in node.functions),
-            "function": function or "",
-            "statuses": statuses,
-            "all_statuses": list(_STATUSES),
+            "function": run_filter.function or "",
+            "statuses": run_filter.statuses,
+            "all_statuses": list(STATUSES),
+            "window": run_filter.inputs(),
+            "filter": run_filter.encode(),
+            "here": str(request.url.path) + ("?" + str(params) if params else ""),
             "older": older,
+            "notice": params.get("notice"),
         }
         return render("runs.html", context, page="runs")
 
@@ -108,9 +109,6 @@ class RunsPages:
         origin = f" from {fields.get('step_name') or from_step}" if from_step else ""
         notice = urlencode({"notice": f"Rerun of {run_id}{origin}."})
         return RedirectResponse(f"/runs/{new_id}?{notice}", status_code=303)
-
-
-_STATUSES = {status.value: status for status in RunStatus}
 
 
 def _step_input(text: str) -> list[Any] | None:

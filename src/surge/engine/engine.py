@@ -323,10 +323,12 @@ class Engine:
         started_after: int,
         started_before: int,
         expression: str | None,
+        by: str | None = None,
     ) -> Cancellation:
         """Start a bulk cancellation of the running runs of one function (its slug, or its id
         in `app_id`) started in [`started_after`, `started_before`) whose trigger matches
-        `expression`; a job works through them in the background.
+        `expression`; a job works through them in the background. `by` says who asked
+        (``None``: the cancellations API).
 
         Raises:
             InvalidInput: No such function, a bad expression, or an empty time range.
@@ -353,6 +355,7 @@ class Engine:
             started_before=started_before,
             expression=expression or None,
             created_at=now,
+            requested_by=by,
         )
         await self._storage.create_cancellation(cancellation)
         return cancellation
