@@ -32,6 +32,7 @@ EXPECTED_TABLES = {
     "memos",
     "registry",
     "replays",
+    "span_metadata",
     "run_events",
     "runs",
     "schema_migrations",
