@@ -86,6 +86,10 @@ def test_runs_list_filters_and_a_run_shows_its_steps_event_and_fan_out(
     expect(page).to_have_url(f"{server.url}/runs/{orchestrator['run_id']}")
     expect(page.locator("ul.children li")).to_have_count(2)
     expect(page.locator("ul.children")).to_contain_text(worker["run_id"])
+    expect(page.locator('.child-counts [data-status="Completed"]')).to_have_text("2 Completed")
+    page.get_by_role("link", name="all of them").click()
+    expect(page.locator("#children-of")).to_contain_text(orchestrator["run_id"])
+    expect(page.locator("table.runs tbody tr")).to_have_count(2)
 
 
 def test_a_run_is_rerun_and_a_sleeping_run_cancelled_from_its_page(

@@ -34,6 +34,9 @@ class BulkPages:
             run_filter = RunFilter.from_params(request.query_params, now=self._engine.now())
         except InvalidInput as exc:
             return error_page(str(exc), status=400, page="runs")
+        if run_filter.parent is not None:
+            return error_page("A bulk act covers a function's runs, not one fan-out's: tick"
+                              " the runs instead.", status=400, page="runs")  # fmt: skip
         if run_filter.function is None:
             return error_page("Choose one function first: bulk acts are per function.",
                               status=400, page="runs")  # fmt: skip
@@ -67,7 +70,7 @@ class BulkPages:
             run_filter = RunFilter.from_params(request.query_params, now=self._engine.now())
         except InvalidInput as exc:
             return error_page(str(exc), status=400, page="runs")
-        if run_filter.function is None:
+        if run_filter.function is None or run_filter.parent is not None:
             return error_page("Choose one function first.", status=400, page="runs")
         try:
             if act == "cancel":

@@ -28,6 +28,8 @@ class RunFilter:
     """Epoch ms, from a ``datetime-local`` input read as UTC."""
     started_until: int | None
     now: int
+    parent: str | None = None
+    """Only runs started by events this run sent (a fan-out's children)."""
 
     @classmethod
     def from_params(cls, params: QueryParams | Mapping[str, Any], *, now: int) -> RunFilter:
@@ -38,6 +40,7 @@ class RunFilter:
             started_from=_moment(params.get("from")),
             started_until=_moment(params.get("until")),
             now=now,
+            parent=params.get("parent") or None,
         )
 
     def query(
@@ -50,6 +53,7 @@ class RunFilter:
             statuses=tuple(chosen) or None,
             started_from=self.started_from,
             started_until=self.started_until,
+            parent_run_id=self.parent,
             limit=limit,
             cursor=cursor,
         )
@@ -62,6 +66,7 @@ class RunFilter:
     def encode(self, **extra: str) -> str:
         pairs = [("function", self.function or ""), *(("status", s) for s in self.statuses)]
         pairs += [("from", _text(self.started_from)), ("until", _text(self.started_until))]
+        pairs += [("parent", self.parent or "")]
         pairs += [(name, value) for name, value in extra.items() if value]
         return urlencode([(k, v) for k, v in pairs if v])
 

@@ -23,6 +23,7 @@ __all__ = ["RunsPages", "run_row"]
 
 PAGE_SIZE = 50
 CHILDREN_SHOWN = 50
+COUNT_CAP = 100_000
 
 
 class RunsPages:
@@ -48,6 +49,7 @@ class RunsPages:
             "statuses": run_filter.statuses,
             "all_statuses": list(STATUSES),
             "window": run_filter.inputs(),
+            "parent": run_filter.parent,
             "filter": run_filter.encode(),
             "here": str(request.url.path) + ("?" + str(params) if params else ""),
             "older": older,
@@ -66,6 +68,7 @@ class RunsPages:
         children = await self._engine.list_runs(
             RunQuery(parent_run_id=run_id, limit=CHILDREN_SHOWN)
         )
+        child_counts = await self._child_counts(run_id) if children else {}
         reruns = await self._engine.list_runs(RunQuery(original_run_id=run_id, limit=20))
         steps = [_step_row(span, trace, state) for span in trace.children]
         context = {
@@ -76,10 +79,20 @@ class RunsPages:
             "steps": steps,
             "children": [run_row(child) for child in children],
             "more_children": len(children) == CHILDREN_SHOWN,
+            "child_counts": child_counts,
             "reruns": [run_row(rerun) for rerun in reruns],
             "notice": request.query_params.get("notice"),
         }
         return render("run.html", context, page="runs")
+
+    async def _child_counts(self, run_id: str) -> dict[str, int]:
+        """How many runs the events of `run_id` started, by status (each counted up to
+        `COUNT_CAP`): a fan-out of thousands, summed up."""
+        counts = {}
+        for status in RunStatus:
+            query = RunQuery(parent_run_id=run_id, statuses=(status,))
+            counts[status.value] = await self._engine.count_runs(query, cap=COUNT_CAP)
+        return {status: count for status, count in counts.items() if count}
 
     async def cancel(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
