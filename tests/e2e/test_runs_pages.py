@@ -179,3 +179,32 @@ def test_a_run_is_rerun_from_a_step_with_its_input_edited_on_the_typescript_sdk(
     step.locator(".rerun-from summary").click()
     step.get_by_role("button", name="Rerun from process-item").click()  # as coded
     expect(page.get_by_role("status")).to_contain_text("from process-item")
+
+
+def test_the_runs_list_follows_new_and_ended_runs_live(
+    page: Page,
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+    wait_until: Callable[..., Any],
+) -> None:
+    server = surge_server()
+    app = app_process("py", server)
+    synced(server, app)
+
+    page.goto(f"{server.url}/runs?function={app.app_id}-fanout-worker")
+    expect(page.locator("#live")).to_have_text("Live.")
+    expect(page.locator("#run-rows .empty")).to_have_text("No run matches.")
+    (item,) = server.send({"name": "compat/fanout.item", "data": {"item_id": "live"}})
+    run = ended(server, item, wait_until)
+    row = page.locator(f'#run-rows tr[data-run="{run["run_id"]}"]')
+    expect(row).to_contain_text("Completed")  # no reload: the page followed it
+    (other,) = server.send({"name": "compat/user.signup", "data": {"user_id": "u"}})
+    ended(server, other, wait_until)
+    expect(page.locator("#run-rows tr")).to_have_count(1)  # the filter holds
+
+    # With a run ticked, the list stays as it is and says it changed.
+    row.locator('input[name="run"]').check()
+    (another,) = server.send({"name": "compat/fanout.item", "data": {"item_id": "live-2"}})
+    ended(server, another, wait_until)
+    expect(page.locator("#live")).to_contain_text("reload to see them")
+    expect(page.locator("#run-rows tr")).to_have_count(1)

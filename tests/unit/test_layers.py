@@ -130,6 +130,6 @@ def test_public_exports_are_pinned() -> None:
         "serve_asgi",
     ]
     assert surge.engine.__all__ == ["Engine", "EngineConfig"]
-    assert surge.server.__all__ == ["create_app", "server_config"]
+    assert surge.server.__all__ == ["SurgeServer", "create_app", "server_config"]
     assert surge.storage.__all__ == sorted(surge.storage.__all__)
     assert "Storage" in surge.storage.__all__ and "open_storage" in surge.storage.__all__

@@ -6,8 +6,6 @@ import argparse
 import logging
 import sys
 
-import uvicorn
-
 from surge.core.clock import SystemClock
 from surge.core.durations import parse_duration
 from surge.core.errors import InvalidInput, MissingDriver
@@ -16,7 +14,7 @@ from surge.core.signing import check_key
 from surge.dashboard import dashboard_routes
 from surge.engine import Engine, EngineConfig
 from surge.engine.otlp import trace_endpoint
-from surge.server import create_app, server_config
+from surge.server import SurgeServer, create_app, server_config
 from surge.storage import is_postgres_url, open_storage
 from surge.storage.rules.retention import MIN_RETENTION_MS
 
@@ -55,7 +53,7 @@ def serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     loop = "uvloop" if sys.platform != "win32" else "asyncio"
-    server = uvicorn.Server(server_config(app, host=args.host, port=args.port, loop=loop))
+    server = SurgeServer(server_config(app, host=args.host, port=args.port, loop=loop))
     server.run()
     return 0
 

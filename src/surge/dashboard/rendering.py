@@ -21,6 +21,7 @@ __all__ = [
     "form_lists",
     "pretty_json",
     "render",
+    "render_text",
     "when",
 ]
 
@@ -37,8 +38,12 @@ _TEMPLATES = Environment(
 
 def render(template: str, context: dict[str, Any], *, page: str, status: int = 200) -> Response:
     """`template` rendered with `context`; `page` is the navigation entry it belongs to."""
-    html = _TEMPLATES.get_template(template).render(page=page, **context)
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(render_text(template, context, page=page), status_code=status)
+
+
+def render_text(template: str, context: dict[str, Any], *, page: str = "") -> str:
+    """`template` rendered with `context`, as text (a page's part, sent on its own)."""
+    return _TEMPLATES.get_template(template).render(page=page, **context)
 
 
 def error_page(message: str, *, status: int, page: str = "") -> Response:

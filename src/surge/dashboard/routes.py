@@ -25,6 +25,7 @@ def dashboard_routes(engine: Engine) -> list[BaseRoute]:
     return [
         Route("/", _home, methods=["GET"]),
         Route("/runs", runs.list, methods=["GET"]),
+        Route("/runs/live", runs.live, methods=["GET"]),
         Route("/runs/bulk", bulk.confirm, methods=["GET"]),
         Route("/runs/bulk", bulk.act, methods=["POST"]),
         Route("/runs/selected", bulk.selected, methods=["POST"]),

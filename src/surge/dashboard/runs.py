@@ -4,12 +4,15 @@ errors, its trigger events, the fan-out around it, and cancel and rerun)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.engine import Engine
@@ -17,12 +20,19 @@ from surge.engine.traces import Span, span_output
 from surge.storage import RunQuery, RunRecord, RunStatus
 
 from .filters import STATUSES, RunFilter
-from .rendering import duration, error_page, form, pretty_json, render, when
+from .rendering import duration, error_page, form, pretty_json, render, render_text, when
 
 __all__ = ["RunsPages", "run_row"]
 
 PAGE_SIZE = 50
 CHILDREN_SHOWN = 50
+LIVE_RECHECK_S = 3.0
+"""How long a live list waits for this node's changes before it looks anyway (another node
+may have started or ended runs)."""
+LIVE_BATCH_S = 0.3
+"""The least time between two sends of a live list."""
+LIVE_LIFETIME_S = 60.0
+"""How long one live stream lasts; the browser then reconnects."""
 COUNT_CAP = 100_000
 
 
@@ -56,6 +66,43 @@ class RunsPages:
             "notice": params.get("notice"),
         }
         return render("runs.html", context, page="runs")
+
+    async def live(self, request: Request) -> Response:
+        """The first page's rows of the filter, as server-sent events: sent again when this
+        node starts, skips or ends runs (another node's changes are seen within
+        `LIVE_RECHECK_S`), until the client leaves, the server stops, or `LIVE_LIFETIME_S`
+        passes (the browser reconnects)."""
+        try:
+            run_filter = RunFilter.from_params(request.query_params, now=self._engine.now())
+        except InvalidInput as exc:
+            return error_page(str(exc), status=400, page="runs")
+        closing: asyncio.Event = getattr(request.app.state, "closing", None) or asyncio.Event()
+        return StreamingResponse(
+            self._stream(request, run_filter, closing),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    async def _stream(
+        self, request: Request, run_filter: RunFilter, closing: asyncio.Event
+    ) -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        deadline = time.monotonic() + LIVE_LIFETIME_S
+        last = None
+        while time.monotonic() < deadline and not closing.is_set():
+            runs = await self._engine.list_runs(run_filter.query(limit=PAGE_SIZE))
+            rows = render_text("run_rows.html", {"runs": [run_row(run) for run in runs]})
+            if rows != last:
+                last = rows
+                yield (
+                    "event: runs\n"
+                    + "".join(f"data: {line}\n" for line in rows.splitlines())
+                    + "\n"
+                )
+            await _first_of(self._engine.runs_changed(LIVE_RECHECK_S), closing.wait())
+            await asyncio.sleep(LIVE_BATCH_S)  # a fan-out's thousands of changes, in batches
+            if await request.is_disconnected():
+                return
 
     async def detail(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
@@ -122,6 +169,17 @@ class RunsPages:
         origin = f" from {fields.get('step_name') or from_step}" if from_step else ""
         notice = urlencode({"notice": f"Rerun of {run_id}{origin}."})
         return RedirectResponse(f"/runs/{new_id}?{notice}", status_code=303)
+
+
+async def _first_of(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Until the first of `waits` is done; the others are cancelled."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _step_input(text: str) -> list[Any] | None:

@@ -39,6 +39,7 @@ from surge.storage import (
 from .app_client import AppClient
 from .apps import AppPinger, AppStatus, with_scheme
 from .bodies import BodyDecoder
+from .changes import RunChanges
 from .conditions import Conditions
 from .config import EngineConfig
 from .executor import Executor
@@ -104,6 +105,8 @@ class Engine:
         self._bodies = BodyDecoder()
         self.metrics = Metrics(leases=lambda: self._scheduler.in_flight)
         storage.add_note_listener(self.metrics.noted)
+        self._changes = RunChanges()
+        storage.add_note_listener(self._changes.noted)
         self._otlp: TraceExporter | None = None
         if config.otlp_endpoint:
             self._otlp = TraceExporter(storage, config.otlp_endpoint, version=VERSION)
@@ -176,6 +179,11 @@ class Engine:
         exports = self.config.single_node or self._executor.upkeep.exports_cluster_metrics()
         stats = await self._storage.queue_stats(now=now) if exports else None
         return self.metrics.render(stats, now=now)
+
+    async def runs_changed(self, timeout: float) -> bool:
+        """Wait until this node starts, skips or ends runs (True) or `timeout` seconds pass
+        (False: another node may have; look again)."""
+        return await self._changes.wait(timeout)
 
     @property
     def replays(self) -> Replays:

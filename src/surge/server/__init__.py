@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .app import create_app
-from .http import server_config
+from .http import SurgeServer, server_config
 
-__all__ = ["create_app", "server_config"]
+__all__ = ["SurgeServer", "create_app", "server_config"]

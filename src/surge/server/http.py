@@ -22,7 +22,7 @@ from surge.core.limits import (
     MAX_HEAD_BYTES,
 )
 
-__all__ = ["GuardedProtocol", "server_config"]
+__all__ = ["GuardedProtocol", "SurgeServer", "server_config"]
 
 _HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -128,3 +128,19 @@ def server_config(app: Any, **options: Any) -> uvicorn.Config:
         **options,
     }
     return uvicorn.Config(app, **settings)
+
+
+class SurgeServer(uvicorn.Server):
+    """uvicorn's server, which also tells the app when it is asked to stop: long-lived
+    responses (the dashboard's live lists) end then, rather than hold the exit up.
+
+    The app's lifespan puts an `asyncio.Event` at ``app.state.closing`` and the running
+    loop at ``app.state.loop``; a stop signal sets the event from the loop's thread.
+    """
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        state = getattr(self.config.app, "state", None)
+        closing, loop = getattr(state, "closing", None), getattr(state, "loop", None)
+        if closing is not None and loop is not None:
+            loop.call_soon_threadsafe(closing.set)
