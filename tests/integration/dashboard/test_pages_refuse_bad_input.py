@@ -1,0 +1,78 @@
+"""The dashboard's pages, in process through the ASGI app: what they answer to unknown ids and
+bad input (a browser test cannot reach most of these)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from surge.dashboard import dashboard_routes
+from surge.engine import Engine, EngineConfig
+from surge.server import create_app
+from surge.storage import open_storage
+
+UNKNOWN_RUN = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    engine = Engine(
+        open_storage(str(tmp_path / "surge.db")), EngineConfig(discovery=False, poll=False)
+    )
+    app = create_app(engine, pages=dashboard_routes(engine))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://surge.test") as c:
+            yield c
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "says"),
+    [
+        ("GET", f"/runs/{UNKNOWN_RUN}", 404, f"no run {UNKNOWN_RUN!r}"),
+        ("POST", f"/runs/{UNKNOWN_RUN}/rerun", 404, "no run"),
+        ("POST", f"/runs/{UNKNOWN_RUN}/cancel", 404, "no run"),
+        ("GET", "/runs?from=yesterday", 400, "is not a time such as"),
+        ("GET", "/runs/live?until=soon", 400, "is not a time such as"),
+        ("GET", "/runs/bulk?act=replay", 400, "Choose one function first"),
+        ("GET", "/runs/bulk?act=explode&function=a-b", 400, "No such act"),
+        ("GET", "/events/nope", 404, "no event"),
+        ("POST", "/events/nope/resend", 404, "no event"),
+        ("GET", "/functions/nope", 404, "no function 'nope'"),
+        ("POST", "/functions/nope/pause", 404, "no function"),
+        ("POST", "/apps/nope/resync", 404, "There is no app"),
+    ],
+)
+async def test_unknown_ids_and_bad_filters_get_a_page_that_says_so(
+    client: httpx.AsyncClient, method: str, path: str, status: int, says: str
+) -> None:
+    resp = await client.request(method, path)
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+    assert says in resp.text.replace("&#39;", "'")
+
+
+async def test_forms_refuse_what_they_cannot_take_and_store_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    big = "body=" + "x" * 20_000
+    resp = await client.post("/events/send", content=big, headers=form)
+    assert resp.status_code == 400 and "larger than 16 KiB" in resp.text
+    resp = await client.post("/events/send", content="body=%7Bnope", headers=form)
+    assert resp.status_code == 400 and "malformed JSON" in resp.text
+    resp = await client.post("/runs/selected", content="act=cancel", headers=form)
+    assert resp.status_code == 400 and "Tick the runs" in resp.text
+    resp = await client.post("/apps", content="url=", headers=form)
+    assert resp.status_code == 400 and "Give the URL the app serves" in resp.text
+    assert (await client.get("/v1/events")).json()["data"] == []
+    # Only back to the list after acting on ticked runs, whatever the form says.
+    resp = await client.post(
+        "/runs/selected",
+        content=f"act=cancel&run={UNKNOWN_RUN}&back=https://elsewhere.example/",
+        headers=form,
+    )
+    assert resp.status_code == 303 and resp.headers["location"].startswith("/runs?")
