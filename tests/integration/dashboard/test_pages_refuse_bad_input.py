@@ -76,3 +76,24 @@ async def test_forms_refuse_what_they_cannot_take_and_store_nothing(
         headers=form,
     )
     assert resp.status_code == 303 and resp.headers["location"].startswith("/runs?")
+
+
+@pytest.mark.parametrize(
+    "path", ["/events/send", f"/runs/{UNKNOWN_RUN}/cancel", "/functions/a-b/pause", "/apps"]
+)
+async def test_an_act_sent_from_another_site_is_refused(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """A page on another site cannot drive a dev server through the user's browser."""
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "origin": "https://evil.example",
+    }
+    body = 'body={"name": "x/y"}'
+    resp = await client.post(path, content=body, headers=headers)
+    assert resp.status_code == 403 and "https://evil.example may not act here" in resp.text
+    assert (await client.get("/v1/events")).json()["data"] == []
+    same = await client.post(
+        "/events/send", content=body, headers={**headers, "origin": "http://surge.test"}
+    )
+    assert same.status_code == 303  # the dashboard's own pages
