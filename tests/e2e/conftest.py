@@ -17,8 +17,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 CHROMIUM = os.environ.get("SURGE_TEST_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an event
+    loop marked running in this thread while it is open, and the async tests that run after
+    the e2e ones need the thread's loop for themselves."""
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium (.ci/run does)")
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
