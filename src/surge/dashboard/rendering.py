@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -15,6 +19,7 @@ from surge.core.errors import InvalidInput
 
 __all__ = [
     "FORM_BYTES",
+    "csrf_token",
     "duration",
     "error_page",
     "form",
@@ -22,6 +27,7 @@ __all__ = [
     "pretty_json",
     "render",
     "render_text",
+    "signed_in_as",
     "when",
 ]
 
@@ -34,6 +40,32 @@ _TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+_CSRF_TOKEN: ContextVar[str] = ContextVar("surge_dashboard_csrf_token", default="")
+
+
+@contextlib.contextmanager
+def signed_in_as(csrf: str) -> Iterator[None]:
+    """Render pages, while in this block, for a signed-in viewer whose session's CSRF token
+    is `csrf`: every form carries it, and the header offers to log out."""
+    reset = _CSRF_TOKEN.set(csrf)
+    try:
+        yield
+    finally:
+        _CSRF_TOKEN.reset(reset)
+
+
+def csrf_token() -> str:
+    """The signed-in viewer's CSRF token ("" when no one is signed in: `surge dev`)."""
+    return _CSRF_TOKEN.get()
+
+
+def _csrf_field() -> Markup:
+    token = _CSRF_TOKEN.get()
+    return Markup(f'<input type="hidden" name="csrf" value="{escape(token)}">') if token else Markup()
+
+
+_TEMPLATES.globals.update(csrf_token=csrf_token, csrf_field=_csrf_field)
 
 
 def render(template: str, context: dict[str, Any], *, page: str, status: int = 200) -> Response:

@@ -1,0 +1,2 @@
+// What every page shares. Loaded with `defer` by base.html.
+"use strict";
