@@ -65,6 +65,13 @@ DEV_OPTIONS = (
     ),
     Option(("--no-poll",), "SURGE_NO_POLL", "only re-ping apps whose sync failed", switch=True),
     Option(
+        ("--allow-host",),
+        "SURGE_ALLOW_HOST",
+        "a host name requests may name besides IP addresses and localhost (the dev server"
+        " refuses others, against DNS rebinding), e.g. host.docker.internal",
+        repeat=True,
+    ),
+    Option(
         ("--db",),
         "SURGE_DB",
         "SQLite file, or a postgresql:// URL (PostgreSQL needs: pip install 'surge[postgres]')",
@@ -91,6 +98,19 @@ START_OPTIONS = (
         "previous signing key, still accepted while keys rotate",
     ),
     Option(("--event-key",), "SURGE_EVENT_KEY", "key accepted by POST /e/{key}", repeat=True),
+    Option(
+        ("--dashboard-password-file",),
+        "SURGE_DASHBOARD_PASSWORD_FILE",
+        "file holding the dashboard's login password, plain or from `surge hash-password`"
+        " (or put it in SURGE_DASHBOARD_PASSWORD; never on the command line)",
+    ),
+    Option(
+        ("--forwarded-allow-ips",),
+        "SURGE_FORWARDED_ALLOW_IPS",
+        "proxies (comma-separated IPs, or *) whose X-Forwarded-For/-Proto are trusted: the"
+        " client's address for the login limit, https for Secure cookies",
+        "127.0.0.1",
+    ),
     Option(
         ("--lease-timeout",),
         "SURGE_LEASE_TIMEOUT",
@@ -133,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     for option in (*COMMON_OPTIONS, *START_OPTIONS):
         option.add_to(start)
     client_commands.add_commands(commands)
+    commands.add_parser(
+        "hash-password",
+        help="hash a dashboard password for SURGE_DASHBOARD_PASSWORD or its file",
+        description="Read a password (prompted twice, or one line from standard input) and"
+        " print its scrypt hash, which `surge start` takes in place of the password.",
+    )
     parser.epilog = start.epilog = dev.epilog = BACKENDS_HELP
     parser.formatter_class = start.formatter_class = dev.formatter_class = (
         argparse.RawDescriptionHelpFormatter
@@ -142,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "hash-password":
+        return _hash_password()
     if args.command not in ("dev", "start"):
         return client_commands.run(args)
     try:
@@ -153,6 +181,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("    pip install 'surge[server]'")
         return 1
     return serve(args)
+
+
+def _hash_password() -> int:
+    from surge.core.passwords import MIN_PASSWORD_LENGTH, hash_password
+
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("surge hash-password: the passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        print(
+            f"surge hash-password: use at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr
+        )
+        return 2
+    print(hash_password(password))
+    return 0
 
 
 if __name__ == "__main__":

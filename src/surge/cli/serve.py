@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 from surge.core.clock import SystemClock
 from surge.core.durations import parse_duration
 from surge.core.errors import InvalidInput, MissingDriver
 from surge.core.limits import ABSOLUTE_MAX_EVENT_BYTES
+from surge.core.passwords import password_hash
 from surge.core.signing import check_key
 from surge.dashboard import dashboard_routes
 from surge.engine import Engine, EngineConfig
@@ -19,6 +22,8 @@ from surge.storage import is_postgres_url, open_storage
 from surge.storage.rules.retention import MIN_RETENTION_MS
 
 from .options import DEV_RETENTION, START_RETENTION
+
+logger = logging.getLogger("surge")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -45,15 +50,26 @@ def serve(args: argparse.Namespace) -> int:
         if key not in ("command", "signing_key", "signing_key_fallback", "event_key")
     }
     app = create_app(
-        engine, event_keys=event_keys, start_opts=start_opts, pages=dashboard_routes(engine)
+        engine,
+        event_keys=event_keys,
+        start_opts=start_opts,
+        pages=dashboard_routes(engine),
+        allowed_hosts=getattr(args, "allow_host", None) or (),
     )
+    if args.command == "start" and not engine.logins.enabled:
+        logger.warning(
+            "the dashboard has no password, so no one can log in (API clients can use the"
+            " signing key): set SURGE_DASHBOARD_PASSWORD or --dashboard-password-file"
+        )
     print(
         f"Surge {args.command} server: http://{args.host}:{args.port}  "
         f"(database {_redact(database)})",
         flush=True,
     )
     loop = "uvloop" if sys.platform != "win32" else "asyncio"
-    server = SurgeServer(server_config(app, host=args.host, port=args.port, loop=loop))
+    proxies = getattr(args, "forwarded_allow_ips", None)
+    extra = {"forwarded_allow_ips": proxies} if proxies else {}
+    server = SurgeServer(server_config(app, host=args.host, port=args.port, loop=loop, **extra))
     server.run()
     return 0
 
@@ -92,6 +108,7 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
         raise InvalidInput("give exactly one of --postgres-uri and --db")
     database = args.postgres_uri or args.db
     config = EngineConfig(
+        dashboard_password_hash=_dashboard_password(args),
         server_kind="cloud",
         discovery=False,
         poll=True,
@@ -102,6 +119,28 @@ def _engine_config(args: argparse.Namespace) -> tuple[EngineConfig, str]:
         **common,
     )
     return config, database
+
+
+def _dashboard_password(args: argparse.Namespace) -> str | None:
+    """The dashboard password's hash, from SURGE_DASHBOARD_PASSWORD or the file named by
+    --dashboard-password-file (not both); `None` if neither is set."""
+    from_env = os.environ.get("SURGE_DASHBOARD_PASSWORD")
+    path = args.dashboard_password_file
+    if from_env and path:
+        raise InvalidInput(
+            "give the dashboard password in SURGE_DASHBOARD_PASSWORD or a file, not both"
+        )
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot read --dashboard-password-file {path}: {exc.strerror}"
+            ) from None
+        return password_hash(text, source=f"--dashboard-password-file {path}")
+    if from_env:
+        return password_hash(from_env, source="SURGE_DASHBOARD_PASSWORD")
+    return None
 
 
 def _retention_ms(args: argparse.Namespace) -> int | None:

@@ -62,7 +62,9 @@ def csrf_token() -> str:
 
 def _csrf_field() -> Markup:
     token = _CSRF_TOKEN.get()
-    return Markup(f'<input type="hidden" name="csrf" value="{escape(token)}">') if token else Markup()
+    return (
+        Markup(f'<input type="hidden" name="csrf" value="{escape(token)}">') if token else Markup()
+    )
 
 
 _TEMPLATES.globals.update(csrf_token=csrf_token, csrf_field=_csrf_field)
@@ -95,14 +97,22 @@ async def form(request: Request) -> dict[str, str]:
 async def form_lists(request: Request, *, limit: int = FORM_BYTES) -> dict[str, list[str]]:
     """A URL-encoded form's fields, each with all its values (ticked boxes share a name).
 
+    The body is read once and kept, so that the CSRF check (`routes.py`) and the page both
+    read it.
+
     Raises:
         InvalidInput: It is larger than `limit` bytes.
     """
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise InvalidInput(f"the form is larger than {limit // 1024} KiB")
+    body: bytes | None = getattr(request.state, "form_body", None)
+    if body is None:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise InvalidInput(f"the form is larger than {limit // 1024} KiB")
+        request.state.form_body = body
+    if len(body) > limit:
+        raise InvalidInput(f"the form is larger than {limit // 1024} KiB")
     return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
 
 

@@ -37,6 +37,9 @@ class EngineConfig:
     least 24 hours, the dedupe and idempotency window."""
     otlp_endpoint: str | None = None
     """The OTLP/HTTP collector ended runs are exported to as spans (`otlp.py`), if any."""
+    dashboard_password_hash: str | None = None
+    """The scrypt hash of the password that logs in to the dashboard (`logins.py`); `None`
+    in dev mode, where no login is asked, and in production where none was given."""
 
     def __post_init__(self) -> None:
         if self.retention_ms is not None and self.retention_ms < MIN_RETENTION_MS:

@@ -45,6 +45,7 @@ from .config import EngineConfig
 from .executor import Executor
 from .expressions import check_expression
 from .ingest import entry_for
+from .logins import Logins
 from .metrics import Metrics
 from .options import not_enforced
 from .otlp import TraceExporter
@@ -105,6 +106,9 @@ class Engine:
         self._bodies = BodyDecoder()
         self.metrics = Metrics(leases=lambda: self._scheduler.in_flight)
         storage.add_note_listener(self.metrics.noted)
+        self.logins = Logins(
+            storage.logins, self._clock, password_hash=config.dashboard_password_hash
+        )
         self._changes = RunChanges()
         storage.add_note_listener(self._changes.noted)
         self._otlp: TraceExporter | None = None

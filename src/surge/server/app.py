@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,7 +17,7 @@ from surge.core import codec
 from surge.engine import Engine
 
 from . import cancellations_api, events_api, functions_api, replays_api, rest_api, sync_api
-from .auth import SigningKeyAuth
+from .auth import Access
 from .graphql.endpoint import graphql_endpoint
 from .openapi import openapi_document
 from .responses import error_response
@@ -29,11 +29,14 @@ def create_app(
     event_keys: frozenset[str] = frozenset(),
     start_opts: dict[str, Any] | None = None,
     pages: Sequence[BaseRoute] = (),
+    allowed_hosts: Collection[str] = (),
 ) -> Starlette:
     """The ASGI app of one server node; its lifespan starts and stops `engine`.
 
     With `event_keys`, `POST /e/{key}` accepts only those keys. With signing keys in the
-    engine's config, every other API call must carry one as `Authorization: Bearer`.
+    engine's config, every other API call must carry one as `Authorization: Bearer`, and
+    pages a login session; without (dev mode), requests must name a local host or one of
+    `allowed_hosts` (`auth.Access`).
     `pages` are served beside the API (the dashboard's: `surge.dashboard`, which the
     command line passes in; the server layer does not import it).
     """
@@ -83,7 +86,14 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
-        middleware=[Middleware(SigningKeyAuth, keys=engine.config.signing_keys)],
+        middleware=[
+            Middleware(
+                Access,
+                keys=engine.config.signing_keys,
+                logins=engine.logins,
+                allowed_hosts=allowed_hosts,
+            )
+        ],
     )
     app.state.engine = engine
     app.state.event_keys = event_keys

@@ -17,6 +17,7 @@ from surge.core.errors import RunEndedMeanwhile
 from surge.core.span_metadata import MetadataUpdate
 
 from .connector import Connector, WakeListener
+from .logins import LoginStore
 from .records import (
     AppRecord,
     Cancellation,
@@ -68,9 +69,9 @@ class Storage:
 
     def __init__(self, connector: Connector) -> None:
         self._db = connector
+        self.logins = LoginStore(connector)
         self._token_prefix = secrets.token_hex(8) + ":next:"
-        self._first_due: int | None = 0
-        """When the earliest timer or urgent call falls due, as the last lease saw it."""
+        self._first_due: int | None = 0  # when the earliest timer or urgent call falls due
         self._commits = itertools.count()
 
     @property

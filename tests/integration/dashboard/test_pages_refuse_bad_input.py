@@ -25,7 +25,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(engine, pages=dashboard_routes(engine))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://surge.test") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://surge.localhost") as c:
             yield c
 
 
@@ -94,6 +94,6 @@ async def test_an_act_sent_from_another_site_is_refused(
     assert resp.status_code == 403 and "https://evil.example may not act here" in resp.text
     assert (await client.get("/v1/events")).json()["data"] == []
     same = await client.post(
-        "/events/send", content=body, headers={**headers, "origin": "http://surge.test"}
+        "/events/send", content=body, headers={**headers, "origin": "http://surge.localhost"}
     )
     assert same.status_code == 303  # the dashboard's own pages

@@ -254,7 +254,9 @@ async def asgi_harness(node: Node, **app_options: Any) -> AsyncIterator[Harness]
     app = create_app(node.engine, **app_options)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://surge.test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://surge.localhost"
+        ) as client:
             yield Harness(client=client, node=node, kind="asgi")
 
 
