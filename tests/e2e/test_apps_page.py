@@ -58,13 +58,13 @@ def test_the_apps_page_syncs_an_app_by_url_shows_it_and_resyncs_it(
     expect(page).to_have_url(re.compile(r"/apps\?synced="))
 
 
-def test_on_surge_start_the_pages_need_the_signing_key(
+def test_on_surge_start_the_pages_need_a_login_or_the_signing_key(
     surge_server: Callable[..., SurgeServer],
 ) -> None:
     server = surge_server(signing_key=SIGNING_KEY)
 
     resp = httpx.get(f"{server.url}/apps")
-    assert resp.status_code == 401 and "signing key" in resp.json()["error"]
+    assert resp.status_code == 303 and resp.headers["location"] == "/login?next=%2Fapps"
     allowed = httpx.get(f"{server.url}/apps", headers={"Authorization": f"Bearer {SIGNING_KEY}"})
     assert allowed.status_code == 200 and "<h1>Apps</h1>" in allowed.text
     assert 'action="/apps"' not in allowed.text  # adding apps by URL is for surge dev
