@@ -1,8 +1,9 @@
 """Telling pages that follow runs (the dashboard's live lists) when runs start or end.
 
 A storage note listener: each committed operation of this node that started, skipped or
-ended runs wakes whoever waits. Other nodes' changes are not heard here: a waiter also
-gives up after its timeout and looks again.
+ended runs wakes whoever waits. Other nodes' changes come as wake-ups (a storage wake
+listener): on PostgreSQL a node tells the others when it queued work or ended runs. A waiter
+also gives up after its timeout and looks again, in case a wake-up was lost.
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ _CHANGES = frozenset({RUN_STARTED, RUN_SKIPPED, RUN_ENDED})
 
 
 class RunChanges:
-    """Wakes waiters when this node's operations start, skip or end runs."""
+    """Wakes waiters when operations start, skip or end runs."""
 
     def __init__(self) -> None:
         self._changed = asyncio.Event()
 
     def noted(self, notes: Sequence[Note]) -> None:
         if any(note.what in _CHANGES for note in notes):
-            changed, self._changed = self._changed, asyncio.Event()
-            changed.set()
+            self.woken()
+
+    def woken(self) -> None:
+        """Runs may have changed (another node's work, `Storage.add_wake_listener`)."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     async def wait(self, timeout: float) -> bool:
         """Until runs change (True) or `timeout` seconds pass (False)."""

@@ -111,6 +111,7 @@ class Engine:
         )
         self._changes = RunChanges()
         storage.add_note_listener(self._changes.noted)
+        storage.add_wake_listener(self._changes.woken)
         self._otlp: TraceExporter | None = None
         if config.otlp_endpoint:
             self._otlp = TraceExporter(storage, config.otlp_endpoint, version=VERSION)
@@ -185,8 +186,8 @@ class Engine:
         return self.metrics.render(stats, now=now)
 
     async def runs_changed(self, timeout: float) -> bool:
-        """Wait until this node starts, skips or ends runs (True) or `timeout` seconds pass
-        (False: another node may have; look again)."""
+        """Wait until runs start, skip or end, on this node or another (True), or `timeout`
+        seconds pass (False: look again, in case a wake-up was lost)."""
         return await self._changes.wait(timeout)
 
     @property

@@ -33,7 +33,7 @@ class Connector(abc.ABC):
 
     def add_wake_listener(self, listener: WakeListener) -> None:
         """Call `listener` (on the event loop) after every commit that queued work, on any
-        node sharing the database."""
+        node sharing the database (and, from other nodes, after commits that ended runs)."""
         self._wake_listeners.append(listener)
 
     def _notify_wake(self) -> None:

@@ -1,7 +1,8 @@
 """Cross-node wake-ups: one dedicated connection per storage LISTENing on ``surge_work``.
 
-After a transaction that queued work commits, its node sends ``pg_notify('surge_work',
-<node id>)`` (coalesced: at most one in flight per node, see `Database`), which PostgreSQL
+After a transaction that queued work (or ended runs) commits, its node sends
+``pg_notify('surge_work', <node id>)`` (coalesced: at most one in flight per node, see
+`Database`), which PostgreSQL
 delivers to every listener. A node ignores its own notifications (it has already woken its
 listeners after the commit) and wakes its listeners for everyone else's. When the connection
 drops, the listener reconnects with backoff and wakes once, since notifications sent meanwhile

@@ -21,6 +21,7 @@ from psycopg.rows import TupleRow
 from surge.core.errors import StorageError, StorageUnavailable
 
 from ..connector import RuleFactory
+from ..records import RUN_ENDED
 from ..statements import Note, Rule, execute
 from .batch import NOTIFY_CHANNEL, Session
 
@@ -158,6 +159,8 @@ class Database:
         if woke:
             self._on_wake()
             self._notify_others()
+        elif any(note.what == RUN_ENDED for note in notes):
+            self._notify_others()  # pages following runs on other nodes look again
         return value
 
     def _notify_others(self) -> None:
