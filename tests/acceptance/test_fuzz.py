@@ -30,7 +30,7 @@ from surge.server.openapi import openapi_document
 if TYPE_CHECKING:
     from conftest import SurgeServer
 
-EXAMPLES_PER_OPERATION = 30
+EXAMPLES_PER_OPERATION = 15
 TIMEOUT_S = 15.0
 SIGNING_KEY = "signkey-test-" + "5f" * 32
 
