@@ -6,6 +6,6 @@ from surge.core.version import VERSION as VERSION
 
 SDK_HEADER = f"surge-py:v{VERSION}"
 """``X-Inngest-Sdk`` and ``User-Agent`` value."""
-SDK_NAME = f"py:v{VERSION}"
-"""The register body's ``sdk`` field."""
+SDK_NAME = f"surge-py:v{VERSION}"
+"""The register body's ``sdk`` field (the `language:version` form; Inngest's own is ``py:v…``)."""
 REQ_VERSION = "2"
