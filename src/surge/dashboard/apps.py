@@ -13,7 +13,8 @@ from surge.core.errors import InvalidInput
 from surge.engine import Engine
 from surge.engine.engine import NodeStatus
 
-from .rendering import form, render, when
+from .rendering import form, render
+from .times import moment
 
 __all__ = ["AppsPages"]
 
@@ -86,7 +87,7 @@ def _apps(node: NodeStatus) -> list[dict[str, Any]]:
                 "url": app.url,
                 "sdk": app.sdk or "unknown",
                 "framework": app.framework,
-                "synced_at": when(app.synced_at) or "never",
+                "synced_at": moment(app.synced_at) or "never",
                 "functions": [
                     {"slug": f.id, "name": f.name, "paused": f.id in node.suspended}
                     for f in functions

@@ -15,8 +15,9 @@ from surge.core.errors import InvalidInput, NotFound
 from surge.engine import Engine
 from surge.storage import EventQuery, EventRecord
 
-from .rendering import error_page, form, pretty_json, render, when
+from .rendering import error_page, form, pretty_json, render
 from .runs import run_row
+from .times import moment
 
 __all__ = ["EventsPages"]
 
@@ -76,7 +77,12 @@ class EventsPages:
             "payload": pretty_json(event.payload),
             "runs": [run_row(run) for run in runs],
             "gathers": [
-                {"kind": g.kind, "id": g.id, "function": g.function_id, "closes": when(g.closes_at)}
+                {
+                    "kind": g.kind,
+                    "id": g.id,
+                    "function": g.function_id,
+                    "closes": moment(g.closes_at),
+                }
                 for g in gathers
             ],
             "notice": request.query_params.get("notice"),
@@ -117,7 +123,7 @@ def _event_row(event: EventRecord) -> dict[str, Any]:
         "id": event.internal_id,
         "user_id": event.id,
         "name": event.name,
-        "received": when(event.received_at),
+        "received": moment(event.received_at),
         "sender": event.source_run_id,
         "data": _excerpt(event.payload.get("data")),
     }

@@ -14,8 +14,9 @@ from surge.core.errors import InvalidInput, NotFound
 from surge.engine import Engine
 from surge.storage import FunctionRecord, RunQuery
 
-from .rendering import error_page, form, pretty_json, render, when
+from .rendering import error_page, form, pretty_json, render
 from .runs import run_row
+from .times import moment
 
 __all__ = ["FunctionsPages"]
 
@@ -125,7 +126,7 @@ class FunctionsPages:
                 ],
                 "not_enforced": ignored,
                 "paused": suspension is not None,
-                "paused_at": when(suspension.suspended_at) if suspension else "",
+                "paused_at": moment(suspension.suspended_at) if suspension else "",
                 "paused_by": suspension.suspended_by if suspension else "",
             },
             "runs": [run_row(run) for run in runs],

@@ -20,7 +20,8 @@ from surge.engine.traces import Span, span_output
 from surge.storage import RunQuery, RunRecord, RunStatus
 
 from .filters import STATUSES, RunFilter
-from .rendering import duration, error_page, form, pretty_json, render, render_text, when
+from .rendering import duration, error_page, form, pretty_json, render, render_text
+from .times import moment
 
 __all__ = ["RunsPages", "run_row"]
 
@@ -205,8 +206,8 @@ def run_row(run: RunRecord) -> dict[str, Any]:
         "function": run.function_id,
         "status": run.status.value,
         "skip_reason": run.skip_reason,
-        "started": when(run.started_at),
-        "ended": when(run.ended_at),
+        "started": moment(run.started_at),
+        "ended": moment(run.ended_at),
         "duration": duration(run.started_at, run.ended_at),
         "running": run.status is RunStatus.RUNNING,
         "parent": run.parent_run_id,
