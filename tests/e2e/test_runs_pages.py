@@ -127,9 +127,10 @@ def test_a_run_is_rerun_and_a_sleeping_run_cancelled_from_its_page(
     )
     page.goto(f"{server.url}/runs/{run['run_id']}")
     expect(page.locator("#run-status")).to_have_text("Running")
-    page.get_by_role("button", name="Cancel").click()
+    # exact: the function's copy button is named "Copy function id compat-py-cancellable"
+    page.get_by_role("button", name="Cancel", exact=True).click()
     expect(page.locator("#run-status")).to_have_text("Cancelled")
-    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
+    expect(page.get_by_role("button", name="Cancel", exact=True)).to_have_count(0)
 
 
 def test_a_run_is_rerun_from_a_step_with_its_input_edited_on_the_typescript_sdk(

@@ -19,7 +19,25 @@
       live.textContent = "Runs changed: reload to see them (some are ticked).";
       return;
     }
+    const focus = focused();
     rows.innerHTML = message.data;
+    if (window.surge) window.surge.enhance(rows); // its times, in the viewer's zone
+    if (focus) refocus(focus);
     live.textContent = "Live.";
   });
+
+  // A keyboard user's place in the list (a row's link or button) survives the rows' update.
+  const FOCUSABLE = "a, button, input";
+  function focused() {
+    const row = document.activeElement && document.activeElement.closest("#run-rows tr");
+    if (!row) return null;
+    const index = Array.from(row.querySelectorAll(FOCUSABLE)).indexOf(document.activeElement);
+    return { run: row.dataset.run, index: index };
+  }
+  function refocus(focus) {
+    const row = Array.from(rows.querySelectorAll("tr[data-run]"))
+      .find(function (tr) { return tr.dataset.run === focus.run; });
+    const target = row && row.querySelectorAll(FOCUSABLE)[focus.index];
+    if (target) target.focus();
+  }
 })();
