@@ -163,9 +163,15 @@ class Executor:
             )
             ended = RunEnded(status=RunStatus.FAILED, error=error)
             return await self.write(item, Outcome(history=[history], ended=ended), state=state)
+        began = self._clock.now()
         answer = await self._send(state, function, item)
         call = Call(
-            state=state, function=function, item=item, now=self._clock.now(), policy=self._policy
+            state=state,
+            function=function,
+            item=item,
+            now=self._clock.now(),
+            policy=self._policy,
+            began=began,
         )
         outcome = interpret(call, answer)
         if outcome.http_steps:

@@ -59,7 +59,11 @@ class Call:
     function: FunctionConfig
     item: WorkItem
     now: int
+    """When the app answered."""
     policy: RetryPolicy
+    began: int | None = None
+    """When the call was sent (the trace's step start; its queue time runs from the item's
+    due time to this)."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -242,7 +246,8 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
         plan.memos.append(memo)
         plan.links.extend(_sent_event_ids(op))
         kind = "step_failed" if op.op is Opcode.STEP_FAILED else "step_completed"
-        plan.history.append(_history(call, kind, step_id=op.id, name=op.name or op.display_name))
+        shown = op.name or op.display_name
+        plan.history.append(_history(call, kind, step_id=op.id, name=shown, **_timing(call)))
         race = op.parallel_mode == "race"
         plan.then = Then.DISCOVER if race or plan.then is Then.DISCOVER else Then.DISCOVER_IF_IDLE
     elif op.op is Opcode.STEP_PLANNED:
@@ -318,11 +323,12 @@ def _step_error(call: Call, op: Op, response: AppResponse) -> Outcome:
         )
         return Outcome(
             memos=[memo],
-            history=[_history(call, "step_failed", step_id=op.id, error=op.error)],
+            history=[_history(call, "step_failed", step_id=op.id, error=op.error, **_timing(call))],
             then=Then.DISCOVER_IF_IDLE,
         )
     due = _retry_due(call, response)
-    history = [_history(call, "step_error", step_id=op.id, error=op.error, retry_at=due)]
+    timing = _timing(call)
+    history = [_history(call, "step_error", step_id=op.id, error=op.error, retry_at=due, **timing)]
     if call.item.step_id == op.id:
         return Outcome(retry_at=due, history=history)
     # The step ran inside a discovery call; its retries target it directly from now on.
@@ -434,6 +440,11 @@ def _sent_event_ids(op: Op) -> list[str]:
     if isinstance(ids, list) and ids and all(isinstance(i, str) and is_ulid(i) for i in ids):
         return ids
     return []
+
+
+def _timing(call: Call) -> dict[str, int | None]:
+    """When the call that ran a step became due and was sent, for the trace's queue time."""
+    return {"due": call.item.due_at, "began": call.began}
 
 
 def _history(call: Call, kind: str, *, step_id: str | None = None, **detail: Any) -> HistoryEntry:

@@ -12,7 +12,7 @@ import base64
 import enum
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +69,7 @@ _STEP_OPS = {
     "Gateway": "AI_GATEWAY",
 }
 # What a step's history says it began, for a step not memoized yet (or memoized by a timeout).
+_WAIT_DETAIL = frozenset({"until", "event", "if", "function_id"})
 _BEGAN = {
     "sleeping": ("SLEEP", SpanStatus.WAITING),
     "waiting": ("WAIT_FOR_EVENT", SpanStatus.WAITING),
@@ -97,6 +98,9 @@ class Span:
     output_id: str | None = None
     parent_span_id: str | None = None
     children: list[Span] = field(default_factory=list)
+    waits_for: Mapping[str, Any] | None = None
+    """What a sleep, wait or invoke waits for, as its history says: ``until`` (ms), and the
+    ``event`` and ``if`` of a wait or the ``function_id`` of an invoke."""
     metadata: Sequence[SpanMetadata] = ()
     """What the SDK attached to the run (the root) or to the step (`with_metadata`); nothing
     allocated for a span without (a long trace's spans are many)."""
@@ -149,7 +153,7 @@ def build_trace(state: RunState, history: Sequence[HistoryEntry]) -> Span:
         name=run.function_id,
         status=_run_status(run, history),
         queued_at=run.started_at,
-        started_at=next((h.at for h in history if h.step_id is not None), None),
+        started_at=_first_call(history),
         ended_at=run.ended_at,
         attempts=1,
         output_id=output_key(run.id, None) if run.ended_at is not None else None,
@@ -270,15 +274,31 @@ def _run_status(run: RunRecord, history: Sequence[HistoryEntry]) -> SpanStatus:
     return SpanStatus.RUNNING if history else SpanStatus.QUEUED
 
 
+def _first_call(history: Sequence[HistoryEntry]) -> int | None:
+    """When the run's first call was sent, as far as its history tells."""
+    for entry in history:
+        if entry.step_id is not None:
+            sent = entry.detail.get("began")
+            return sent if isinstance(sent, int) and sent <= entry.at else entry.at
+    return None
+
+
 def _note(span: Span, entry: HistoryEntry) -> None:
     """What a history line says about its step's span."""
     span.attempts = max(span.attempts, entry.attempt + 1)
-    name = entry.detail.get("name")
+    detail = entry.detail
+    name = detail.get("name")
     if isinstance(name, str) and name:
         span.name = name
-    began = _BEGAN.get(entry.kind)
-    if began is not None:
-        span.step_op, span.status = began
+    due, sent = detail.get("due"), detail.get("began")
+    if isinstance(due, int) and isinstance(sent, int):
+        if span.started_at is None or sent < span.started_at:
+            # Its earliest call: queued from when that fell due until it was sent.
+            span.queued_at, span.started_at = min(due, sent), sent
+    waits = _BEGAN.get(entry.kind)
+    if waits is not None:
+        span.step_op, span.status = waits
+        span.waits_for = {k: v for k, v in detail.items() if k in _WAIT_DETAIL}
     elif entry.kind in ("step_error", "call_error"):
         span.status = SpanStatus.RUNNING  # retried
 

@@ -3,6 +3,8 @@ harnesses query them; hostile queries refused."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -95,6 +97,31 @@ async def test_a_run_s_trace_has_a_span_per_step_in_order_with_outputs(
         {"n": 1},
         "saved",
     ]
+
+
+async def test_a_step_s_span_starts_when_its_call_was_sent_not_when_it_answered(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    async def reply(call: Received) -> Reply:
+        if A in call.body["steps"]:
+            return sdk_app.ok(None)
+        if call.step_id == A:
+            await asyncio.sleep(0.3)  # the step's own work
+            return sdk_app.ops(step("StepRun", A, "slow", data=1))
+        return sdk_app.ops(step("StepPlanned", A, "slow"))
+
+    run_id = await start(server, sdk_app, "timed", reply, retries=0)
+    await server.wait_run(run_id)
+
+    trace = (await gql(server, TRACE, runID=run_id))["data"]["runTrace"]
+    slow = trace["childrenSpans"][0]
+    assert slow["name"] == "slow"
+    queued, began, ended = (parse_time(slow[k]) for k in ("queuedAt", "startedAt", "endedAt"))
+    assert queued <= began and (ended - began).total_seconds() >= 0.3, slow
+
+
+def parse_time(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 async def test_a_failed_step_s_output_is_its_error(server: Harness, sdk_app: ScriptedApp) -> None:
