@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TS_APP := tests/compat/ts_app
 
-.PHONY: install dev test lint format typecheck ci bench
+.PHONY: install dev test lint format typecheck ci bench screenshots
 
 install: $(VENV)/.installed $(TS_APP)/node_modules/.installed
 
@@ -25,13 +25,17 @@ dev: install
 test: install
 	$(BIN)/pytest
 
+# Regenerate docs/screenshots/*.png from a real surge dev with the example app (needs Chromium)
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
+
 lint: install
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples scripts
+	$(BIN)/ruff format --check src tests bench examples scripts
 
 format: install
-	$(BIN)/ruff format src tests bench examples
-	$(BIN)/ruff check --fix src tests bench examples
+	$(BIN)/ruff format src tests bench examples scripts
+	$(BIN)/ruff check --fix src tests bench examples scripts
 
 typecheck: install
 	$(BIN)/mypy
