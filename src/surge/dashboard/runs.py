@@ -16,12 +16,12 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.engine import Engine
-from surge.engine.traces import Span, span_output
 from surge.storage import RunQuery, RunRecord, RunStatus
 
 from .filters import STATUSES, RunFilter
 from .rendering import duration, error_page, form, pretty_json, render, render_text
 from .times import moment
+from .waterfall import waterfall
 
 __all__ = ["RunsPages", "run_row"]
 
@@ -118,7 +118,7 @@ class RunsPages:
         )
         child_counts = await self._child_counts(run_id) if children else {}
         reruns = await self._engine.list_runs(RunQuery(original_run_id=run_id, limit=20))
-        steps = [_step_row(span, trace, state) for span in trace.children]
+        steps = waterfall(trace, state)
         context = {
             "run": run_row(run),
             "output": None if run.output is None else pretty_json(run.output),
@@ -214,36 +214,4 @@ def run_row(run: RunRecord) -> dict[str, Any]:
         "original": run.original_run_id,
         "replay": run.replay_id,
         "cron": run.cron,
-    }
-
-
-def _step_row(span: Span, root: Span, state: Any) -> dict[str, Any]:
-    """A step's row of the waterfall: where its bar starts and how wide it is, in percent of
-    the run's span, and what it returned or why it failed."""
-    start = root.queued_at
-    end = max(root.ended_at or 0, *(s.ended_at or s.queued_at for s in root.children), start + 1)
-    total = end - start
-    began = span.started_at if span.started_at is not None else span.queued_at
-    finished = span.ended_at if span.ended_at is not None else end
-    output = error = None
-    if span.output_id is not None:
-        try:
-            result = span_output(state, span.step_id)
-        except NotFound:
-            result = None
-        if result is not None and result.error is not None:
-            error = pretty_json(result.error)
-        elif result is not None:
-            output = pretty_json(result.data)
-    return {
-        "name": span.name,
-        "step_id": span.step_id,
-        "op": span.step_type,
-        "status": span.status.value,
-        "attempts": span.attempts,
-        "duration": duration(began, span.ended_at),
-        "offset": round(100 * (began - start) / total, 2),
-        "width": max(0.5, round(100 * (finished - began) / total, 2)),
-        "output": output,
-        "error": error,
     }
