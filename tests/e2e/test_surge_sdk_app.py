@@ -85,6 +85,17 @@ def test_a_surge_sdk_apps_fan_out_shows_live_and_its_failures_replay_once_fixed(
         expect(rows.filter(has_text="Failed")).to_have_count(2)
         expect(rows.filter(has_text="Completed")).to_have_count(4)
 
+        # A failed run says why: the step's error by name and message, with its stack; a
+        # completed step's bar shows its queue time and its run time.
+        rows.filter(has_text="shop-charge-card").first.locator("a").first.click()
+        charge = page.locator('li.step[data-step="charge"]')
+        expect(charge.locator(".step-error-title")).to_have_text(
+            "RuntimeError: card processor URL is misconfigured"
+        )
+        expect(charge.locator("pre.step-error")).to_contain_text("in charge")
+        expect(page.locator(".run-error")).to_contain_text("card processor URL is misconfigured")
+        expect(charge.locator(".bar.failed")).to_be_visible()
+
     # The fix is deployed: the app starts again, on the same URL, without the bug.
     with shop_app(port, server, log, wait_until, broken=False):
         page.goto(f"{server.url}/runs?function=shop-charge-card&status=Failed")

@@ -25,7 +25,7 @@ PAGE_SIZE = 50
 RUNS_SHOWN = 100
 SEARCH_WINDOW_MS = 7 * 24 * 3600 * 1000
 """How far back a CEL search reads (it needs a time range; the newest are read first)."""
-EXAMPLE = '{"name": "app/user.signup", "data": {"user_id": "u-1"}}'
+EXAMPLE = '{"name": "app/user.signup", "data": {"user_id": "u-1", "email": "ada@example.com"}}'
 
 
 class EventsPages:

@@ -21,7 +21,7 @@ from surge.storage import RunQuery, RunRecord, RunStatus
 from .filters import STATUSES, RunFilter
 from .rendering import duration, error_page, form, pretty_json, render, render_text
 from .times import moment
-from .waterfall import waterfall
+from .waterfall import error_view, waterfall
 
 __all__ = ["RunsPages", "run_row"]
 
@@ -122,7 +122,7 @@ class RunsPages:
         context = {
             "run": run_row(run),
             "output": None if run.output is None else pretty_json(run.output),
-            "error": None if run.error is None else pretty_json(run.error),
+            "run_error": None if run.error is None else error_view(run.error),
             "events": [pretty_json(event) for event in state.events],
             "steps": steps,
             "children": [run_row(child) for child in children],

@@ -18,7 +18,7 @@ from surge.storage import RunState
 from .rendering import duration, pretty_json
 from .times import moment
 
-__all__ = ["waterfall"]
+__all__ = ["error_view", "waterfall"]
 
 _WAITING_OPS = frozenset({"SLEEP", "WAIT_FOR_EVENT", "INVOKE"})
 
@@ -59,7 +59,7 @@ def _row(span: Span, state: RunState, start: int, end: int, window: int) -> dict
         except NotFound:
             return row
         if result.error is not None:
-            row["error"] = _error(result.error)
+            row["error"] = error_view(result.error)
         else:
             row["output"] = pretty_json(result.data)
     return row
@@ -83,7 +83,11 @@ def _waits_for(span: Span) -> Markup:
     return Markup("{}").format(detail.get("function_id")) + deadline
 
 
-def _error(error: dict[str, Any]) -> dict[str, str]:
+def error_view(error: Any) -> dict[str, str]:
+    """An error (a step's or a run's) for reading: ``title`` (name: message), ``stack`` and
+    ``cause`` as text."""
+    if not isinstance(error, dict):
+        return {"title": str(error), "stack": "", "cause": ""}
     name, message = error.get("name") or "Error", error.get("message") or ""
     stack = error.get("stack") if isinstance(error.get("stack"), str) else ""
     cause = error.get("cause")
