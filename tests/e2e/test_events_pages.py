@@ -67,7 +67,17 @@ def test_events_are_sent_from_the_form_shown_with_their_runs_resent_and_searched
     page.goto(f"{server.url}/events/{child['internal_id']}")
     expect(page.locator("a.sender")).to_have_text(orchestrator["run_id"])
 
+    # Surge's own events (runs finished...) only when asked for.
+    wait_until(lambda: server.wait_run(orchestrator["run_id"]), timeout=60, what="its end")
     page.goto(f"{server.url}/events")
+    names = page.locator("table.events tbody tr td:nth-child(2)")
+    expect(names.first).to_be_visible()
+    assert not any(n.startswith("inngest/") for n in names.all_inner_texts())
+    page.check("#filter-internal")
+    page.get_by_role("button", name="Search").click()
+    expect(names.filter(has_text="inngest/function.finished").first).to_be_visible()
+    page.uncheck("#filter-internal")
+
     page.fill("#filter-name", "compat/fanout.item")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("table.events tbody tr")).to_have_count(3)

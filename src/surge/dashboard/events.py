@@ -37,13 +37,21 @@ class EventsPages:
         name = (params.get("name") or "").strip()
         expression = (params.get("if") or "").strip()
         cursor = params.get("cursor") or None
-        context: dict[str, Any] = {"name": name, "expression": expression, "error": None}
+        # Surge's own events (a run finished, failed...) only when asked for, or named.
+        internal = params.get("internal") == "1" or name.startswith("inngest/")
+        context: dict[str, Any] = {
+            "name": name,
+            "expression": expression,
+            "internal": internal,
+            "error": None,
+        }
         events: list[EventRecord] = []
         next_cursor = None
         try:
             if expression:
                 query = EventQuery(
                     name=name or None,
+                    include_internal=internal,
                     received_after=self._engine.now() - SEARCH_WINDOW_MS,
                     limit=PAGE_SIZE,
                     cursor=cursor,
@@ -52,7 +60,9 @@ class EventsPages:
                 events, next_cursor = found.events, found.cursor
                 context["scanned"] = found.scanned
             else:
-                query = EventQuery(name=name or None, limit=PAGE_SIZE, cursor=cursor)
+                query = EventQuery(
+                    name=name or None, include_internal=internal, limit=PAGE_SIZE, cursor=cursor
+                )
                 events = await self._engine.list_events(query)
                 next_cursor = events[-1].internal_id if len(events) == PAGE_SIZE else None
         except InvalidInput as exc:
@@ -60,6 +70,7 @@ class EventsPages:
         context["events"] = [_event_row(e) for e in events]
         if next_cursor is not None:
             kept = [("name", name), ("if", expression), ("cursor", next_cursor)]
+            kept += [("internal", "1")] if internal else []
             context["older"] = "/events?" + urlencode(kept)
         status = 400 if context["error"] else 200
         return render("events.html", context, page="events", status=status)
