@@ -127,8 +127,9 @@ def test_a_run_is_rerun_and_a_sleeping_run_cancelled_from_its_page(
     )
     page.goto(f"{server.url}/runs/{run['run_id']}")
     expect(page.locator("#run-status")).to_have_text("Running")
-    sleep = page.locator("li.step", has=page.locator(".op", has_text="SLEEP"))
-    expect(sleep.locator(".status")).to_have_text("WAITING")
+    sleep = page.locator("li.step", has=page.locator('.op[data-op="SLEEP"]'))
+    expect(sleep.locator(".op")).to_have_text("sleep")
+    expect(sleep.locator(".status")).to_have_text("Waiting")
     expect(sleep.locator(".waits-for")).to_contain_text("until ")  # its wake-up time
     expect(sleep.locator(".waits-for time")).to_have_attribute("datetime", re.compile(r"Z$"))
     # exact: the function's copy button is named "Copy function id compat-py-cancellable"

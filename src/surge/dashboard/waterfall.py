@@ -21,6 +21,13 @@ from .times import moment
 __all__ = ["error_view", "waterfall"]
 
 _WAITING_OPS = frozenset({"SLEEP", "WAIT_FOR_EVENT", "INVOKE"})
+_OP_LABELS = {
+    "RUN": "step",
+    "SLEEP": "sleep",
+    "WAIT_FOR_EVENT": "wait for event",
+    "INVOKE": "invoke",
+    "FINALIZATION": "the run's end",
+}
 
 
 def waterfall(root: Span, state: RunState) -> list[dict[str, Any]]:
@@ -41,6 +48,7 @@ def _row(span: Span, state: RunState, start: int, end: int, window: int) -> dict
         "name": span.name,
         "step_id": span.step_id,
         "op": span.step_type,
+        "op_label": _OP_LABELS.get(span.step_type, span.step_type.lower().replace("_", " ")),
         "status": span.status.value,
         "attempts": span.attempts,
         "duration": duration(began, span.ended_at),
