@@ -34,7 +34,8 @@ def waterfall(root: Span, state: RunState) -> list[dict[str, Any]]:
     """The rows of the run `root`'s steps (`root.children`), in its trace's order."""
     start = root.queued_at
     end = max(
-        root.ended_at or 0, *(s.ended_at or s.started_at or s.queued_at for s in root.children)
+        [start, root.ended_at or 0]
+        + [s.ended_at or s.started_at or s.queued_at for s in root.children]
     )
     window = max(1, end - start)
     return [_row(span, state, start, end, window) for span in root.children]
