@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+if TYPE_CHECKING:
+    from conftest import AppProcess, SurgeServer
 
 CHROMIUM = os.environ.get("SURGE_TEST_CHROMIUM", "/usr/bin/chromium")
 
@@ -42,3 +46,30 @@ def page(browser: Browser) -> Iterator[Page]:
         yield page
     finally:
         context.close()
+
+
+CREATE_APP = "mutation($url: String!) { createApp(input: {url: $url}) { id } }"
+
+
+def sync(server: SurgeServer, app: AppProcess) -> AppProcess:
+    """Sync `app` with `server` as the dashboard's add-app form does (GraphQL createApp)."""
+    variables = {"url": app.serve_url}
+    resp = server.request("POST", "/v0/gql", json={"query": CREATE_APP, "variables": variables})
+    assert resp.json()["data"]["createApp"]["id"] == app.app_id, resp.text
+    return app
+
+
+@pytest.fixture
+def synced_app(
+    app_process: Callable[..., AppProcess],
+) -> Callable[[SurgeServer, str], AppProcess]:
+    """Factory: ``synced_app(server, "py")``: a compat app started and synced with `server`."""
+    return lambda server, kind="py": sync(server, app_process(kind, server))
+
+
+@pytest.fixture(scope="module")
+def synced_app_module(
+    app_process_module: Callable[..., AppProcess],
+) -> Callable[[SurgeServer, str], AppProcess]:
+    """`synced_app`, for servers shared by a test module."""
+    return lambda server, kind="py": sync(server, app_process_module(kind, server))

@@ -23,13 +23,11 @@ def runs_of(server: SurgeServer, slug: str) -> list[dict[str, Any]]:
 def test_failed_runs_are_replayed_ticked_ones_rerun_and_running_ones_cancelled(
     page: Page,
     surge_server: Callable[..., SurgeServer],
-    app_process: Callable[..., AppProcess],
+    synced_app: Callable[..., AppProcess],
     wait_until: Callable[..., Any],
 ) -> None:
     server = surge_server()
-    app = app_process("py", server)
-    query = "mutation($url: String!) { createApp(input: {url: $url}) { id } }"
-    server.request("POST", "/v0/gql", json={"query": query, "variables": {"url": app.serve_url}})
+    app = synced_app(server, "py")
     broken = f"{app.app_id}-signup-broken"
     server.send([{"name": "compat/user.signup", "data": {"user_id": f"u{i}"}} for i in range(3)])
     wait_until(

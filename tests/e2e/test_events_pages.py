@@ -16,13 +16,11 @@ if TYPE_CHECKING:
 def test_events_are_sent_from_the_form_shown_with_their_runs_resent_and_searched(
     page: Page,
     surge_server: Callable[..., SurgeServer],
-    app_process: Callable[..., AppProcess],
+    synced_app: Callable[..., AppProcess],
     wait_until: Callable[..., Any],
 ) -> None:
     server = surge_server()
-    app = app_process("py", server)
-    query = "mutation($url: String!) { createApp(input: {url: $url}) { id } }"
-    server.request("POST", "/v0/gql", json={"query": query, "variables": {"url": app.serve_url}})
+    app = synced_app(server, "py")
 
     page.goto(f"{server.url}/events")
     page.get_by_role("link", name="Send an event").click()

@@ -16,13 +16,11 @@ if TYPE_CHECKING:
 def test_a_function_page_pauses_resumes_and_invokes_it(
     page: Page,
     surge_server: Callable[..., SurgeServer],
-    app_process: Callable[..., AppProcess],
+    synced_app: Callable[..., AppProcess],
     wait_until: Callable[..., Any],
 ) -> None:
     server = surge_server()
-    app = app_process("py", server)
-    query = "mutation($url: String!) { createApp(input: {url: $url}) { id } }"
-    server.request("POST", "/v0/gql", json={"query": query, "variables": {"url": app.serve_url}})
+    app = synced_app(server, "py")
     worker = f"{app.app_id}-fanout-worker"
 
     page.goto(f"{server.url}/functions")

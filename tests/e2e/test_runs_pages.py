@@ -16,14 +16,6 @@ if TYPE_CHECKING:
 FINAL = ("Completed", "Failed", "Cancelled")
 
 
-def synced(server: SurgeServer, app: AppProcess) -> None:
-    query = "mutation($url: String!) { createApp(input: {url: $url}) { id } }"
-    resp = server.request(
-        "POST", "/v0/gql", json={"query": query, "variables": {"url": app.serve_url}}
-    )
-    assert resp.json()["data"]["createApp"]["id"] == app.app_id, resp.text
-
-
 def ended(server: SurgeServer, event_id: str, wait_until: Callable[..., Any]) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         runs = server.event_runs(event_id)
@@ -36,12 +28,11 @@ def ended(server: SurgeServer, event_id: str, wait_until: Callable[..., Any]) ->
 def test_runs_list_filters_and_a_run_shows_its_steps_event_and_fan_out(
     page: Page,
     surge_server: Callable[..., SurgeServer],
-    app_process: Callable[..., AppProcess],
+    synced_app: Callable[..., AppProcess],
     wait_until: Callable[..., Any],
 ) -> None:
     server = surge_server()
-    app = app_process("py", server)
-    synced(server, app)
+    app = synced_app(server, "py")
     (start,) = server.send({"name": "compat/fanout.start", "data": {"count": 2}})
     orchestrator = ended(server, start, wait_until)
     children = wait_until(
@@ -95,12 +86,11 @@ def test_runs_list_filters_and_a_run_shows_its_steps_event_and_fan_out(
 def test_a_run_is_rerun_and_a_sleeping_run_cancelled_from_its_page(
     page: Page,
     surge_server: Callable[..., SurgeServer],
-    app_process: Callable[..., AppProcess],
+    synced_app: Callable[..., AppProcess],
     wait_until: Callable[..., Any],
 ) -> None:
     server = surge_server()
-    app = app_process("py", server)
-    synced(server, app)
+    synced_app(server, "py")
     (item,) = server.send({"name": "compat/fanout.item", "data": {"item_id": "e2e"}})
     original = ended(server, item, wait_until)
 
@@ -141,13 +131,11 @@ def test_a_run_is_rerun_and_a_sleeping_run_cancelled_from_its_page(
 def test_a_run_is_rerun_from_a_step_with_its_input_edited_on_the_typescript_sdk(
     page: Page,
     surge_server: Callable[..., SurgeServer],
-    app_process: Callable[..., AppProcess],
+    synced_app: Callable[..., AppProcess],
     wait_until: Callable[..., Any],
 ) -> None:
     server = surge_server()
-    ts, py = app_process("ts", server), app_process("py", server)
-    synced(server, ts)
-    synced(server, py)
+    ts, py = synced_app(server, "ts"), synced_app(server, "py")
     (item,) = server.send({"name": "compat/fanout.item", "data": {"item_id": "e-1"}})
     runs = wait_until(
         lambda: (
@@ -190,12 +178,11 @@ def test_a_run_is_rerun_from_a_step_with_its_input_edited_on_the_typescript_sdk(
 def test_the_runs_list_follows_new_and_ended_runs_live(
     page: Page,
     surge_server: Callable[..., SurgeServer],
-    app_process: Callable[..., AppProcess],
+    synced_app: Callable[..., AppProcess],
     wait_until: Callable[..., Any],
 ) -> None:
     server = surge_server()
-    app = app_process("py", server)
-    synced(server, app)
+    app = synced_app(server, "py")
 
     page.goto(f"{server.url}/runs?function={app.app_id}-fanout-worker")
     expect(page.locator("#live")).to_have_text("Live.")

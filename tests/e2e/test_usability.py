@@ -26,16 +26,11 @@ LAPTOP = {"width": 1280, "height": 800}
 @pytest.fixture(scope="module")
 def stack(
     surge_server_module: Callable[..., SurgeServer],
-    app_process_module: Callable[..., AppProcess],
+    synced_app_module: Callable[..., AppProcess],
 ) -> tuple[SurgeServer, dict[str, Any]]:
     """A server, the Python compat app synced to it, and one finished run."""
     server = surge_server_module()
-    app = app_process_module("py", server)
-    query = "mutation($url: String!) { createApp(input: {url: $url}) { id } }"
-    resp = server.request(
-        "POST", "/v0/gql", json={"query": query, "variables": {"url": app.serve_url}}
-    )
-    assert resp.json()["data"]["createApp"]["id"] == app.app_id, resp.text
+    synced_app_module(server, "py")
     (event,) = server.send({"name": "compat/fanout.item", "data": {"item_id": "usable"}})
     (run,) = server.wait_event_runs(event, 1)
     assert run["status"] == "Completed", run
