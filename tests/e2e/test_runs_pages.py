@@ -128,6 +128,18 @@ def test_a_run_is_rerun_and_a_sleeping_run_cancelled_from_its_page(
     expect(page.get_by_role("button", name="Cancel", exact=True)).to_have_count(0)
 
 
+def rerun_from(page: Page, step_input: str) -> None:
+    """On a run's page, rerun from its step process-item, chosen from the step's own link."""
+    page.locator('li.step[data-step="process-item"]').get_by_role(
+        "link", name="Rerun from here"
+    ).click()
+    form = page.locator("#rerun-from")
+    expect(form.get_by_label("Step")).to_have_value(re.compile(r"^[0-9a-f]{40}$"))
+    expect(form.locator("select option:checked")).to_have_text("process-item")
+    form.locator("textarea").fill(step_input)
+    form.get_by_role("button", name="Rerun from this step").click()
+
+
 def test_a_run_is_rerun_from_a_step_with_its_input_edited_on_the_typescript_sdk(
     page: Page,
     surge_server: Callable[..., SurgeServer],
@@ -150,10 +162,7 @@ def test_a_run_is_rerun_from_a_step_with_its_input_edited_on_the_typescript_sdk(
     by_app = {run["function_id"].split("-fanout")[0]: run for run in runs}
 
     page.goto(f"{server.url}/runs/{by_app[ts.app_id]['run_id']}")
-    step = page.locator('li.step[data-step="process-item"]')
-    step.locator(".rerun-from summary").click()
-    step.locator("textarea").fill('[{"item_id": "edited", "size": 99}]')
-    step.get_by_role("button", name="Rerun from process-item").click()
+    rerun_from(page, '[{"item_id": "edited", "size": 99}]')
     expect(page.get_by_role("status")).to_contain_text("from process-item")
     rerun_id = page.url.rsplit("/", 1)[1].split("?")[0]
     rerun = wait_until(
@@ -163,15 +172,10 @@ def test_a_run_is_rerun_from_a_step_with_its_input_edited_on_the_typescript_sdk(
 
     # Inngest's Python SDK would take the edited input for the step's result: refused, why.
     page.goto(f"{server.url}/runs/{by_app[py.app_id]['run_id']}")
-    step = page.locator('li.step[data-step="process-item"]')
-    step.locator(".rerun-from summary").click()
-    step.locator("textarea").fill("[1]")
-    step.get_by_role("button", name="Rerun from process-item").click()
+    rerun_from(page, "[1]")
     expect(page.get_by_role("alert")).to_contain_text("TypeScript SDK")
     page.goto(f"{server.url}/runs/{by_app[py.app_id]['run_id']}")
-    step = page.locator('li.step[data-step="process-item"]')
-    step.locator(".rerun-from summary").click()
-    step.get_by_role("button", name="Rerun from process-item").click()  # as coded
+    rerun_from(page, "")  # as coded
     expect(page.get_by_role("status")).to_contain_text("from process-item")
 
 

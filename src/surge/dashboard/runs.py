@@ -119,12 +119,15 @@ class RunsPages:
         child_counts = await self._child_counts(run_id) if children else {}
         reruns = await self._engine.list_runs(RunQuery(original_run_id=run_id, limit=20))
         steps = waterfall(trace, state)
+        chosen = request.query_params.get("from_step")
         context = {
             "run": run_row(run),
             "output": None if run.output is None else pretty_json(run.output),
             "run_error": None if run.error is None else error_view(run.error),
             "events": [pretty_json(event) for event in state.events],
             "steps": steps,
+            "rerun_steps": [s for s in steps if s["step_id"] and s["op"] == "RUN"],
+            "chosen_step": chosen,
             "children": [run_row(child) for child in children],
             "more_children": len(children) == CHILDREN_SHOWN,
             "child_counts": child_counts,
@@ -150,6 +153,10 @@ class RunsPages:
             return error_page(str(exc), status=404, page="runs")
         return RedirectResponse(f"/runs/{run_id}?notice=Cancelled.", status_code=303)
 
+    async def _step_name(self, run_id: str, step_id: str) -> str:
+        state = await self._engine.run_state(run_id)
+        return next((m.name for m in state.memos if m.step_id == step_id and m.name), step_id)
+
     async def rerun(self, request: Request) -> Response:
         """Rerun from the start, or (``from_step``) from a step, its input (``input``, a JSON
         array of its arguments) edited if given."""
@@ -167,7 +174,7 @@ class RunsPages:
             return error_page(str(exc), status=400, page="runs")
         except Conflict as exc:
             return error_page(str(exc), status=409, page="runs")
-        origin = f" from {fields.get('step_name') or from_step}" if from_step else ""
+        origin = f" from {await self._step_name(run_id, from_step)}" if from_step else ""
         notice = urlencode({"notice": f"Rerun of {run_id}{origin}."})
         return RedirectResponse(f"/runs/{new_id}?{notice}", status_code=303)
 

@@ -12,7 +12,7 @@ from typing import Any
 from markupsafe import Markup
 
 from surge.core.errors import NotFound
-from surge.engine.traces import Span, span_output
+from surge.engine.traces import Span, SpanOutput, span_output, step_outputs
 from surge.storage import RunState
 
 from .rendering import duration, pretty_json
@@ -38,10 +38,18 @@ def waterfall(root: Span, state: RunState) -> list[dict[str, Any]]:
         + [s.ended_at or s.started_at or s.queued_at for s in root.children]
     )
     window = max(1, end - start)
-    return [_row(span, state, start, end, window) for span in root.children]
+    outputs = step_outputs(state)
+    return [_row(span, state, outputs, start, end, window) for span in root.children]
 
 
-def _row(span: Span, state: RunState, start: int, end: int, window: int) -> dict[str, Any]:
+def _row(
+    span: Span,
+    state: RunState,
+    outputs: dict[str, SpanOutput],
+    start: int,
+    end: int,
+    window: int,
+) -> dict[str, Any]:
     queued = span.queued_at
     began = span.started_at if span.started_at is not None else queued
     finished = span.ended_at if span.ended_at is not None else end
@@ -64,8 +72,8 @@ def _row(span: Span, state: RunState, start: int, end: int, window: int) -> dict
     }
     if span.output_id is not None:
         try:
-            result = span_output(state, span.step_id)
-        except NotFound:
+            result = outputs[span.step_id] if span.step_id else span_output(state, None)
+        except (KeyError, NotFound):
             return row
         if result.error is not None:
             row["error"] = error_view(result.error)

@@ -259,6 +259,16 @@ def span_output(state: RunState, step_id: str | None) -> SpanOutput:
     memo = next((m for m in state.memos if m.step_id == step_id), None)
     if memo is None:
         raise NotFound(f"step {step_id!r} of run {run.id} has no output yet")
+    return _memo_output(memo)
+
+
+def step_outputs(state: RunState) -> dict[str, SpanOutput]:
+    """The output of every finished step of the run, by step id (a long trace's, in one
+    pass)."""
+    return {memo.step_id: _memo_output(memo) for memo in state.memos}
+
+
+def _memo_output(memo: Memo) -> SpanOutput:
     outcome = memo.outcome
     if isinstance(outcome, dict) and "error" in outcome and "data" not in outcome:
         return SpanOutput(error=_error(outcome["error"]))
