@@ -46,6 +46,9 @@ def test_failed_runs_are_replayed_ticked_ones_rerun_and_running_ones_cancelled(
     expect(page.locator("h1")).to_contain_text(f"Replay the 3 runs of {broken} that ended Failed")
     page.click("#bulk-confirm")
     expect(page.get_by_role("status")).to_contain_text("3 runs to rerun")
+    expect(page.locator("#replay-state")).to_have_text("Done.", timeout=60_000)  # it follows
+    expect(page.locator("#replay-started")).to_have_text("3 of 3")
+    expect(page.locator("#replay-failed")).to_have_text("3")  # the app is still broken
     wait_until(
         lambda: sum(r["original_run_id"] is not None for r in runs_of(server, broken)) == 3,
         timeout=60,

@@ -104,6 +104,8 @@ def test_a_surge_sdk_apps_fan_out_shows_live_and_its_failures_replay_once_fixed(
         expect(page.locator("#bulk-count")).to_have_text("2 runs.")
         page.click("#bulk-confirm")
         expect(page.get_by_role("status")).to_contain_text("2 runs to rerun")
+        expect(page.locator("#replay-state")).to_have_text("Done.", timeout=60_000)
+        expect(page.locator("#replay-completed")).to_have_text("2")  # fixed: they complete
 
         page.goto(f"{server.url}/runs?function=shop-charge-card")
         rows = page.locator("#run-rows tr[data-run]")

@@ -1,5 +1,6 @@
 """Acting on many runs from the Runs page: the runs selected, or every run the filter
-matches (one function): cancel them or replay them, with the count shown before acting."""
+matches (one function): cancel them or replay them, with the count shown before acting, and
+a replay's progress until it is done (``/replays/{id}``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from surge.storage import RunStatus
 
 from .filters import RunFilter
 from .rendering import error_page, form_lists, render
+from .times import moment
 
 __all__ = ["BulkPages"]
 
@@ -88,12 +90,36 @@ class BulkPages:
                     run_filter.function, started_after=after, started_before=before,
                     statuses=statuses, by="dashboard",
                 )  # fmt: skip
-                notice = f"Replay {replay.id} started: {replay.total:,} runs to rerun."
+                notice = f"Replay started: {replay.total:,} runs to rerun."
+                return RedirectResponse(
+                    f"/replays/{replay.id}?" + urlencode({"notice": notice}), status_code=303
+                )
             else:
                 return error_page(f"No such act: {act!r}.", status=400, page="runs")
         except (InvalidInput, NotFound, Conflict) as exc:
             return error_page(str(exc), status=400, page="runs")
         return RedirectResponse("/runs?" + run_filter.encode(notice=notice), status_code=303)
+
+    async def progress(self, request: Request) -> Response:
+        """A bulk replay's progress: how many runs it has started, how those fared, and
+        whether it is done (the page refreshes itself until then)."""
+        try:
+            replay = await self._engine.replays.get(request.path_params["replay_id"])
+        except NotFound as exc:
+            return error_page(str(exc), status=404, page="runs")
+        fared = replay.progress
+        done = replay.done_at is not None and fared.running == 0
+        context = {
+            "replay": replay,
+            "fared": fared,
+            "done": done,
+            "percent": 100 if not replay.total else min(100, 100 * fared.started // replay.total),
+            "since": moment(replay.started_after),
+            "until": moment(replay.started_before),
+            "runs": "/runs?" + urlencode({"function": replay.function_id}),
+            "notice": request.query_params.get("notice"),
+        }
+        return render("replay.html", context, page="runs")
 
     async def selected(self, request: Request) -> Response:
         """Cancel or rerun the runs ticked on the list."""

@@ -47,6 +47,7 @@ def dashboard_routes(engine: Engine) -> list[BaseRoute]:
         Route("/runs/bulk", _shown(bulk.confirm), methods=["GET"]),
         Route("/runs/bulk", _act(bulk.act), methods=["POST"]),
         Route("/runs/selected", _act(bulk.selected), methods=["POST"]),
+        Route("/replays/{replay_id}", _shown(bulk.progress), methods=["GET"]),
         Route("/runs/{run_id}", _shown(runs.detail), methods=["GET"]),
         Route("/runs/{run_id}/cancel", _act(runs.cancel), methods=["POST"]),
         Route("/runs/{run_id}/rerun", _act(runs.rerun), methods=["POST"]),

@@ -40,6 +40,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         ("GET", "/runs/bulk?act=replay", 400, "Choose one function first"),
         ("GET", "/runs/bulk?act=explode&function=a-b", 400, "No such act"),
         ("GET", "/events/nope", 404, "no event"),
+        ("GET", "/replays/nope", 404, "nope"),
         ("POST", "/events/nope/resend", 404, "no event"),
         ("GET", "/functions/nope", 404, "no function 'nope'"),
         ("POST", "/functions/nope/pause", 404, "no function"),
