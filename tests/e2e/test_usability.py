@@ -146,7 +146,7 @@ def test_a_phone_sized_window_never_scrolls_sideways_and_tab_starts_at_skip_link
         expect(skip).to_be_focused()
         page.keyboard.press("Enter")
         page.keyboard.press("Tab")
-        expect(page.locator("#filter-function")).to_be_focused()
+        expect(page.locator("#filter-app")).to_be_focused()
 
         # Rows: a labelled box, then the run's link, by Tab.
         page.locator("#tick-all").focus()

@@ -21,6 +21,10 @@ __all__ = ["BulkPages"]
 
 COUNT_CAP = 100_000
 REPLAYABLE = ("Failed", "Cancelled", "Skipped", "Completed")
+_WINDOW_ONLY = (
+    "A bulk act covers a function's runs by when they started, without a search: tick"
+    " the runs instead."
+)
 SELECTED_BYTES = 128 * 1024
 """The largest list of ticked runs a form may carry (a page shows 50)."""
 
@@ -42,6 +46,8 @@ class BulkPages:
         if run_filter.function is None:
             return error_page("Choose one function first: bulk acts are per function.",
                               status=400, page="runs")  # fmt: skip
+        if not run_filter.acts_on_window:
+            return error_page(_WINDOW_ONLY, status=400, page="runs")
         if act == "cancel":
             query = run_filter.query(statuses=(RunStatus.RUNNING,))
             count = await self._engine.count_runs(query, cap=COUNT_CAP)
@@ -74,6 +80,8 @@ class BulkPages:
             return error_page(str(exc), status=400, page="runs")
         if run_filter.function is None or run_filter.parent is not None:
             return error_page("Choose one function first.", status=400, page="runs")
+        if not run_filter.acts_on_window:
+            return error_page(_WINDOW_ONLY, status=400, page="runs")
         try:
             if act == "cancel":
                 app_id = await self._app_of(run_filter.function)

@@ -1,5 +1,6 @@
-"""The Runs page's filter: function, statuses and a start-time window, read from and written
-to a query string, and turned into the queries and acts that use it."""
+"""The Runs page's filter: app or function, statuses, a time window (by when runs started or
+ended), and a CEL search; read from and written to a query string, and turned into the
+queries and acts that use it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from surge.storage import RunQuery, RunStatus
 __all__ = ["STATUSES", "RunFilter"]
 
 STATUSES = {status.value: status for status in RunStatus}
+TIME_FIELDS = ("started", "ended")
+"""What the window bounds: when runs started (were queued), or when they ended."""
+SEARCH_WINDOW_MS = 7 * 24 * 3600 * 1000
+"""How far back a search reads when no start is given."""
 _MINUTE = "%Y-%m-%dT%H:%M"
 
 
@@ -30,10 +35,22 @@ class RunFilter:
     now: int
     parent: str | None = None
     """Only runs started by events this run sent (a fan-out's children)."""
+    app: str | None = None
+    time_field: str = "started"
+    expression: str | None = None
+    """A CEL expression over ``event`` (the trigger) and ``output`` (a search)."""
+
+    @property
+    def acts_on_window(self) -> bool:
+        """Whether bulk acts can take this filter: one function, by start time, no search."""
+        return bool(self.function) and self.time_field == "started" and not self.expression
 
     @classmethod
     def from_params(cls, params: QueryParams | Mapping[str, Any], *, now: int) -> RunFilter:
         values = params.getlist("status") if isinstance(params, QueryParams) else []
+        time_field = params.get("time") or "started"
+        if time_field not in TIME_FIELDS:
+            raise InvalidInput(f"time must be one of {', '.join(TIME_FIELDS)}, got {time_field!r}")
         return cls(
             function=params.get("function") or None,
             statuses=tuple(s for s in values if s in STATUSES),
@@ -41,6 +58,9 @@ class RunFilter:
             started_until=_moment(params.get("until")),
             now=now,
             parent=params.get("parent") or None,
+            app=params.get("app") or None,
+            time_field=time_field,
+            expression=(params.get("if") or "").strip() or None,
         )
 
     def query(
@@ -48,11 +68,17 @@ class RunFilter:
         cursor: str | None = None,
     ) -> RunQuery:  # fmt: skip
         chosen = statuses if statuses is not None else [STATUSES[s] for s in self.statuses]
+        by_end = self.time_field == "ended"
+        started_from = None if by_end else self.started_from
+        if self.expression and started_from is None:
+            started_from = self.now - SEARCH_WINDOW_MS
         return RunQuery(
             function_id=self.function,
             statuses=tuple(chosen) or None,
-            started_from=self.started_from,
-            started_until=self.started_until,
+            started_from=started_from,
+            started_until=None if by_end else self.started_until,
+            ended_from=self.started_from if by_end else None,
+            ended_until=self.started_until if by_end else None,
             parent_run_id=self.parent,
             limit=limit,
             cursor=cursor,
@@ -64,9 +90,11 @@ class RunFilter:
         return self.started_from or 0, self.started_until or self.now + 1
 
     def encode(self, **extra: str) -> str:
-        pairs = [("function", self.function or ""), *(("status", s) for s in self.statuses)]
+        pairs = [("app", self.app or ""), ("function", self.function or "")]
+        pairs += [("status", s) for s in self.statuses]
         pairs += [("from", _text(self.started_from)), ("until", _text(self.started_until))]
-        pairs += [("parent", self.parent or "")]
+        pairs += [("time", "" if self.time_field == "started" else self.time_field)]
+        pairs += [("if", self.expression or ""), ("parent", self.parent or "")]
         pairs += [(name, value) for name, value in extra.items() if value]
         return urlencode([(k, v) for k, v in pairs if v])
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.engine import Engine
+from surge.engine.engine import NodeStatus
 from surge.storage import RunQuery, RunRecord, RunStatus
 
 from .filters import STATUSES, RunFilter
@@ -43,23 +45,30 @@ class RunsPages:
 
     async def list(self, request: Request) -> Response:
         params = request.query_params
+        node = await self._engine.status()
         try:
             run_filter = RunFilter.from_params(params, now=self._engine.now())
+            runs, next_cursor, scanned = await self._find(
+                run_filter, node, cursor=params.get("cursor") or None
+            )
         except InvalidInput as exc:
             return error_page(str(exc), status=400, page="runs")
-        query = run_filter.query(limit=PAGE_SIZE, cursor=params.get("cursor") or None)
-        runs = await self._engine.list_runs(query)
-        node = await self._engine.status()
         older = None
-        if len(runs) == PAGE_SIZE:
-            older = "/runs?" + run_filter.encode(cursor=runs[-1].id)
+        if next_cursor is not None:
+            older = "/runs?" + run_filter.encode(cursor=next_cursor)
         context = {
             "runs": [run_row(run) for run in runs],
+            "apps": sorted(app.id for app in node.apps),
+            "app": run_filter.app or "",
             "functions": sorted(f.id for f in node.functions),
             "function": run_filter.function or "",
             "statuses": run_filter.statuses,
             "all_statuses": list(STATUSES),
             "window": run_filter.inputs(),
+            "time_field": run_filter.time_field,
+            "expression": run_filter.expression or "",
+            "scanned": scanned,
+            "bulk": run_filter.acts_on_window and not run_filter.parent,
             "parent": run_filter.parent,
             "filter": run_filter.encode(),
             "here": str(request.url.path) + ("?" + str(params) if params else ""),
@@ -67,6 +76,28 @@ class RunsPages:
             "notice": params.get("notice"),
         }
         return render("runs.html", context, page="runs")
+
+    async def _find(
+        self, run_filter: RunFilter, node: NodeStatus, *, cursor: str | None = None
+    ) -> tuple[Sequence[RunRecord], str | None, int | None]:
+        """A page of the filter's runs, where the next page starts, and (for a search) how
+        many runs it read.
+
+        Raises:
+            InvalidInput: A search without a function or app, or a bad expression.
+        """
+        query = run_filter.query(limit=PAGE_SIZE, cursor=cursor)
+        if run_filter.app:
+            own = tuple(f.id for f in node.functions if f.app_id == run_filter.app)
+            chosen = (run_filter.function,) if run_filter.function in own else ()
+            query = replace(query, function_id=None, function_ids=chosen or own)
+        if run_filter.expression:
+            if not (query.function_id or query.function_ids):
+                raise InvalidInput("Choose an app or a function to search their runs.")
+            found = await self._engine.search_runs(query, run_filter.expression)
+            return found.runs, found.cursor, found.scanned
+        runs = await self._engine.list_runs(query)
+        return runs, runs[-1].id if len(runs) == PAGE_SIZE else None, None
 
     async def live(self, request: Request) -> Response:
         """The first page's rows of the filter, as server-sent events: sent again when this
@@ -77,6 +108,8 @@ class RunsPages:
             run_filter = RunFilter.from_params(request.query_params, now=self._engine.now())
         except InvalidInput as exc:
             return error_page(str(exc), status=400, page="runs")
+        if run_filter.expression:
+            return error_page("A search is not followed live: reload it.", status=400, page="runs")
         closing: asyncio.Event = getattr(request.app.state, "closing", None) or asyncio.Event()
         return StreamingResponse(
             self._stream(request, run_filter, closing),
@@ -90,8 +123,9 @@ class RunsPages:
         yield "retry: 1000\n\n"
         deadline = time.monotonic() + LIVE_LIFETIME_S
         last = None
+        node = await self._engine.status()
         while time.monotonic() < deadline and not closing.is_set():
-            runs = await self._engine.list_runs(run_filter.query(limit=PAGE_SIZE))
+            runs, _, _ = await self._find(run_filter, node)
             rows = render_text("run_rows.html", {"runs": [run_row(run) for run in runs]})
             if rows != last:
                 last = rows

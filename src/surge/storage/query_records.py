@@ -55,5 +55,9 @@ class RunQuery(Page):
     """Started at or after this time (inclusive)."""
     started_until: int | None = None
     """Started before this time."""
+    ended_from: int | None = None
+    """Ended at or after this time (inclusive); only ended runs."""
+    ended_until: int | None = None
+    """Ended before this time; only ended runs."""
     oldest_first: bool = False
     """Oldest first, and `cursor` the last of the previous page: only newer ones."""

@@ -10,7 +10,7 @@
     });
   }
   const params = new URLSearchParams(location.search);
-  if (params.has("cursor") || !window.EventSource) return;
+  if (params.has("cursor") || params.get("if") || !window.EventSource) return;
   params.delete("notice");
   const source = new EventSource("/runs/live?" + params.toString());
   source.addEventListener("open", function () { live.textContent = "Live."; });

@@ -38,19 +38,24 @@ async def runs(
     engine = engine_of(info)
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise InvalidInput(f"first must be from 1 to {MAX_PAGE_SIZE}, got {first}")
+    since = parse_time_field(filter["from"], "filter.from")
+    until = (
+        None if filter.get("until") is None else parse_time_field(filter["until"], "filter.until")
+    )
+    by_end = filter.get("timeField") == "ENDED_AT"
     query = RunQuery(
         limit=first + 1,
         cursor=after,
         function_ids=await _function_ids(engine, filter),
         statuses=_statuses(filter.get("status")),
-        started_from=parse_time_field(filter["from"], "filter.from"),
-        started_until=None
-        if filter.get("until") is None
-        else parse_time_field(filter["until"], "filter.until"),
+        started_from=None if by_end else since,
+        started_until=None if by_end else until,
+        ended_from=since if by_end else None,
+        ended_until=until if by_end else None,
         oldest_first=_oldest_first(orderBy),
     )
-    if filter.get("timeField") == "ENDED_AT":
-        raise InvalidInput("filter.timeField ENDED_AT is not served yet")
+    if filter.get("query") and by_end:
+        raise InvalidInput("a search (filter.query) reads runs by start time: use QUEUED_AT")
     if filter.get("query"):
         return await _searched(engine, replace(query, limit=first), str(filter["query"]), after)
     found = await engine.list_runs(query)

@@ -190,6 +190,8 @@ def _filters(query: RunQuery, params: list[object]) -> str:
         ("r.original_run_id = ?", query.original_run_id),
         ("r.id >= ?", None if query.started_from is None else ulid_floor(query.started_from)),
         ("r.id < ?", None if query.started_until is None else ulid_floor(query.started_until)),
+        ("r.ended_at >= ?", query.ended_from),
+        ("r.ended_at < ?", query.ended_until),
         ("r.id > ?" if query.oldest_first else "r.id < ?", query.cursor),
     )
 
