@@ -73,9 +73,12 @@ def test_runs_list_filters_and_a_run_shows_its_steps_event_and_fan_out(
     expect(fetch.locator("pre.output")).to_contain_text(f'"item_id": "{item_id}"')
     expect(page.locator("pre.event")).to_contain_text('"name": "compat/fanout.item"')
     # Up the fan-out to the run that sent the event, and down again.
+    expect(page.locator(".tree-parent")).to_contain_text(orchestrator["run_id"])
     page.click("a.parent")
     expect(page).to_have_url(f"{server.url}/runs/{orchestrator['run_id']}")
-    expect(page.locator("ul.children li")).to_have_count(2)
+    expect(page.locator("ul.children li.child")).to_have_count(2)
+    expect(page.locator(".tree-event .tree-label")).to_have_text("Sent 2 × compat/fanout.item")
+    expect(page.locator(".tree-parent")).to_contain_text("an event from outside")
     expect(page.locator("ul.children")).to_contain_text(worker["run_id"])
     expect(page.locator('.child-counts [data-status="Completed"]')).to_have_text("2 Completed")
     page.get_by_role("link", name="all of them").click()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import replace
 from typing import Any
@@ -18,7 +19,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from surge.core.errors import Conflict, InvalidInput, NotFound
 from surge.engine import Engine
 from surge.engine.engine import NodeStatus
-from surge.storage import RunQuery, RunRecord, RunStatus
+from surge.storage import EventQuery, RunQuery, RunRecord, RunStatus
 
 from .filters import STATUSES, RunFilter
 from .rendering import duration, error_page, form, pretty_json, render, render_text
@@ -37,6 +38,8 @@ LIVE_BATCH_S = 0.3
 LIVE_LIFETIME_S = 60.0
 """How long one live stream lasts; the browser then reconnects."""
 COUNT_CAP = 100_000
+SENT_READ = 1_000
+"""The most events a run's page reads of those the run sent (to group them by name)."""
 
 
 class RunsPages:
@@ -151,6 +154,7 @@ class RunsPages:
             RunQuery(parent_run_id=run_id, limit=CHILDREN_SHOWN)
         )
         child_counts = await self._child_counts(run_id) if children else {}
+        tree = await self._fan_out(run, children)
         reruns = await self._engine.list_runs(RunQuery(original_run_id=run_id, limit=20))
         steps = waterfall(trace, state)
         chosen = request.query_params.get("from_step")
@@ -165,10 +169,38 @@ class RunsPages:
             "children": [run_row(child) for child in children],
             "more_children": len(children) == CHILDREN_SHOWN,
             "child_counts": child_counts,
+            **tree,
             "reruns": [run_row(rerun) for rerun in reruns],
             "notice": request.query_params.get("notice"),
         }
         return render("run.html", context, page="runs")
+
+    async def _fan_out(self, run: RunRecord, children: Sequence[RunRecord]) -> dict[str, Any]:
+        """The fan-out around `run` as a tree: the run that sent its event (if any), and the
+        events it sent by name (counted up to `SENT_READ`), each with the runs they started
+        among `children` (the newest)."""
+        parent = None
+        if run.parent_run_id:
+            try:
+                parent = run_row(await self._engine.get_run(run.parent_run_id))
+            except NotFound:  # deleted by retention: the id alone
+                parent = {"id": run.parent_run_id, "function": "", "status": ""}
+        sent = await self._engine.list_events(EventQuery(source_run_id=run.id, limit=SENT_READ))
+        name_of = {event.internal_id: event.name for event in sent}
+        counts = Counter(event.name for event in sent)
+        groups: dict[str, list[dict[str, Any]]] = {name: [] for name in counts}
+        others: list[dict[str, Any]] = []
+        for child in children:
+            name = name_of.get(child.event_ids[0]) if child.event_ids else None
+            (groups[name] if name in groups else others).append(run_row(child))
+        return {
+            "parent_run": parent,
+            "sent": [
+                {"name": name, "count": counts[name], "children": groups[name]} for name in counts
+            ],
+            "sent_more": len(sent) == SENT_READ,
+            "other_children": others,
+        }
 
     async def _child_counts(self, run_id: str) -> dict[str, int]:
         """How many runs the events of `run_id` started, by status (each counted up to
