@@ -182,7 +182,7 @@ class Engine:
         only from the node that exports them (`metrics.py`)."""
         now = self._clock.now()
         exports = self.config.single_node or self._executor.upkeep.exports_cluster_metrics()
-        stats = await self._storage.queue_stats(now=now) if exports else None
+        stats = await self._storage.stats.queue_stats(now=now) if exports else None
         return self.metrics.render(stats, now=now)
 
     async def runs_changed(self, timeout: float) -> bool:

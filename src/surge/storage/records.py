@@ -449,7 +449,7 @@ class Commit:
 
 @dataclass(frozen=True, kw_only=True)
 class QueueStats:
-    """What the queue holds, cluster-wide (`Storage.queue_stats`)."""
+    """What the queue holds, cluster-wide (`Storage.stats`)."""
 
     due: dict[str, int]
     """Work items due and not leased, by kind."""

@@ -35,7 +35,6 @@ from .records import (
     Note,
     OpenGather,
     Pause,
-    QueueStats,
     RegistryState,
     Replay,
     RunQuery,
@@ -58,10 +57,10 @@ from .rules import (
     runs,
     slots,
     span_metadata,
-    stats,
 )
 from .rules.commit import commit
 from .rules.retention import Pruned
+from .stats import StatsStore
 
 
 class Storage:
@@ -70,6 +69,7 @@ class Storage:
     def __init__(self, connector: Connector) -> None:
         self._db = connector
         self.logins = LoginStore(connector)
+        self.stats = StatsStore(connector)
         self._token_prefix = secrets.token_hex(8) + ":next:"
         self._first_due: int | None = 0  # when the earliest timer or urgent call falls due
         self._commits = itertools.count()
@@ -433,11 +433,6 @@ class Storage:
         return await self._db.run(
             lambda: retention.prune(cutoff, limit=limit, events_after=events_after)
         )
-
-    async def queue_stats(self, *, now: int) -> QueueStats:
-        """What the queue holds at `now`, cluster-wide: due work by kind, and each
-        function's flow-control backlog (`rules/stats.py`)."""
-        return await self._db.run(lambda: stats.queue_stats(now), transaction=False)
 
     def add_note_listener(self, listener: Callable[[list[Note]], None]) -> None:
         """Call `listener` with the `Note`s of each of this node's operations that committed
