@@ -55,6 +55,7 @@ from .reruns import Reruns
 from .scheduler import Scheduler
 from .search import EventSearch, RunSearch, search_events, search_runs
 from .suspensions import Suspensions
+from .throughput import Throughput
 from .traces import (
     Span,
     SpanOutput,
@@ -109,6 +110,7 @@ class Engine:
         self.logins = Logins(
             storage.logins, self._clock, password_hash=config.dashboard_password_hash
         )
+        self.throughput = Throughput(storage.stats, self._clock)
         self._changes = RunChanges()
         storage.add_note_listener(self._changes.noted)
         storage.add_wake_listener(self._changes.woken)
