@@ -1,6 +1,7 @@
 """The Functions pages: every function (``/functions``) and one (``/functions/{slug}``): its
-triggers, retries and flow control (marking what this server does not enforce), its recent
-runs, an invoke with a payload, and pause / resume."""
+triggers, retries and flow control (marking what this server does not enforce), a chart of
+its runs over the last hour, day or week (``?window=``, `run_chart.py`), its recent runs, an
+invoke with a payload, and pause / resume."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from starlette.responses import RedirectResponse, Response
 
 from surge.core.errors import InvalidInput, NotFound
 from surge.engine import Engine
+from surge.engine.throughput import DEFAULT_WINDOW
 from surge.storage import FunctionRecord, RunQuery
 
 from .rendering import error_page, form, pretty_json, render
+from .run_chart import chart_view
 from .runs import run_row
 from .times import moment
 
@@ -56,7 +59,9 @@ class FunctionsPages:
 
     async def detail(self, request: Request) -> Response:
         return await self._page(
-            request.path_params["slug"], notice=request.query_params.get("notice")
+            request.path_params["slug"],
+            notice=request.query_params.get("notice"),
+            window=request.query_params.get("window") or DEFAULT_WINDOW,
         )
 
     async def invoke(self, request: Request) -> Response:
@@ -103,11 +108,16 @@ class FunctionsPages:
         error: str | None = None,
         status: int = 200,
         data: str = "{}",
+        window: str = DEFAULT_WINDOW,
     ) -> Response:
         node = await self._engine.status()
         function = next((f for f in node.functions if f.id == slug), None)
         if function is None:
             return error_page(f"no function {slug!r} is registered", status=404, page="functions")
+        try:
+            chart = await self._engine.throughput.function_runs(slug, window=window)
+        except InvalidInput as exc:
+            return error_page(f"Cannot chart its runs: {exc}", status=400, page="functions")
         config = function.config
         runs = await self._engine.list_runs(RunQuery(function_id=slug, limit=RECENT_RUNS))
         suspension = node.suspended.get(slug)
@@ -129,6 +139,7 @@ class FunctionsPages:
                 "paused_at": moment(suspension.suspended_at) if suspension else "",
                 "paused_by": suspension.suspended_by if suspension else "",
             },
+            "chart": chart_view(chart),
             "runs": [run_row(run) for run in runs],
             "data": data,
             "notice": notice,
