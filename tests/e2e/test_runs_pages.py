@@ -77,7 +77,7 @@ def test_runs_list_filters_and_a_run_shows_its_steps_event_and_fan_out(
     page.click("a.parent")
     expect(page).to_have_url(f"{server.url}/runs/{orchestrator['run_id']}")
     expect(page.locator("ul.children li.child")).to_have_count(2)
-    expect(page.locator(".tree-event .tree-label")).to_have_text("Sent 2 × compat/fanout.item")
+    expect(page.locator(".tree-event .tree-label")).to_have_text("Sent 2 \u00d7 compat/fanout.item")
     expect(page.locator(".tree-parent")).to_contain_text("an event from outside")
     expect(page.locator("ul.children")).to_contain_text(worker["run_id"])
     expect(page.locator('.child-counts [data-status="Completed"]')).to_have_text("2 Completed")
