@@ -145,11 +145,11 @@ class RunsPages:
     async def detail(self, request: Request) -> Response:
         run_id = request.path_params["run_id"]
         try:
-            run = await self._engine.get_run(run_id)
             state = await self._engine.run_state(run_id)
-            trace = await self._engine.run_trace(run_id)
+            trace = await self._engine.run_trace(run_id, state=state)
         except NotFound as exc:
             return error_page(str(exc), status=404, page="runs")
+        run = state.run
         children = await self._engine.list_runs(
             RunQuery(parent_run_id=run_id, limit=CHILDREN_SHOWN)
         )

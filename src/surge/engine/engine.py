@@ -467,10 +467,10 @@ class Engine:
         """The run's events and memoized steps (what an SDK fetches with ``use_api``)."""
         return await self._storage.load_run_state(run_id)
 
-    async def run_trace(self, run_id: str) -> Span:
-        """The run's trace (`traces.build_trace`), with its span metadata. `NotFound` if there
-        is no run."""
-        state = await self._storage.load_run_state(run_id)
+    async def run_trace(self, run_id: str, *, state: RunState | None = None) -> Span:
+        """The run's trace (`traces.build_trace`, of `state` if read already), with its span
+        metadata. `NotFound` if there is no run."""
+        state = state or await self._storage.load_run_state(run_id)
         trace = build_trace(state, await self._storage.run_history(run_id))
         return with_metadata(trace, await self._storage.span_metadata(run_id))
 
