@@ -219,7 +219,7 @@ def shoot(surge: str, login_server: str, ids: dict[str, str]) -> None:
         capture(page, f"{surge}/events/{ids['event']}", "event", rows)
         capture(page, f"{surge}/events/send", "send-event", "textarea")
         capture(page, f"{surge}/functions", "functions", rows)
-        capture(page, f"{surge}/functions/{ids['function']}", "function", rows)
+        capture(page, f"{surge}/functions/{ids['function']}", "function", "tr[data-run]")
         capture(page, f"{surge}/apps", "apps", "section.app")
         capture(page, f"{login_server}/login", "login", "input[type=password]")
         page.context.close()
