@@ -5,7 +5,7 @@ debounces and batches it waits in, the run that sent it; resend it), and a send-
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import orjson
 from starlette.requests import Request
@@ -15,6 +15,7 @@ from surge.core.errors import InvalidInput, NotFound
 from surge.engine import Engine
 from surge.storage import EventQuery, EventRecord
 
+from .filters import moment_text, read_moment
 from .rendering import error_page, form, pretty_json, render
 from .runs import run_row
 from .times import moment
@@ -34,6 +35,9 @@ class EventsPages:
 
     async def list(self, request: Request) -> Response:
         params = request.query_params
+        wanted = (params.get("id") or "").strip()
+        if wanted:  # one event, by its id: its page (which says if there is none)
+            return RedirectResponse(f"/events/{quote(wanted, safe='')}", status_code=303)
         name = (params.get("name") or "").strip()
         expression = (params.get("if") or "").strip()
         cursor = params.get("cursor") or None
@@ -48,11 +52,14 @@ class EventsPages:
         events: list[EventRecord] = []
         next_cursor = None
         try:
+            since, until = read_moment(params.get("from")), read_moment(params.get("until"))
+            context["window"] = {"from": moment_text(since), "until": moment_text(until)}
             if expression:
                 query = EventQuery(
                     name=name or None,
                     include_internal=internal,
-                    received_after=self._engine.now() - SEARCH_WINDOW_MS,
+                    received_after=since or self._engine.now() - SEARCH_WINDOW_MS,
+                    received_before=until,
                     limit=PAGE_SIZE,
                     cursor=cursor,
                 )
@@ -61,7 +68,12 @@ class EventsPages:
                 context["scanned"] = found.scanned
             else:
                 query = EventQuery(
-                    name=name or None, include_internal=internal, limit=PAGE_SIZE, cursor=cursor
+                    name=name or None,
+                    include_internal=internal,
+                    received_after=since,
+                    received_before=until,
+                    limit=PAGE_SIZE,
+                    cursor=cursor,
                 )
                 events = await self._engine.list_events(query)
                 next_cursor = events[-1].internal_id if len(events) == PAGE_SIZE else None
@@ -70,6 +82,7 @@ class EventsPages:
         context["events"] = [_event_row(e) for e in events]
         if next_cursor is not None:
             kept = [("name", name), ("if", expression), ("cursor", next_cursor)]
+            kept += [(k, params[k]) for k in ("from", "until") if params.get(k)]
             kept += [("internal", "1")] if internal else []
             context["older"] = "/events?" + urlencode(kept)
         status = 400 if context["error"] else 200

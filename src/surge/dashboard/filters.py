@@ -15,7 +15,7 @@ from starlette.datastructures import QueryParams
 from surge.core.errors import InvalidInput
 from surge.storage import RunQuery, RunStatus
 
-__all__ = ["STATUSES", "RunFilter"]
+__all__ = ["STATUSES", "RunFilter", "moment_text", "read_moment"]
 
 STATUSES = {status.value: status for status in RunStatus}
 TIME_FIELDS = ("started", "ended")
@@ -54,8 +54,8 @@ class RunFilter:
         return cls(
             function=params.get("function") or None,
             statuses=tuple(s for s in values if s in STATUSES),
-            started_from=_moment(params.get("from")),
-            started_until=_moment(params.get("until")),
+            started_from=read_moment(params.get("from")),
+            started_until=read_moment(params.get("until")),
             now=now,
             parent=params.get("parent") or None,
             app=params.get("app") or None,
@@ -92,7 +92,10 @@ class RunFilter:
     def encode(self, **extra: str) -> str:
         pairs = [("app", self.app or ""), ("function", self.function or "")]
         pairs += [("status", s) for s in self.statuses]
-        pairs += [("from", _text(self.started_from)), ("until", _text(self.started_until))]
+        pairs += [
+            ("from", moment_text(self.started_from)),
+            ("until", moment_text(self.started_until)),
+        ]
         pairs += [("time", "" if self.time_field == "started" else self.time_field)]
         pairs += [("if", self.expression or ""), ("parent", self.parent or "")]
         pairs += [(name, value) for name, value in extra.items() if value]
@@ -100,10 +103,10 @@ class RunFilter:
 
     def inputs(self) -> dict[str, str]:
         """The window as the form's ``datetime-local`` inputs show it."""
-        return {"from": _text(self.started_from), "until": _text(self.started_until)}
+        return {"from": moment_text(self.started_from), "until": moment_text(self.started_until)}
 
 
-def _moment(text: str | None) -> int | None:
+def read_moment(text: str | None) -> int | None:
     """A ``datetime-local`` value (``2026-12-03T09:30``) read as UTC.
 
     Raises:
@@ -118,7 +121,7 @@ def _moment(text: str | None) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def _text(ms: int | None) -> str:
+def moment_text(ms: int | None) -> str:
     if ms is None:
         return ""
     return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime(_MINUTE)

@@ -104,3 +104,24 @@ async def test_an_act_sent_from_another_site_is_refused(
         "/events/send", content=body, headers={**headers, "origin": "http://surge.localhost"}
     )
     assert same.status_code == 303  # the dashboard's own pages
+
+
+async def test_events_are_found_by_id_and_received_time(client: httpx.AsyncClient) -> None:
+    sent = await client.post("/e/key", json={"name": "shop/order", "data": {"n": 1}})
+    [event_id] = sent.json()["ids"]
+
+    found = await client.get("/events", params={"id": f" {event_id} "})
+    assert found.status_code == 303 and found.headers["location"] == f"/events/{event_id}"
+    unknown = await client.get("/events", params={"id": "nope/../x"})
+    assert unknown.headers["location"] == "/events/nope%2F..%2Fx"
+
+    def rows(page: httpx.Response) -> int:
+        assert page.status_code == 200, page.text
+        return page.text.count("<tr data-event=")
+
+    assert rows(await client.get("/events")) == 1
+    assert rows(await client.get("/events", params={"from": "2000-01-01T00:00"})) == 1
+    assert rows(await client.get("/events", params={"until": "2000-01-01T00:00"})) == 0
+    assert rows(await client.get("/events", params={"from": "2999-01-01T00:00"})) == 0
+    bad = await client.get("/events", params={"from": "yesterday"})
+    assert bad.status_code == 400 and "is not a time such as" in bad.text
