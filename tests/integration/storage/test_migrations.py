@@ -26,6 +26,8 @@ EXPECTED_TABLES = {
     "functions",
     "gathers",
     "cancellations",
+    "dashboard_sessions",
+    "login_attempts",
     "pauses",
     "pause_paths",
     "history",
