@@ -28,6 +28,7 @@ def test_the_apps_page_syncs_an_app_by_url_shows_it_and_resyncs_it(
     page.get_by_role("link", name="Apps").click()
     expect(page).to_have_url(f"{server.url}/apps")
     expect(page.locator(".empty")).to_contain_text("No app has synced yet")
+    expect(page.locator(".connect pre")).to_contain_text(f"export INNGEST_DEV={server.url}")
 
     page.fill("#app-url", "http://127.0.0.1:9/api/inngest")
     page.click("form.add-app button")

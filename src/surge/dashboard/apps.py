@@ -27,7 +27,8 @@ class AppsPages:
 
     async def list(self, request: Request) -> Response:
         synced = request.query_params.get("synced")
-        return await self._page(notice=f"App {synced} synced." if synced else None)
+        here = str(request.base_url).rstrip("/")
+        return await self._page(notice=f"App {synced} synced." if synced else None, here=here)
 
     async def add(self, request: Request) -> Response:
         """Add an app by its URL: the SDK there is asked to sync."""
@@ -63,6 +64,7 @@ class AppsPages:
         error: str | None = None,
         status: int = 200,
         url: str = "",
+        here: str = "",
     ) -> Response:
         node = await self._engine.status()
         context = {
@@ -72,6 +74,7 @@ class AppsPages:
             "notice": notice,
             "error": error,
             "url": url,
+            "here": here or "http://127.0.0.1:8288",
         }
         return render("apps.html", context, page="apps", status=status)
 
