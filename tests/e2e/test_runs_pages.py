@@ -172,6 +172,9 @@ def test_a_run_is_rerun_from_a_step_with_its_input_edited_on_the_typescript_sdk(
         lambda: (r := server.run(rerun_id))["status"] in FINAL and r, timeout=60, what="the rerun"
     )
     assert rerun["output"] == {"item_id": "e-1", "result": "processed:edited:99"}, rerun
+    page.goto(f"{server.url}/runs/{rerun_id}")
+    edited = page.locator('li.step[data-step="process-item"] pre.input')
+    expect(edited).to_contain_text('"item_id": "edited"')
 
     # Inngest's Python SDK would take the edited input for the step's result: refused, why.
     page.goto(f"{server.url}/runs/{by_app[py.app_id]['run_id']}")

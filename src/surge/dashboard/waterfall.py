@@ -67,6 +67,7 @@ def _row(
         "offset": _percent(began - start, window),
         "width": max(0.5, _percent(finished - began, window)),
         "waits_for": _waits_for(span),
+        "input": _edited_input(state, span.step_id),
         "output": None,
         "error": None,
     }
@@ -80,6 +81,12 @@ def _row(
         else:
             row["output"] = pretty_json(result.data)
     return row
+
+
+def _edited_input(state: RunState, step_id: str | None) -> str | None:
+    """The arguments a rerun from this step gave it, edited (`None`: as the code passes)."""
+    edited = state.run.step_input or {}
+    return pretty_json(edited[step_id]) if step_id in edited else None
 
 
 def _waits_for(span: Span) -> Markup:
