@@ -8,7 +8,8 @@ With ``--db postgresql://…`` (stub mode) each N runs on ``surge start`` three 
 one PostgreSQL node, and two PostgreSQL nodes on one database, each followed by an ingest burst
 (``bench/cluster.py``).
 
-Modes: ``stub`` (bench/stub_app.py, canned answers: the server is the bottleneck), ``sdk``
+Modes: ``stub`` (bench/stub_app.py, canned answers: the server is the bottleneck), ``ts``
+(bench/ts_app.mjs, the official TypeScript SDK 4.x on node; surge dev only), ``sdk``
 (bench/sdk_app.py, the official ``inngest`` 0.5.19 SDK on FastAPI + uvicorn) and ``surge``
 (bench/surge_app.py, the Surge SDK's ``surge.asgi_app`` on uvicorn). Each (mode, N) gets a
 fresh server, app and database; the idle-latency probe and each SDK app's own ceiling get
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import datetime
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,7 +54,12 @@ BENCH = Path(__file__).resolve().parent
 PYTHON = sys.executable
 SURGE = str(Path(sys.executable).with_name("surge"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-APP_SCRIPTS = {"stub": "stub_app.py", "sdk": "sdk_app.py", "surge": "surge_app.py"}
+APP_SCRIPTS = {
+    "stub": "stub_app.py",
+    "sdk": "sdk_app.py",
+    "surge": "surge_app.py",
+    "ts": "ts_app.mjs",
+}
 SDK_MODES = ("sdk", "surge")  # modes whose app's own ceiling is measured
 
 
@@ -188,7 +195,8 @@ class Stack:
 
     async def start(self, with_server: bool = True) -> None:
         script = BENCH / APP_SCRIPTS[self.mode]
-        cmd = [PYTHON, str(script), "--port", str(self.app_port)]
+        runtime = (shutil.which("node") or "node") if script.suffix == ".mjs" else PYTHON
+        cmd = [runtime, str(script), "--port", str(self.app_port)]
         for url in self.server_urls:
             cmd += ["--server", url]
         cmd += self.setup.app_args() + self.app_args
