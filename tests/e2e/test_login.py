@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 from playwright.sync_api import Page, expect
 
 if TYPE_CHECKING:
@@ -71,3 +72,19 @@ def test_log_in_act_and_log_out_on_surge_start(
     expect(page).to_have_url(f"{server.url}/login")
     page.goto(f"{server.url}/runs")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fruns$"))
+
+
+def test_behind_a_trusted_https_proxy_the_session_cookie_is_secure(
+    surge_server: Callable[..., SurgeServer], tmp_path: Path
+) -> None:
+    password_file = tmp_path / "dashboard-password"
+    password_file.write_text(PASSWORD)
+    server = surge_server(
+        signing_key=KEY, extra_args=["--dashboard-password-file", str(password_file)]
+    )
+    form = {"password": PASSWORD, "next": "/runs"}
+    plain = httpx.post(f"{server.url}/login", data=form)
+    assert plain.status_code == 303 and "Secure" not in plain.headers["set-cookie"]
+    # A proxy on 127.0.0.1 (the default --forwarded-allow-ips) that terminated TLS says so.
+    proxied = httpx.post(f"{server.url}/login", data=form, headers={"X-Forwarded-Proto": "https"})
+    assert proxied.status_code == 303 and "Secure" in proxied.headers["set-cookie"]

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection
-from http.cookies import CookieError, SimpleCookie
 from urllib.parse import quote, urlsplit
 
+from starlette.requests import cookie_parser
 from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -40,6 +40,7 @@ _API_PATHS = frozenset({"/dev", "/metrics"})
 _GRAPHQL = "/v0/gql"
 _OPEN_PREFIXES = ("/e/", "/health", "/static/", "/login")
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_HOSTS_REMEMBERED = 64
 
 
 class Access:
@@ -64,6 +65,8 @@ class Access:
         self._keys = keys
         self._logins = logins
         self._allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
+        self._local_hosts: set[str] = set()
+        """``Host`` values found local already (checked once, not on every request)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,13 +83,16 @@ class Access:
 
     def _dev_refusal(self, scope: Scope, headers: dict[bytes, bytes]) -> Response | None:
         host = headers.get(b"host", b"").decode("latin-1")
-        if host and not host_is_local(host, self._allowed_hosts):
-            name = urlsplit(f"//{host}").hostname or host
-            return error_response(
-                f"this dev server does not answer to the host {name!r}; start it with"
-                f" --allow-host {name} (or SURGE_ALLOW_HOST) if you reach it by that name",
-                403,
-            )
+        if host and host not in self._local_hosts:
+            if not host_is_local(host, self._allowed_hosts):
+                name = urlsplit(f"//{host}").hostname or host
+                return error_response(
+                    f"this dev server does not answer to the host {name!r}; start it with"
+                    f" --allow-host {name} (or SURGE_ALLOW_HOST) if you reach it by that name",
+                    403,
+                )
+            if len(self._local_hosts) < _HOSTS_REMEMBERED:  # the few names a machine uses
+                self._local_hosts.add(host)
         origin = headers.get(b"origin")
         path: str = scope["path"]
         if origin is None or scope["method"] in _READS or path.startswith("/e/"):
@@ -109,7 +115,8 @@ class Access:
             return None
         api = path.startswith(_API_PREFIXES) or path in _API_PATHS
         if path.startswith(_OPEN_PREFIXES):
-            await self._attach_session(scope, headers)
+            if path.startswith("/login"):  # the one open page that reads the session
+                await self._attach_session(scope, headers)
             return None
         if api and path != _GRAPHQL:
             reason = "missing" if not authorization else "not valid for this server"
@@ -158,12 +165,4 @@ def host_is_local(host: str, allowed: Collection[str] = ()) -> bool:
 
 def _cookie(headers: dict[bytes, bytes], name: str) -> str:
     raw = headers.get(b"cookie")
-    if not raw:
-        return ""
-    cookies: SimpleCookie = SimpleCookie()
-    try:
-        cookies.load(raw.decode("latin-1"))
-    except CookieError:
-        return ""
-    morsel = cookies.get(name)
-    return morsel.value if morsel is not None else ""
+    return cookie_parser(raw.decode("latin-1")).get(name, "") if raw else ""
