@@ -29,9 +29,11 @@ _MINUTE = "%Y-%m-%dT%H:%M"
 class RunFilter:
     function: str | None
     statuses: tuple[str, ...]
-    started_from: int | None
-    """Epoch ms, from a ``datetime-local`` input read as UTC."""
-    started_until: int | None
+    since: int | None
+    """The window's start, epoch ms (a ``datetime-local`` input read as UTC), bounding when
+    runs started or, with `time_field` ``ended``, when they ended."""
+    until: int | None
+    """The window's end (exclusive)."""
     now: int
     parent: str | None = None
     """Only runs started by events this run sent (a fan-out's children)."""
@@ -54,8 +56,8 @@ class RunFilter:
         return cls(
             function=params.get("function") or None,
             statuses=tuple(s for s in values if s in STATUSES),
-            started_from=read_moment(params.get("from")),
-            started_until=read_moment(params.get("until")),
+            since=read_moment(params.get("from")),
+            until=read_moment(params.get("until")),
             now=now,
             parent=params.get("parent") or None,
             app=params.get("app") or None,
@@ -69,16 +71,16 @@ class RunFilter:
     ) -> RunQuery:  # fmt: skip
         chosen = statuses if statuses is not None else [STATUSES[s] for s in self.statuses]
         by_end = self.time_field == "ended"
-        started_from = None if by_end else self.started_from
+        started_from = None if by_end else self.since
         if self.expression and started_from is None:
             started_from = self.now - SEARCH_WINDOW_MS
         return RunQuery(
             function_id=self.function,
             statuses=tuple(chosen) or None,
             started_from=started_from,
-            started_until=None if by_end else self.started_until,
-            ended_from=self.started_from if by_end else None,
-            ended_until=self.started_until if by_end else None,
+            started_until=None if by_end else self.until,
+            ended_from=self.since if by_end else None,
+            ended_until=self.until if by_end else None,
             parent_run_id=self.parent,
             limit=limit,
             cursor=cursor,
@@ -87,14 +89,14 @@ class RunFilter:
     def window(self) -> tuple[int, int]:
         """The start-time range [after, before) an act over the filter's runs covers (all
         time by default)."""
-        return self.started_from or 0, self.started_until or self.now + 1
+        return self.since or 0, self.until or self.now + 1
 
     def encode(self, **extra: str) -> str:
         pairs = [("app", self.app or ""), ("function", self.function or "")]
         pairs += [("status", s) for s in self.statuses]
         pairs += [
-            ("from", moment_text(self.started_from)),
-            ("until", moment_text(self.started_until)),
+            ("from", moment_text(self.since)),
+            ("until", moment_text(self.until)),
         ]
         pairs += [("time", "" if self.time_field == "started" else self.time_field)]
         pairs += [("if", self.expression or ""), ("parent", self.parent or "")]
@@ -103,7 +105,7 @@ class RunFilter:
 
     def inputs(self) -> dict[str, str]:
         """The window as the form's ``datetime-local`` inputs show it."""
-        return {"from": moment_text(self.started_from), "until": moment_text(self.started_until)}
+        return {"from": moment_text(self.since), "until": moment_text(self.until)}
 
 
 def read_moment(text: str | None) -> int | None:
