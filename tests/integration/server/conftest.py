@@ -268,6 +268,23 @@ async def socket_harness(node: Node) -> AsyncIterator[Harness]:
             yield Harness(client=client, node=node, kind="socket")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def dashboard_server(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    """A dev server with the dashboard's pages, reached in process, on SQLite or PostgreSQL."""
+    from surge.dashboard import dashboard_routes
+
+    database = (
+        str(tmp_path / "surge.db")
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    node = engine_on(database)
+    async with asgi_harness(node, pages=dashboard_routes(node.engine)) as harness:
+        yield harness
+
+
 @pytest.fixture
 async def asgi_server(tmp_path: Path) -> AsyncIterator[Harness]:
     """The real ASGI app with its lifespan, reached in process."""
@@ -528,11 +545,16 @@ class ScriptedApp:
         return {"id": slug, "name": name, "triggers": triggers, "steps": {"step": step}}
 
     def register_body(
-        self, app_id: str, functions: list[dict[str, Any]], *, key: str = "appName"
+        self,
+        app_id: str,
+        functions: list[dict[str, Any]],
+        *,
+        key: str = "appName",
+        url: str | None = None,
     ) -> dict[str, Any]:
         return {
             key: app_id,
-            "url": self.url,
+            "url": url or self.url,
             "sdk": "py:v0.5.19",
             "v": "0.1",
             "framework": "fast_api",
@@ -541,11 +563,17 @@ class ScriptedApp:
         }
 
     async def register(
-        self, harness: Harness, app_id: str, functions: list[dict[str, Any]]
+        self,
+        harness: Harness,
+        app_id: str,
+        functions: list[dict[str, Any]],
+        *,
+        url: str | None = None,
     ) -> dict[str, Any]:
+        """Sync `functions` as app `app_id`, served at `url` (this app's own by default)."""
         resp = await harness.client.post(
             "/fn/register",
-            json=self.register_body(app_id, functions),
+            json=self.register_body(app_id, functions, url=url),
             headers={"X-Inngest-Sdk": SDK_HEADER},
         )
         assert resp.status_code == 200, f"register -> {resp.status_code}: {resp.text}"

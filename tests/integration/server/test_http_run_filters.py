@@ -4,35 +4,13 @@ and a CEL search over the trigger and the output; and GraphQL's ``timeField: END
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import pytest
-
-from surge.core.clock import SystemClock
-from surge.dashboard import dashboard_routes
 
 if TYPE_CHECKING:
     from conftest import Harness, Received, Reply, ScriptedApp
 
-from conftest import SDK_HEADER, asgi_harness, engine_on
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def pages(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    """A dev server with the dashboard's pages, on SQLite or PostgreSQL."""
-    database = (
-        str(tmp_path / "surge.db")
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    node = engine_on(database, clock=SystemClock())
-    async with asgi_harness(node, pages=dashboard_routes(node.engine)) as harness:
-        yield harness
-
-
-async def ended_runs(pages: Harness, sdk_app: ScriptedApp) -> dict[str, list[str]]:
+async def ended_runs(dashboard_server: Harness, sdk_app: ScriptedApp) -> dict[str, list[str]]:
     """Runs of three functions in two apps, each ended; their ids by function."""
     alpha = [sdk_app.function("alpha", name, [{"event": "shop/order"}]) for name in ("a", "b")]
     beta = [sdk_app.function("beta", "c", [{"event": "shop/order"}], url=sdk_app.url + "?b=1")]
@@ -42,11 +20,9 @@ async def ended_runs(pages: Harness, sdk_app: ScriptedApp) -> dict[str, list[str
 
     for function in (*alpha, *beta):
         sdk_app.script(function["id"], reply)
-    await sdk_app.register(pages, "alpha", alpha)
-    body = {**sdk_app.register_body("beta", beta), "url": sdk_app.url + "?b=1"}
-    resp = await pages.client.post("/fn/register", json=body, headers={"X-Inngest-Sdk": SDK_HEADER})
-    assert resp.status_code == 200, resp.text
-    ids = await pages.send(
+    await sdk_app.register(dashboard_server, "alpha", alpha)
+    await sdk_app.register(dashboard_server, "beta", beta, url=sdk_app.url + "?b=1")
+    ids = await dashboard_server.send(
         [
             {"name": "shop/order", "data": {"plan": plan, "amount": n}}
             for n, plan in enumerate(["pro", "free", "pro"], start=1)
@@ -54,8 +30,8 @@ async def ended_runs(pages: Harness, sdk_app: ScriptedApp) -> dict[str, list[str
     )
     by_function: dict[str, list[str]] = {}
     for event_id in ids:
-        for run in await pages.event_runs(event_id):
-            await pages.wait_run(run["run_id"])
+        for run in await dashboard_server.event_runs(event_id):
+            await dashboard_server.wait_run(run["run_id"])
             by_function.setdefault(run["function_id"], []).append(run["run_id"])
     return by_function
 
@@ -66,11 +42,11 @@ def listed(page: Any) -> set[str]:
 
 
 async def test_runs_filtered_by_app_by_end_time_and_searched(
-    pages: Harness, sdk_app: ScriptedApp
+    dashboard_server: Harness, sdk_app: ScriptedApp
 ) -> None:
-    runs = await ended_runs(pages, sdk_app)
+    runs = await ended_runs(dashboard_server, sdk_app)
     alpha = set(runs["alpha-a"] + runs["alpha-b"])
-    get = pages.client.get
+    get = dashboard_server.client.get
 
     assert listed(await get("/runs", params={"app": "alpha"})) == alpha
     assert listed(await get("/runs", params={"app": "beta"})) == set(runs["beta-c"])
@@ -99,8 +75,10 @@ async def test_runs_filtered_by_app_by_end_time_and_searched(
     assert listed(big) == set(runs["alpha-a"][1:])
 
 
-async def test_graphql_lists_runs_by_end_time(pages: Harness, sdk_app: ScriptedApp) -> None:
-    runs = await ended_runs(pages, sdk_app)
+async def test_graphql_lists_runs_by_end_time(
+    dashboard_server: Harness, sdk_app: ScriptedApp
+) -> None:
+    runs = await ended_runs(dashboard_server, sdk_app)
     query = """query($from: Time!, $until: Time) {
       runs(first: 40, orderBy: [{field: QUEUED_AT, direction: DESC}],
            filter: {from: $from, until: $until, timeField: ENDED_AT}) { edges { node { id } } }
@@ -108,7 +86,9 @@ async def test_graphql_lists_runs_by_end_time(pages: Harness, sdk_app: ScriptedA
     every = {r for ids in runs.values() for r in ids}
 
     async def ids(**variables: Any) -> set[str]:
-        resp = await pages.client.post("/v0/gql", json={"query": query, "variables": variables})
+        resp = await dashboard_server.client.post(
+            "/v0/gql", json={"query": query, "variables": variables}
+        )
         assert resp.status_code == 200 and "errors" not in resp.json(), resp.text
         return {e["node"]["id"] for e in resp.json()["data"]["runs"]["edges"]}
 
