@@ -359,6 +359,7 @@ class AppProcess(_Process):
         log_path: Path,
         signing_key: str | None = None,
         event_key: str = "test-key",
+        env: dict[str, str] | None = None,
     ) -> None:
         if kind not in ("py", "ts"):
             raise ValueError(f"unknown app kind {kind!r}")
@@ -369,6 +370,7 @@ class AppProcess(_Process):
         self.port = port
         self.server_url = server_url
         self.app_id = f"compat-{kind}"
+        self.env = env or {}
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0)
 
     @property
@@ -408,7 +410,7 @@ class AppProcess(_Process):
                 INNGEST_BASE_URL=self.server_url,
                 PYTHONUNBUFFERED="1",
             )
-        self._spawn(argv, env, cwd)
+        self._spawn(argv, {**env, **self.env}, cwd)
         deadline = time.monotonic() + APP_START_TIMEOUT
         while True:
             if not self.running:
@@ -488,8 +490,16 @@ class Launcher:
         self._servers.append(server)
         return server.start() if start else server
 
-    def app(self, kind: str, server: SurgeServer | str, *, port: int | None = None) -> AppProcess:
-        """A compat app in dev mode, or in production mode when `server` has a signing key."""
+    def app(
+        self,
+        kind: str,
+        server: SurgeServer | str,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> AppProcess:
+        """A compat app in dev mode, or in production mode when `server` has a signing key;
+        `env` adds to its environment."""
         server_url = server if isinstance(server, str) else server.url
         port = port or free_port()
         app = AppProcess(
@@ -498,6 +508,7 @@ class Launcher:
             server_url=server_url,
             log_path=self.base_dir / f"app-{kind}-{port}.log",
             signing_key=None if isinstance(server, str) else server.signing_key,
+            env=env,
         )
         self._apps.append(app)
         return app.start()

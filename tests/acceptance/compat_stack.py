@@ -4,7 +4,8 @@ Each test module that uses `Stack` starts its own (module-scoped) stacks through
 `start_stack`, one per parameter such as ``"py-dev"`` or ``"ts-start"``: the app on the
 Python SDK (PyPI ``inngest==0.5.19``) or the TypeScript SDK (npm ``inngest@4.24.0``), in dev
 mode against ``surge dev`` or in production mode (signing key and event key set, every request
-signed) against ``surge start``.
+signed) against ``surge start``. The TypeScript SDK checkpoints its steps (the default of its
+v4) unless the parameter ends in ``-nocheckpoint`` (``checkpointing: false``).
 """
 
 from __future__ import annotations
@@ -45,13 +46,14 @@ def start_stack(
     *,
     extra_args: list[str] | None = None,
 ) -> Stack:
-    """The stack `param` (``"<py|ts>-<dev|start>"``) names, its app synced; the server
-    started with `extra_args`."""
-    kind, mode = param.split("-")
+    """The stack `param` (``"<py|ts>-<dev|start>[-nocheckpoint]"``) names, its app synced;
+    the server started with `extra_args`."""
+    kind, mode, *rest = param.split("-")
     server = surge_server_module(
         signing_key=SIGNING_KEY if mode == "start" else None, extra_args=extra_args
     )
-    app = app_process_module(kind, server)
+    env = {"CHECKPOINTING": "false"} if rest == ["nocheckpoint"] else None
+    app = app_process_module(kind, server, env=env)
     resp = app.sync()
     # TS answers the PUT with the status the server put in its reply body; Python relays the
     # server's body with 200 (`docs/protocol.md`, "Sync"). Either way a failed sync carries an

@@ -5,7 +5,8 @@ One module, parametrized over the Python SDK (PyPI ``inngest==0.5.19``) and the 
 key and event key set, every request signed) against ``surge start``. Each parameter gets one
 real server subprocess and one app subprocess (``tests/compat/py_app`` or
 ``tests/compat/ts_app``), synced by ``PUT``ting the app's serve URL exactly as the Inngest Dev
-Server does.
+Server does. The TypeScript app runs with checkpointing (its v4 default: steps run one after
+another in one call and reported to ``/v1/checkpoint``) and, in dev mode, once more without.
 
 The apps count every step execution per run, so "ran exactly once" is checked against what the
 user's code actually did, not against what the server says it did.
@@ -64,7 +65,9 @@ DEADLINE = 60.0
 FANOUT_DEADLINE = 180.0
 
 
-@pytest.fixture(scope="module", params=["py-dev", "ts-dev", "py-start", "ts-start"])
+@pytest.fixture(
+    scope="module", params=["py-dev", "ts-dev", "ts-dev-nocheckpoint", "py-start", "ts-start"]
+)
 def stack(
     request: pytest.FixtureRequest,
     surge_server_module: Callable[..., SurgeServer],
@@ -403,6 +406,27 @@ def test_graphql_traces_each_step_in_order_with_its_output_and_attempts(stack: S
         ]
     else:  # the Python SDK sends none
         assert trace["metadata"] == call["metadata"] == []
+
+
+def test_a_checkpointing_sdk_runs_consecutive_steps_in_one_call(stack: Stack) -> None:
+    """The TypeScript SDK v4 runs the worker's two steps in its first call and reports each
+    to ``/v1/checkpoint`` (so the run takes one call); without checkpointing, and on the
+    Python SDK, each step is a call of its own."""
+    (event_id,) = stack.server.send({"name": "compat/fanout.item", "data": {"item_id": "k-1"}})
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=DEADLINE)
+    assert run["status"] == "Completed", run
+    assert run["output"] == {"item_id": "k-1", "result": "processed:k-1:3"}
+    history = stack.server.request("GET", f"/v1/runs/{run['run_id']}/history").json()["data"]
+    done = [
+        (h["name"], h.get("checkpoint", False)) for h in history if h["kind"] == "step_completed"
+    ]
+    checkpointing = stack.app.kind == "ts" and not stack.app.env
+    assert done == [("fetch-item", checkpointing), ("process-item", checkpointing)], history
+    assert stack.ledger_runs()[run["run_id"]]["steps"] == {
+        "fetch-item": 1,
+        "process-item": 1,
+        RETURNED: 1,
+    }
 
 
 def rerun_of(

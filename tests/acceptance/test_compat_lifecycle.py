@@ -23,7 +23,7 @@ pytestmark = pytest.mark.compat
 DEADLINE = 60.0
 
 
-@pytest.fixture(scope="module", params=["py-dev", "ts-dev", "ts-start"])
+@pytest.fixture(scope="module", params=["py-dev", "ts-dev", "ts-dev-nocheckpoint", "ts-start"])
 def stack(
     request: pytest.FixtureRequest,
     surge_server_module: Callable[..., SurgeServer],

@@ -118,3 +118,8 @@ class StaleLease(StorageError):
 
 class RunEndedMeanwhile(StorageError):
     """The run ended (was cancelled) while the call being committed was in flight."""
+
+
+class StaleDispatch(StorageError):
+    """A checkpoint came from a call that no longer holds its work item (its lease passed on,
+    or the item was finished), or for a run that has ended: nothing of it was written."""

@@ -47,6 +47,18 @@ class Op:
     error: Any = None
     metadata: Any = None
     """Span metadata updates for its step, as sent (`span_metadata.parse_updates`)."""
+    timing: Any = None
+    """When the step ran, as the TypeScript SDK reports it: ``{"a": start, "b": duration}``
+    in nanoseconds (`duration_ms`)."""
+
+    @property
+    def duration_ms(self) -> int | None:
+        """How long the step ran by the app's clock, if its `timing` says."""
+        timing = self.timing
+        span = timing.get("b") if isinstance(timing, dict) else None
+        if isinstance(span, int | float) and not isinstance(span, bool) and span >= 0:
+            return int(span // 1_000_000)
+        return None
 
     @property
     def parallel_mode(self) -> str | None:
@@ -82,6 +94,7 @@ def _parse_op(item: Any, index: int) -> Op:
         data=item.get("data"),
         error=item.get("error"),
         metadata=item.get("metadata"),
+        timing=item.get("timing"),
     )
 
 

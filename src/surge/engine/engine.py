@@ -40,6 +40,7 @@ from .app_client import AppClient
 from .apps import AppPinger, AppStatus, with_scheme
 from .bodies import BodyDecoder
 from .changes import RunChanges
+from .checkpoints import Checkpoints
 from .conditions import Conditions
 from .config import EngineConfig
 from .executor import Executor
@@ -111,6 +112,8 @@ class Engine:
             storage.logins, self._clock, password_hash=config.dashboard_password_hash
         )
         self.throughput = Throughput(storage.stats, self._clock)
+        lease_ms = int(config.lease_timeout * 1000)
+        self.checkpoints = Checkpoints(storage, self._clock, lease_ms=lease_ms)
         self._changes = RunChanges()
         storage.add_note_listener(self._changes.noted)
         storage.add_wake_listener(self._changes.woken)
@@ -132,7 +135,7 @@ class Engine:
             self._executor.handle,
             clock=self._clock,
             workers=config.queue_workers,
-            lease_ms=int(config.lease_timeout * 1000),
+            lease_ms=lease_ms,
         )
         self._executor.backlogged = lambda: self._scheduler.backlogged
         self._pinger = AppPinger(self._client, self._registry, self._clock, config)

@@ -14,6 +14,8 @@ from surge.core import codec
 from surge.core.functions import FunctionConfig
 from surge.storage import RunState, WorkItem
 
+from .checkpoints import queue_item_ref
+
 USE_API_THRESHOLD = 4 * 1024 * 1024
 """Above this request size, events and memos are fetched by the SDK through the REST API."""
 
@@ -51,6 +53,11 @@ def build_request_body(
         "version": run.request_version,
         "use_api": False,
     }
+    if len(steps) == len(state.memos):
+        # Steps run one after another in this call may be checkpointed (`checkpoints`); not
+        # while a step waits to run with an edited input, which the TypeScript SDK would
+        # then take for a step to resume.
+        body["ctx"].update(fn_id=function.id, qi_id=queue_item_ref(item))
     encoded = encode(body)
     if len(encoded) <= USE_API_THRESHOLD:
         return encoded

@@ -125,24 +125,27 @@ def interpret(call: Call, answer: AppResponse | AppUnreachable) -> Outcome:
 
 
 def _metadata(call: Call, ops: list[Op]) -> list[tuple[str, MetadataUpdate]]:
-    """The span metadata sent with `ops`; a malformed list is left out, with a warning."""
-    updates: list[tuple[str, MetadataUpdate]] = []
-    for op in ops:
-        if op.metadata is None:
-            continue
-        try:
-            parsed = parse_updates(op.metadata)
-        except InvalidInput as exc:
-            logger.warning(
-                "run %s: the metadata of step %s is left out: %s",
-                call.state.run.id,
-                op.name or op.id,
-                exc.message,
-            )
-            continue
-        # Sent from inside a step, yet about the whole run: it goes on the run's span.
-        updates += [("" if u.scope == "run" else op.id, u) for u in parsed]
-    return updates
+    """The span metadata sent with `ops`."""
+    return [update for op in ops for update in step_metadata(call.state.run.id, op)]
+
+
+def step_metadata(run_id: str, op: Op) -> list[tuple[str, MetadataUpdate]]:
+    """The span metadata sent with `op`, each update for a step id (``""``: the run's); a
+    malformed list is left out, with a warning."""
+    if op.metadata is None:
+        return []
+    try:
+        parsed = parse_updates(op.metadata)
+    except InvalidInput as exc:
+        logger.warning(
+            "run %s: the metadata of step %s is left out: %s",
+            run_id,
+            op.name or op.id,
+            exc.message,
+        )
+        return []
+    # Sent from inside a step, yet about the whole run: it goes on the run's span.
+    return [("" if u.scope == "run" else op.id, u) for u in parsed]
 
 
 # -- outcomes ---------------------------------------------------------------------------------
@@ -244,7 +247,7 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
         outcome = {"error": op.error} if op.op is Opcode.STEP_FAILED else {"data": op.data}
         memo = Memo(step_id=op.id, outcome=outcome, name=op.name, op=op.op.value, at=call.now)
         plan.memos.append(memo)
-        plan.links.extend(_sent_event_ids(op))
+        plan.links.extend(sent_event_ids(op))
         kind = "step_failed" if op.op is Opcode.STEP_FAILED else "step_completed"
         shown = op.name or op.display_name
         plan.history.append(_history(call, kind, step_id=op.id, name=shown, **_timing(call)))
@@ -433,7 +436,7 @@ def _sleep_until(op: Op, now: int) -> int:
     return min(max(due if due is not None else now, now), now + MAX_SLEEP_MS)
 
 
-def _sent_event_ids(op: Op) -> list[str]:
+def sent_event_ids(op: Op) -> list[str]:
     """Event ids a `step.sendEvent` step returned: TS `{ids: [...]}`, Python `[...]`."""
     data = op.data
     ids = data.get("ids") if isinstance(data, dict) else data

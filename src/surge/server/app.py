@@ -16,7 +16,15 @@ from starlette.routing import BaseRoute, Route
 from surge.core import codec
 from surge.engine import Engine
 
-from . import cancellations_api, events_api, functions_api, replays_api, rest_api, sync_api
+from . import (
+    cancellations_api,
+    checkpoint_api,
+    events_api,
+    functions_api,
+    replays_api,
+    rest_api,
+    sync_api,
+)
 from .auth import Access
 from .graphql.endpoint import graphql_endpoint
 from .openapi import openapi_document
@@ -67,6 +75,9 @@ def create_app(
         Route("/v1/runs/{run_id}/history", rest_api.run_history, methods=["GET"]),
         Route("/v1/runs/{run_id}/rerun", rest_api.rerun, methods=["POST"]),
         Route("/v1/runs/{run_id}/metadata", rest_api.update_metadata, methods=["POST"]),
+        Route("/v1/checkpoint/{run_id}/async", checkpoint_api.checkpoint_async, methods=["POST"]),
+        # The prefix of Inngest's private beta, which its server still answers.
+        Route("/v1/http/runs/{run_id}/async", checkpoint_api.checkpoint_async, methods=["POST"]),
         Route("/v1/cancellations", cancellations_api.create, methods=["POST"]),
         Route("/v1/cancellations", cancellations_api.list_all, methods=["GET"]),
         Route("/v1/cancellations/{cancellation_id}", cancellations_api.delete, methods=["DELETE"]),

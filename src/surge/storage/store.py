@@ -16,6 +16,7 @@ from typing import Any
 from surge.core.errors import RunEndedMeanwhile
 from surge.core.span_metadata import MetadataUpdate
 
+from .checkpoints import CheckpointStore
 from .connector import Connector, WakeListener
 from .logins import LoginStore
 from .records import (
@@ -68,6 +69,7 @@ class Storage:
 
     def __init__(self, connector: Connector) -> None:
         self._db = connector
+        self.checkpoints = CheckpointStore(connector)
         self.logins = LoginStore(connector)
         self.stats = StatsStore(connector)
         self._token_prefix = secrets.token_hex(8) + ":next:"

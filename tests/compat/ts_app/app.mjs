@@ -106,7 +106,12 @@ async function pause(event) {
 }
 
 // Span metadata (experimental in the SDK) is on, as the SDK's own trace tests have it.
-const inngest = new Inngest({ id: APP_ID, middleware: [metadataMiddleware()] });
+// Steps are checkpointed (the SDK's v4 default) unless CHECKPOINTING=false.
+const inngest = new Inngest({
+  id: APP_ID,
+  middleware: [metadataMiddleware()],
+  checkpointing: process.env.CHECKPOINTING !== "false",
+});
 
 // --- (a) static fan-out: three functions on one event; one of them fails for good -------------
 

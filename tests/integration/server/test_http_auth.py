@@ -46,6 +46,7 @@ def production(factory: Factory) -> contextlib.AbstractAsyncContextManager[Harne
         ("GET", "/v1/events"),
         ("GET", "/dev"),
         ("POST", "/v0/gql"),
+        ("POST", "/v1/checkpoint/01J0000000000000000000RUN0/async"),
     ],
 )
 async def test_api_calls_without_the_signing_key_are_refused(

@@ -46,7 +46,7 @@ from .queue import enqueued
 from .runs import load_run_state
 
 # Only an inserted memo takes a place in the stack; a step already memoized keeps its first.
-_INSERT_MEMO = (
+INSERT_MEMO = (
     "INSERT INTO memos (run_id, step_id, seq, name, op, outcome, at) VALUES"
     " (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM memos WHERE run_id = ?), ?, ?, ?, ?)"
     " ON CONFLICT (run_id, step_id) DO NOTHING"
@@ -110,7 +110,7 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
     for memo in c.memos:
         outcome = codec.dumps_str(memo.outcome)
         row = (run_id, memo.step_id, run_id, memo.name, memo.op, outcome, memo.at)
-        first.append(execute(_INSERT_MEMO, *row))
+        first.append(execute(INSERT_MEMO, *row))
     if c.run_update is not None and run_id is not None:
         first += _update_run(run_id, c.run_update)
     first += c.notes
