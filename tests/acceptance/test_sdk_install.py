@@ -27,7 +27,6 @@ SERVER_MODULES = (
     "uvicorn",
     "croniter",
     "cel",
-    "httptools",
     "uvloop",
     "ulid",
     "psycopg",
@@ -37,6 +36,7 @@ SERVER_MODULES = (
 # What `pip install surge` may bring: the SDK's dependencies and theirs.
 BASE_DISTRIBUTIONS = {
     "surge",
+    "httptools",  # the lean client the SDK checkpoints steps with (`surge.core.http_client`)
     "httpx",
     "httpcore",
     "h11",

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from surge.core import codec
 from surge.core.clock import Clock
 from surge.core.errors import AppUnreachable
+from surge.core.http_client import AppClient
 from surge.core.signing import canonical_json, signature
 
-from .app_client import AppClient
 from .config import EngineConfig
 from .registry import Registry
 

@@ -16,6 +16,7 @@ from typing import Any
 from surge.core import events as wire_events
 from surge.core.clock import Clock, SystemClock
 from surge.core.errors import InvalidInput, NotFound
+from surge.core.http_client import AppClient
 from surge.core.ids import new_ulid
 from surge.core.span_metadata import parse_updates
 from surge.core.version import VERSION
@@ -36,7 +37,6 @@ from surge.storage import (
     WorkItem,
 )
 
-from .app_client import AppClient
 from .apps import AppPinger, AppStatus, with_scheme
 from .bodies import BodyDecoder
 from .changes import RunChanges

@@ -14,6 +14,7 @@ from surge.core import codec
 from surge.core.clock import Clock
 from surge.core.errors import AppTimeout, AppUnreachable, NotFound, StaleLease
 from surge.core.functions import CronTrigger, FunctionConfig
+from surge.core.http_client import AppClient
 from surge.core.ids import new_ulid
 from surge.core.signing import canonical_json, signature
 from surge.storage import (
@@ -34,7 +35,6 @@ from surge.storage import (
 )
 from surge.storage.records import DISCOVERY, RUN_ENDED
 
-from .app_client import AppClient
 from .conditions import Conditions
 from .config import EngineConfig
 from .cron import jittered, next_fire, timer_event

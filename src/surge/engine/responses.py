@@ -16,6 +16,7 @@ from surge.core import codec
 from surge.core.durations import parse_duration, parse_time
 from surge.core.errors import AppUnreachable, InvalidInput
 from surge.core.functions import FunctionConfig
+from surge.core.http_client import AppResponse
 from surge.core.ids import is_ulid
 from surge.core.limits import MAX_NESTING, too_deep
 from surge.core.opcodes import Op, Opcode, parse_ops
@@ -34,7 +35,6 @@ from surge.storage import (
 )
 from surge.storage.records import DISCOVERY, step_key
 
-from .app_client import AppResponse
 from .finish import RunEnded, error_value
 from .http_steps import HttpStep, http_step
 from .retries import RetryPolicy, retry_after_ms
@@ -250,7 +250,7 @@ def _plan_op(call: Call, op: Op, plan: _Plan) -> None:
         plan.links.extend(sent_event_ids(op))
         kind = "step_failed" if op.op is Opcode.STEP_FAILED else "step_completed"
         shown = op.name or op.display_name
-        plan.history.append(_history(call, kind, step_id=op.id, name=shown, **_timing(call)))
+        plan.history.append(_history(call, kind, step_id=op.id, name=shown, **_timing(call, op)))
         race = op.parallel_mode == "race"
         plan.then = Then.DISCOVER if race or plan.then is Then.DISCOVER else Then.DISCOVER_IF_IDLE
     elif op.op is Opcode.STEP_PLANNED:
@@ -445,8 +445,14 @@ def sent_event_ids(op: Op) -> list[str]:
     return []
 
 
-def _timing(call: Call) -> dict[str, int | None]:
-    """When the call that ran a step became due and was sent, for the trace's queue time."""
+def _timing(call: Call, op: Op | None = None) -> dict[str, int | None]:
+    """When the call that ran a step became due and was sent, for the trace's queue time; for
+    a step the app ran after others in the same call (its `timing` says it began later than
+    the call), when it began, not queued."""
+    ran = op.duration_ms if op is not None else None
+    if ran is not None and call.began is not None and call.now - ran > call.began + 1:
+        began = call.now - ran
+        return {"due": began, "began": began}
     return {"due": call.item.due_at, "began": call.began}
 
 

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
+from surge.core.http_client import AppClient
 from surge.core.run_errors import EventSendError
 
 from ._config import Config, Mode, resolve_config
@@ -76,6 +77,9 @@ class Surge:
         serve_path: Public path of the serve endpoint, likewise.
         app_version: Optional version string sent on sync.
         logger: Base logger of ``ctx.logger``; ``logging.getLogger("surge")`` by default.
+        checkpointing: Run a function's consecutive steps in one call, reporting each to the
+            server as it finishes (on by default; ``False`` turns it off for every function,
+            ``create_function(checkpointing=...)`` for one).
     """
 
     def __init__(
@@ -93,8 +97,10 @@ class Surge:
         serve_path: str | None = None,
         app_version: str | None = None,
         logger: logging.Logger | None = None,
+        checkpointing: bool = True,
     ) -> None:
         self.app_id = app_id
+        self.checkpointing = checkpointing
         self.app_version = app_version
         self.config: Config = resolve_config(
             mode=mode,
@@ -120,6 +126,8 @@ class Surge:
         self._async_http: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
         self._async_http = weakref.WeakKeyDictionary()
         self._sync_http: httpx.Client | None = None
+        self._checkpoint_http: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AppClient]
+        self._checkpoint_http = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -145,6 +153,7 @@ class Surge:
         timeouts: Timeouts | None = None,
         singleton: Singleton | None = None,
         on_failure: FailureHandler | None = None,
+        checkpointing: bool | None = None,
     ) -> FunctionDecorator:
         """Decorate an ``async def`` or plain ``def`` handler into a durable `Function`.
 
@@ -181,6 +190,8 @@ class Surge:
         enforce, and `GET /dev` lists them per function (``notEnforced``).
             on_failure: Handler run (as ``"<fn_id>-failure"``) when a run fails for good;
                 its ``ctx.event.data`` holds ``function_id``, ``run_id``, ``error``, ``event``.
+            checkpointing: Run consecutive steps in one call, reporting each to the server as
+                it finishes (default: the client's ``checkpointing``, on).
         """
         triggers, typed = normalize_triggers(trigger)
         self.typed_events.update(typed)
@@ -212,6 +223,7 @@ class Surge:
                 options=options,
                 retries=retries,
                 on_failure=failure,
+                checkpointing=self.checkpointing if checkpointing is None else checkpointing,
             )
 
         return _Decorator(make)
@@ -264,6 +276,14 @@ class Surge:
             client = self._async_http[loop] = httpx.AsyncClient(timeout=HTTP_TIMEOUT)
         return client
 
+    def checkpoint_http(self) -> AppClient:
+        """The running loop's lean keep-alive client, for checkpoints (one per step)."""
+        loop = asyncio.get_running_loop()
+        client = self._checkpoint_http.get(loop)
+        if client is None:
+            client = self._checkpoint_http[loop] = AppClient(timeout=HTTP_TIMEOUT)
+        return client
+
     def http_sync(self) -> httpx.Client:
         """The pooled sync HTTP client (thread-safe)."""
         if self._sync_http is None:
@@ -274,9 +294,13 @@ class Surge:
 
     async def aclose(self) -> None:
         """Close the HTTP clients of the running loop and the sync one."""
-        client = self._async_http.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        client = self._async_http.pop(loop, None)
         if client is not None:
             await client.aclose()
+        lean = self._checkpoint_http.pop(loop, None)
+        if lean is not None:
+            await lean.close()
         self.close()
 
     def close(self) -> None:

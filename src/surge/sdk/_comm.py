@@ -19,6 +19,7 @@ import orjson
 from surge.core.errors import InvalidInput
 from surge.core.signing import hashed_key, signature, verify_signature
 
+from ._checkpoint import Checkpoint
 from ._client import Surge
 from ._execution import Call, Outcome, parse_call, run_async, run_sync
 from ._function import Function
@@ -91,6 +92,9 @@ class Comm:
             "x-inngest-expected-server-kind": self.config.server_kind,
         }
         self._keys = self.config.signing_keys()
+        self._api_headers = {"x-inngest-sdk": SDK_HEADER, **_bearer(self.config.signing_key)}
+        if self.config.env:
+            self._api_headers["x-inngest-env"] = self.config.env
         self._send_async = client.send_prepared
         self._send_sync = client.send_prepared_sync
 
@@ -106,7 +110,12 @@ class Comm:
                 await self._fetch_async(call)
             if plan.fn.is_async:
                 outcome = await run_async(
-                    plan.fn, call, plan.target, send=self._send_async, logger=self.client.logger
+                    plan.fn,
+                    call,
+                    plan.target,
+                    send=self._send_async,
+                    logger=self.client.logger,
+                    checkpoint=self._checkpoint(plan),
                 )
             else:
                 outcome = await asyncio.to_thread(self._run_sync, plan)
@@ -130,6 +139,7 @@ class Comm:
                         plan.target,
                         send=self._send_in_thread,
                         logger=self.client.logger,
+                        checkpoint=self._checkpoint(plan),
                     )
                 )
             else:
@@ -145,7 +155,25 @@ class Comm:
 
     def _run_sync(self, plan: _Execute) -> Outcome:
         return run_sync(
-            plan.fn, plan.call, plan.target, send=self._send_sync, logger=self.client.logger
+            plan.fn,
+            plan.call,
+            plan.target,
+            send=self._send_sync,
+            logger=self.client.logger,
+            checkpoint=self._checkpoint(plan),
+        )
+
+    def _checkpoint(self, plan: _Execute) -> Checkpoint | None:
+        """Where the call reports its steps, when it may run several (`_checkpoint`)."""
+        call = plan.call
+        if not (plan.fn.checkpointing and call.may_checkpoint(plan.target)):
+            return None
+        return Checkpoint(
+            self.client,
+            run_id=call.run_id,
+            fn_id=call.fn_id,
+            qi_id=call.qi_id,
+            headers=self._api_headers,
         )
 
     # -- routing ----------------------------------------------------------------------------

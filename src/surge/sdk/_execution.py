@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from surge.core.errors import InvalidInput
+from surge.core.ids import hash_step_id
 from surge.core.run_errors import (
     EventDataInvalid,
     NonRetriableError,
@@ -18,14 +19,18 @@ from surge.core.run_errors import (
     StepError,
 )
 
+from ._checkpoint import Checkpoint
 from ._context import Context, ReplayQuietLogger, SyncContext
 from ._event import Event, event_from_wire
 from ._function import Function
-from ._run import BranchDone, Interrupt, RunState, error_value
-from ._serialize import dumps
+from ._run import BranchDone, Interrupt, RunState, Stale, error_value
+from ._serialize import dumps, fragment
 from ._steps import AsyncSend, Step, SyncSend, SyncStep
 
 __all__ = ["Call", "Outcome", "parse_call", "run_async", "run_sync"]
+
+RUN_COMPLETE_ID = hash_step_id("complete", 0)
+"""The id of the ``RunComplete`` op (the TypeScript SDK's)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -41,6 +46,20 @@ class Call:
     plan_only: bool = False
     stack: list[str] = field(default_factory=list)
     use_api: bool = False
+    fn_id: str = ""
+    qi_id: str = ""
+    """The call's function and work item, which a checkpoint names (`_checkpoint`); empty
+    when the server does not take checkpoints."""
+
+    def may_checkpoint(self, target: str | None) -> bool:
+        """Whether the server takes checkpoints of this call and it runs the function from
+        the top on its first attempt (a retry answers with its first step, as usual)."""
+        return (
+            bool(self.fn_id and self.qi_id)
+            and target is None
+            and not self.plan_only
+            and (self.attempt == 0)
+        )
 
 
 @dataclass(slots=True)
@@ -72,11 +91,13 @@ def parse_call(body: bytes) -> Call:
         plan_only=bool(ctx.get("disable_immediate_execution")),
         stack=stack,
         use_api=bool(raw.get("use_api") or ctx.get("use_api")),
+        fn_id=str(ctx.get("fn_id") or ""),
+        qi_id=str(ctx.get("qi_id") or ""),
     )
 
 
-def _state(call: Call, target: str | None) -> RunState:
-    return RunState(
+def _state(call: Call, target: str | None, checkpoint: Checkpoint | None) -> RunState:
+    run = RunState(
         steps=call.steps,
         target=target,
         plan_only=call.plan_only,
@@ -84,6 +105,8 @@ def _state(call: Call, target: str | None) -> RunState:
         max_attempts=call.max_attempts,
         stack=call.stack,
     )
+    run.checkpoint = checkpoint
+    return run
 
 
 def _events(fn: Function[Any], call: Call) -> tuple[Event[Any], list[Event[Any]]]:
@@ -121,19 +144,25 @@ async def run_async(
     *,
     send: AsyncSend,
     logger: logging.Logger,
+    checkpoint: Checkpoint | None = None,
 ) -> Outcome:
-    """Run an async handler for one call."""
-    run = _state(call, target)
+    """Run an async handler for one call (checkpointing its steps with `checkpoint`)."""
+    run = _state(call, target, checkpoint)
     try:
-        ctx = Context(step=Step(run, fn.typed, send), **_parts(fn, call, run, logger))
-        result = await fn.handler(ctx)
+        try:
+            ctx = Context(step=Step(run, fn.typed, send), **_parts(fn, call, run, logger))
+            result = await fn.handler(ctx)
+        except Exception as exc:
+            if run.pending and checkpoint is not None:  # keep the steps that did finish
+                await checkpoint.flush_async(run)
+            return _failure(exc, call)
     except Interrupt as interrupt:
-        return _ops(interrupt)
+        return _ops(interrupt, run)
     except BranchDone:
         return Outcome(206, b"[]")
-    except Exception as exc:
-        return _failure(exc, call)
-    return _result(result)
+    except Stale as stale:
+        return _stale(stale)
+    return _result(result, run)
 
 
 def run_sync(
@@ -143,32 +172,49 @@ def run_sync(
     *,
     send: SyncSend,
     logger: logging.Logger,
+    checkpoint: Checkpoint | None = None,
 ) -> Outcome:
     """Run a sync handler for one call (in the caller's thread)."""
-    run = _state(call, target)
+    run = _state(call, target, checkpoint)
     try:
-        ctx = SyncContext(step=SyncStep(run, fn.typed, send), **_parts(fn, call, run, logger))
-        result = fn.handler(ctx)
+        try:
+            ctx = SyncContext(step=SyncStep(run, fn.typed, send), **_parts(fn, call, run, logger))
+            result = fn.handler(ctx)
+        except Exception as exc:
+            if run.pending and checkpoint is not None:
+                checkpoint.flush_sync(run)
+            return _failure(exc, call)
     except Interrupt as interrupt:
-        return _ops(interrupt)
+        return _ops(interrupt, run)
     except BranchDone:
         return Outcome(206, b"[]")
-    except Exception as exc:
-        return _failure(exc, call)
-    return _result(result)
+    except Stale as stale:
+        return _stale(stale)
+    return _result(result, run)
 
 
-def _ops(interrupt: Interrupt) -> Outcome:
+def _ops(interrupt: Interrupt, run: RunState) -> Outcome:
     headers = {"x-inngest-no-retry": "true" if interrupt.no_retry else "false"}
     if interrupt.retry_after is not None:
         headers["retry-after"] = interrupt.retry_after
-    return Outcome(206, orjson.dumps(interrupt.ops), headers)
+    # Steps finished in this call go first (the step tools report them before any other).
+    return Outcome(206, orjson.dumps([*run.pending, *interrupt.ops]), headers)
 
 
-def _result(result: Any) -> Outcome:
+def _stale(stale: Stale) -> Outcome:
+    """The server refused a checkpoint: stop, and let no retry follow this call."""
+    body = {"name": "StaleDispatch", "message": f"checkpoint refused: {stale}", "code": "stale"}
+    return Outcome(400, orjson.dumps(body), {"x-inngest-no-retry": "true"})
+
+
+def _result(result: Any, run: RunState) -> Outcome:
     try:
+        if run.pending:  # the last steps, then the run's result (TypeScript's RunComplete)
+            data = fragment(result, "the function")
+            complete = {"op": "RunComplete", "id": RUN_COMPLETE_ID, "data": data}
+            return Outcome(206, orjson.dumps([*run.pending, complete]))
         return Outcome(200, dumps(result))
-    except TypeError as exc:
+    except (TypeError, OutputNotSerializable) as exc:
         problem = OutputNotSerializable(
             f"the function returned a value that cannot be encoded as JSON ({exc}); return "
             "JSON values, dataclasses or pydantic models"

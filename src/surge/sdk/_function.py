@@ -126,6 +126,8 @@ class Function(Generic[T]):
         handler: The decorated callable.
         is_async: Whether the handler is ``async def``.
         on_failure: The ``-failure`` function made from ``on_failure``, if any.
+        checkpointing: Whether a call runs consecutive steps, reporting each as it
+            finishes (`surge.sdk._checkpoint`).
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class Function(Generic[T]):
         options: FunctionOptions,
         retries: int | None,
         on_failure: Function[Any] | None = None,
+        checkpointing: bool = True,
     ) -> None:
         if not fn_id:
             raise InvalidInput("fn_id must not be empty", field="fn_id")
@@ -156,6 +159,7 @@ class Function(Generic[T]):
         self.options = options
         self.retries = retries
         self.on_failure = on_failure
+        self.checkpointing = checkpointing
         self._decode_output = decoder_for(return_type(handler))
         self.__doc__ = handler.__doc__
         self.__name__ = getattr(handler, "__name__", fn_id)

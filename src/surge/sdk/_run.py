@@ -12,7 +12,7 @@ planning and parallel steps").
 from __future__ import annotations
 
 import traceback
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 
@@ -24,7 +24,10 @@ from surge.core.run_errors import (
     StepError,
 )
 
-from ._serialize import fragment
+from ._serialize import encode
+
+if TYPE_CHECKING:
+    from ._checkpoint import Checkpoint
 
 __all__ = ["MISSING", "BranchDone", "Interrupt", "RunState", "error_value"]
 
@@ -55,6 +58,11 @@ class BranchDone(BaseException):
     """A branch of a parallel group reached a step that is not done yet."""
 
 
+class Stale(BaseException):
+    """The server refused a checkpoint: the run has ended or moved on without this call,
+    which must stop at once (`Checkpoint`)."""
+
+
 def error_value(exc: BaseException) -> dict[str, Any]:
     """An exception in the shape both SDKs read: ``{name, message, stack}``."""
     if isinstance(exc, StepError):
@@ -78,9 +86,11 @@ class RunState:
         "_race",
         "_stack_index",
         "attempt",
+        "checkpoint",
         "hits",
         "inputs",
         "max_attempts",
+        "pending",
         "plan_only",
         "stack",
         "steps",
@@ -108,6 +118,11 @@ class RunState:
         self.max_attempts = max_attempts
         self.stack = stack or []
         self.hits = 0
+        self.checkpoint: Checkpoint | None = None
+        """Set when this call runs new steps one after another, reporting each (`Checkpoint`)."""
+        self.pending: list[dict[str, Any]] = []
+        """Steps finished in this call and not reported yet: the step tools report them before
+        the next step begins, the call's answer carries the rest."""
         self._counts: dict[str, int] = {}
         self._planned: list[dict[str, Any]] | None = None
         self._race = False
@@ -185,11 +200,20 @@ class RunState:
         raise Interrupt([op])
 
     def completed(
-        self, hashed: str, step_id: str, index: int, value: Any, opts: Any = None
-    ) -> NoReturn:
-        """The step ran and returned `value`: report it (§2.3 ``StepRun``)."""
+        self,
+        hashed: str,
+        step_id: str,
+        index: int,
+        value: Any,
+        opts: Any = None,
+        *,
+        timing: dict[str, int] | None = None,
+    ) -> Any:
+        """The step ran and returned `value`, in `timing` (``{"a": start, "b": duration}``,
+        nanoseconds): report it (§2.3 ``StepRun``), ending the call; or, when the call
+        checkpoints, keep it as done and return its value as a replay would read it."""
         try:
-            data = _fragment(value, step_id)
+            raw = encode(value, f"step {step_id!r}")
         except OutputNotSerializable as exc:
             self.failed(hashed, step_id, index, exc)
         if self._race:
@@ -200,10 +224,19 @@ class RunState:
             "name": step_id,
             "displayName": step_id,
             "opts": opts,
-            "data": data,
+            "data": orjson.Fragment(raw),
             "userland": {"id": step_id, "index": index or None},
         }
-        raise Interrupt([op])
+        if timing is not None:
+            op["timing"] = timing
+        if self.checkpoint is None or self._planned is not None:
+            raise Interrupt([op])
+        self.pending.append(op)
+        data = orjson.loads(raw)
+        self.steps[hashed] = {"data": data}
+        self.stack.append(hashed)
+        self.hits += 1
+        return data
 
     def failed(self, hashed: str, step_id: str, index: int, exc: BaseException) -> NoReturn:
         """The step raised `exc`: a retriable ``StepError`` or a final ``StepFailed``."""
@@ -250,7 +283,3 @@ class RunState:
             self._planned.extend(ops)
             raise BranchDone
         raise Interrupt(ops)
-
-
-def _fragment(value: Any, step_id: str) -> orjson.Fragment:
-    return fragment(value, f"step {step_id!r}")

@@ -19,7 +19,7 @@ import orjson
 
 from surge.core.run_errors import OutputNotSerializable
 
-__all__ = ["decoder_for", "dumps", "fragment", "jsonable", "return_type"]
+__all__ = ["decoder_for", "dumps", "encode", "fragment", "jsonable", "return_type"]
 
 _NATIVE: frozenset[Any] = frozenset(
     {Any, object, str, int, float, bool, type(None), None, dict, list}
@@ -49,8 +49,13 @@ def fragment(value: Any, what: str) -> orjson.Fragment:
     Raises:
         OutputNotSerializable: `value` cannot be JSON; the message names `what` and the type.
     """
+    return orjson.Fragment(encode(value, what))
+
+
+def encode(value: Any, what: str) -> bytes:
+    """`value` as JSON (see `fragment`)."""
     try:
-        return orjson.Fragment(orjson.dumps(value, default=_default))
+        return orjson.dumps(value, default=_default)
     except TypeError as exc:
         raise OutputNotSerializable(
             f"{what} returned a value that cannot be encoded as JSON ({exc}); return JSON "

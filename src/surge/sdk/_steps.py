@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
@@ -34,6 +35,11 @@ D = TypeVar("D")
 AsyncSend = Callable[[list[dict[str, Any]]], Awaitable[list[str]]]
 SyncSend = Callable[[list[dict[str, Any]]], list[str]]
 _SEND_OPTS = {"type": "step.sendEvent"}
+
+
+def _since(began: int) -> dict[str, int]:
+    """A step's timing as the TypeScript SDK reports it: start and duration, nanoseconds."""
+    return {"a": began, "b": time.time_ns() - began}
 
 
 def _decode(fn: Callable[..., Any], value: Any) -> Any:
@@ -108,6 +114,13 @@ class Step(_Tools):
         super().__init__(run, typed)
         self._send = send
 
+    async def _settle(self) -> None:
+        """Report the steps this call finished before anything else happens (checkpointing:
+        `RunState.pending`)."""
+        run = self._run
+        if run.pending and run.checkpoint is not None:
+            await run.checkpoint.flush_async(run)
+
     @overload
     async def run(
         self, step_id: str, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
@@ -130,8 +143,10 @@ class Step(_Tools):
         memo = run.memo(hashed)
         if memo is not MISSING:
             return _decode(fn, run.unwrap(step_id, memo))
+        await self._settle()
         run.reach_run(hashed, step_id, index)
         positional = run.arguments(hashed, args)
+        began = time.time_ns()
         try:
             if inspect.iscoroutinefunction(fn):
                 value = await fn(*positional, **kwargs)
@@ -141,7 +156,7 @@ class Step(_Tools):
                     value = await value
         except Exception as exc:
             run.failed(hashed, step_id, index, exc)
-        run.completed(hashed, step_id, index, value)
+        return _decode(fn, run.completed(hashed, step_id, index, value, timing=_since(began)))
 
     async def send_event(self, step_id: str, events: Events) -> list[str]:
         """Send one event or a list, once; return their ids. Large lists are split."""
@@ -151,19 +166,26 @@ class Step(_Tools):
         if memo is not MISSING:
             ids: list[str] = run.unwrap(step_id, memo)
             return ids
+        await self._settle()
         run.reach_run(hashed, step_id, index, _SEND_OPTS)
+        began = time.time_ns()
         try:
             ids = await self._send(prepare_events(events, self._typed))
         except Exception as exc:
             run.failed(hashed, step_id, index, exc)
-        run.completed(hashed, step_id, index, ids, _SEND_OPTS)
+        sent: list[str] = run.completed(
+            hashed, step_id, index, ids, _SEND_OPTS, timing=_since(began)
+        )
+        return sent
 
     async def sleep(self, step_id: str, duration: Duration) -> None:
         """Pause the run for `duration` (``"1h"``, seconds, or a `timedelta`)."""
+        await self._settle()
         self._sleep(step_id, duration)
 
     async def sleep_until(self, step_id: str, when: datetime | str) -> None:
         """Pause the run until `when` (an aware datetime, or an ISO-8601 string)."""
+        await self._settle()
         self._sleep_until(step_id, when)
 
     @overload
@@ -187,6 +209,7 @@ class Step(_Tools):
         In `if_exp`, ``event`` is the run's trigger and ``async`` the awaited event, e.g.
         ``"event.data.order_id == async.data.order_id"``.
         """
+        await self._settle()
         return self._wait(step_id, event, timeout, if_exp)
 
     @overload
@@ -220,6 +243,7 @@ class Step(_Tools):
     ) -> Any:
         """Run another function (by reference, or its ``"<app>-<fn>"`` id) and return its
         result; its failure is raised here as `StepError`."""
+        await self._settle()
         return self._invoke(step_id, function, data, timeout, v)
 
     @overload
@@ -239,6 +263,7 @@ class Step(_Tools):
     async def parallel(self, *branches: Callable[[], Awaitable[Any]]) -> tuple[Any, ...]:
         """Run branches (each a callable returning an awaitable of steps) in parallel and
         wait for all of them; return their results in order."""
+        await self._settle()
         run = self._run
         saved = run.enter_group(race=False)
         results: list[Any] = []
@@ -257,6 +282,7 @@ class Step(_Tools):
 
     async def race(self, *branches: Callable[[], Awaitable[T]]) -> T:
         """Run branches in parallel; return the result of the first to finish."""
+        await self._settle()
         run = self._run
         saved = run.enter_group(race=True)
         best: tuple[int, T] | None = None
@@ -285,6 +311,12 @@ class SyncStep(_Tools):
         super().__init__(run, typed)
         self._send = send
 
+    def _settle(self) -> None:
+        """Report the steps this call finished before anything else happens."""
+        run = self._run
+        if run.pending and run.checkpoint is not None:
+            run.checkpoint.flush_sync(run)
+
     def run(self, step_id: str, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(*args, **kwargs)` once, durably (see `Step.run`)."""
         run = self._run
@@ -293,12 +325,15 @@ class SyncStep(_Tools):
         if memo is not MISSING:
             value: T = _decode(fn, run.unwrap(step_id, memo))
             return value
+        self._settle()
         run.reach_run(hashed, step_id, index)
+        began = time.time_ns()
         try:
             value = fn(*run.arguments(hashed, args), **kwargs)
         except Exception as exc:
             run.failed(hashed, step_id, index, exc)
-        run.completed(hashed, step_id, index, value)
+        done: T = _decode(fn, run.completed(hashed, step_id, index, value, timing=_since(began)))
+        return done
 
     def send_event(self, step_id: str, events: Events) -> list[str]:
         """Send one event or a list, once; return their ids (see `Step.send_event`)."""
@@ -308,19 +343,26 @@ class SyncStep(_Tools):
         if memo is not MISSING:
             ids: list[str] = run.unwrap(step_id, memo)
             return ids
+        self._settle()
         run.reach_run(hashed, step_id, index, _SEND_OPTS)
+        began = time.time_ns()
         try:
             ids = self._send(prepare_events(events, self._typed))
         except Exception as exc:
             run.failed(hashed, step_id, index, exc)
-        run.completed(hashed, step_id, index, ids, _SEND_OPTS)
+        sent: list[str] = run.completed(
+            hashed, step_id, index, ids, _SEND_OPTS, timing=_since(began)
+        )
+        return sent
 
     def sleep(self, step_id: str, duration: Duration) -> None:
         """Pause the run for `duration`."""
+        self._settle()
         self._sleep(step_id, duration)
 
     def sleep_until(self, step_id: str, when: datetime | str) -> None:
         """Pause the run until `when`."""
+        self._settle()
         self._sleep_until(step_id, when)
 
     @overload
@@ -340,6 +382,7 @@ class SyncStep(_Tools):
         if_exp: str | None = None,
     ) -> Event[Any] | None:
         """Wait for an event (see `Step.wait_for_event`)."""
+        self._settle()
         return self._wait(step_id, event, timeout, if_exp)
 
     @overload
@@ -372,6 +415,7 @@ class SyncStep(_Tools):
         v: str | None = None,
     ) -> Any:
         """Run another function and return its result (see `Step.invoke`)."""
+        self._settle()
         return self._invoke(step_id, function, data, timeout, v)
 
     @overload
@@ -384,6 +428,7 @@ class SyncStep(_Tools):
     def parallel(self, *branches: Callable[[], T]) -> tuple[T, ...]: ...
     def parallel(self, *branches: Callable[[], Any]) -> tuple[Any, ...]:
         """Run branches in parallel and wait for all (see `Step.parallel`)."""
+        self._settle()
         run = self._run
         saved = run.enter_group(race=False)
         results: list[Any] = []
@@ -402,6 +447,7 @@ class SyncStep(_Tools):
 
     def race(self, *branches: Callable[[], T]) -> T:
         """Run branches in parallel; return the first to finish (see `Step.race`)."""
+        self._settle()
         run = self._run
         saved = run.enter_group(race=True)
         best: tuple[int, T] | None = None

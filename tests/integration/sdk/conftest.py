@@ -147,10 +147,14 @@ def sdk_stack(
 ) -> Iterator[Callable[[Build], Stack]]:
     stacks: list[Stack] = []
 
-    def start(build: Build, app_id: str = "shop") -> Stack:
+    def start(build: Build, app_id: str = "shop", **options: Any) -> Stack:
         server = surge_server_module()
         client = surge.Surge(
-            app_id=app_id, mode="dev", api_origin=server.url, event_api_origin=server.url
+            app_id=app_id,
+            mode="dev",
+            api_origin=server.url,
+            event_api_origin=server.url,
+            **options,
         )
         ledger = Ledger()
         functions = build(client, ledger)

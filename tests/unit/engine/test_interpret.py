@@ -9,7 +9,7 @@ import pytest
 
 from surge.core.errors import AppUnreachable
 from surge.core.functions import EventTrigger, FunctionConfig
-from surge.engine.app_client import AppResponse
+from surge.core.http_client import AppResponse
 from surge.engine.responses import Call, Outcome, interpret
 from surge.engine.retries import RetryPolicy
 from surge.storage import (

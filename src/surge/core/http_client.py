@@ -1,6 +1,7 @@
-"""The HTTP client the engine uses to call apps: pooled keep-alive HTTP/1.1 connections.
+"""A lean HTTP client: pooled keep-alive HTTP/1.1 connections, for the two hottest paths,
+the engine calling apps (every step of every run is one call) and the SDK checkpointing
+each step to the server.
 
-Every step of every run is one call to an app, so this is the hottest path in the server.
 A general-purpose client spends more CPU per request than the rest of a step's handling
 together; this one is an asyncio protocol over `httptools`' response parser (the parser
 uvicorn uses), keeping idle connections per origin.
