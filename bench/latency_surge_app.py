@@ -1,5 +1,5 @@
 """A Surge-SDK app for bench/latency.py: ``ten-steps``, ten trivial sequential ``step.run``s
-on ``bench/ten.steps``, served by uvicorn.
+on ``bench/ten.steps``, served by uvicorn; ``CHECKPOINTING=false`` turns checkpointing off.
 
 Usage: ``python bench/latency_surge_app.py PORT SERVER_URL``
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Any
 
 import uvicorn
@@ -24,6 +25,7 @@ def build(server: str) -> Any:
         api_origin=server,
         event_api_origin=server,
         logger=logging.getLogger("bench-latency-app"),
+        checkpointing=os.environ.get("CHECKPOINTING") != "false",
     )
 
     @client.create_function(fn_id="ten-steps", trigger="bench/ten.steps", retries=0)

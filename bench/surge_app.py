@@ -8,6 +8,8 @@ handlers, trivial step bodies:
   the list so no ``POST /e/`` exceeds the server's limits) and the run returns their count.
 * ``bench-worker`` on ``bench/item``: steps ``a`` and ``b``, then returns ``{"ok": true}``.
 
+``CHECKPOINTING=false`` in the environment turns checkpointing off.
+
 Side endpoints for the driver, the same as ``bench/stub_app.py``: ``GET /stats[?full=1]``,
 ``GET /wait?final=K`` and ``GET /wait?event_id=X``; every other path is the Surge endpoint.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -36,6 +39,7 @@ def build(server: str) -> Any:
         api_origin=server,
         event_api_origin=server,
         logger=logging.getLogger("bench-surge-app"),
+        checkpointing=os.environ.get("CHECKPOINTING") != "false",
     )
 
     @client.create_function(fn_id="orchestrator", trigger="bench/start", retries=3)

@@ -44,6 +44,7 @@ from surge.core.signing import signature
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMPAT_DIR = REPO_ROOT / "tests" / "compat"
 PY_APP = COMPAT_DIR / "py_app" / "app.py"
+SURGE_APP = COMPAT_DIR / "surge_app" / "app.py"  # the fan-out on the Surge SDK (crash tests)
 TS_APP_DIR = COMPAT_DIR / "ts_app"
 TS_APP = TS_APP_DIR / "app.mjs"
 
@@ -348,7 +349,8 @@ class SurgeServer(_Process):
 
 
 class AppProcess(_Process):
-    """One of the official-SDK compatibility apps (``py`` or ``ts``) as a subprocess."""
+    """One of the compatibility apps as a subprocess: on the official SDKs (``py``, ``ts``), or
+    the fan-out alone on the Surge SDK (``surge``)."""
 
     def __init__(
         self,
@@ -361,7 +363,7 @@ class AppProcess(_Process):
         event_key: str = "test-key",
         env: dict[str, str] | None = None,
     ) -> None:
-        if kind not in ("py", "ts"):
+        if kind not in ("py", "ts", "surge"):
             raise ValueError(f"unknown app kind {kind!r}")
         super().__init__(f"compat-{kind} app :{port}", log_path)
         self.signing_key = signing_key
@@ -380,6 +382,8 @@ class AppProcess(_Process):
     def argv(self) -> tuple[list[str], Path]:
         if self.kind == "py":
             return [sys.executable, str(PY_APP), str(self.port)], PY_APP.parent
+        if self.kind == "surge":
+            return [sys.executable, str(SURGE_APP), str(self.port)], SURGE_APP.parent
         node = shutil.which("node")
         if node is None:
             pytest.fail("node is not installed: the TypeScript compatibility tests need Node.js")

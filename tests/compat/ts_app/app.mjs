@@ -10,6 +10,7 @@
 //
 // Usage: `node app.mjs PORT` (or PORT in the environment); serves /api/inngest.
 
+import { appendFileSync } from "node:fs";
 import http from "node:http";
 import { Inngest, NonRetriableError } from "inngest";
 import { metadataMiddleware } from "inngest/experimental";
@@ -57,8 +58,13 @@ function leave(...groups) {
   for (const group of groups) inFlight[group] -= 1;
 }
 
+// With LEDGER_FILE set, every execution is also appended to that file before the step body
+// goes on, so that a test that kills this process still knows what ran before the kill.
+const LEDGER_FILE = process.env.LEDGER_FILE;
+
 /** Count one execution of `step` in `runId`; return how many there have been. */
 function counted(runId, fn, step) {
+  if (LEDGER_FILE) appendFileSync(LEDGER_FILE, `${runId}\t${fn}\t${step}\n`);
   seq += 1;
   let run = runs.get(runId);
   if (!run) {
