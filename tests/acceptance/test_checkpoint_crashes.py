@@ -8,7 +8,8 @@ official TypeScript SDK (``tests/compat/ts_app``, its v4 default) and on the Sur
 TypeScript SDK reports that one too before it answers; the Surge SDK sends it with its answer).
 The app is SIGKILLed while the worker runs are in full swing and started again on the same
 port; the server retries the calls it lost. The app appends every step execution to a file
-(``LEDGER_FILE``) before the step body goes on, so what ran before the kill survives it. (``test_crash_safety.py`` kills the server instead.)
+(``LEDGER_FILE``) before the step body goes on, so what ran before the kill survives it.
+(``test_crash_safety.py`` kills the server instead.)
 """
 
 from __future__ import annotations
