@@ -75,9 +75,10 @@ def create_app(
         Route("/v1/runs/{run_id}/history", rest_api.run_history, methods=["GET"]),
         Route("/v1/runs/{run_id}/rerun", rest_api.rerun, methods=["POST"]),
         Route("/v1/runs/{run_id}/metadata", rest_api.update_metadata, methods=["POST"]),
-        Route("/v1/checkpoint/{run_id}/async", checkpoint_api.checkpoint_async, methods=["POST"]),
-        # The prefix of Inngest's private beta, which its server still answers.
-        Route("/v1/http/runs/{run_id}/async", checkpoint_api.checkpoint_async, methods=["POST"]),
+        *(
+            Route(f"{prefix}{{run_id}}/async", checkpoint_api.checkpoint_async, methods=["POST"])
+            for prefix in checkpoint_api.PREFIXES
+        ),
         Route("/v1/cancellations", cancellations_api.create, methods=["POST"]),
         Route("/v1/cancellations", cancellations_api.list_all, methods=["GET"]),
         Route("/v1/cancellations/{cancellation_id}", cancellations_api.delete, methods=["DELETE"]),
@@ -103,7 +104,8 @@ def create_app(
                 keys=engine.config.signing_keys,
                 logins=engine.logins,
                 allowed_hosts=allowed_hosts,
-            )
+            ),
+            Middleware(checkpoint_api.CheckpointRoute, engine=engine),
         ],
     )
     app.state.engine = engine

@@ -18,13 +18,16 @@ from surge.core.errors import StaleDispatch
 from surge.core.span_metadata import MetadataUpdate
 
 from ..records import HistoryEntry, Memo
-from ..statements import Expect, InsertRows, LockRows, Rule, Statement, execute, fetch_one
+from ..statements import Expect, InsertRows, LockRows, Rule, Statement, execute
 from ..tables import HISTORY
 from . import span_metadata
 from .commit import INSERT_MEMO
 
-_RUNNING = "SELECT 1 FROM runs WHERE id = ? AND ended_at IS NULL"
-_HELD = "UPDATE work_items SET due_at = ? WHERE id = ? AND lease_token = ? AND run_id = ?"
+# The item is still leased with the call's token, and its run has not ended: one statement.
+_HELD = (
+    "UPDATE work_items SET due_at = ? WHERE id = ? AND lease_token = ? AND run_id = ?"
+    " AND EXISTS (SELECT 1 FROM runs WHERE id = ? AND ended_at IS NULL)"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,20 +53,14 @@ def save(cp: Checkpoint) -> Rule[None]:
     or the item is no longer leased with `cp.lease_token`."""
     run_id = cp.run_id
 
-    def ended() -> StaleDispatch:
-        return StaleDispatch(f"run {run_id} has ended (or does not exist)")
-
-    def lost() -> StaleDispatch:
+    def stale() -> StaleDispatch:
         return StaleDispatch(
-            f"the call that sent this checkpoint no longer holds its work item ({cp.item_id});"
-            " the run has moved on"
+            f"run {run_id} has ended (or does not exist), or the call that sent this checkpoint"
+            f" no longer holds its work item ({cp.item_id}): the run has moved on without it"
         )
 
-    statements: list[Statement] = [
-        LockRows("runs", "id", (run_id,)),
-        Expect(fetch_one(_RUNNING, run_id), 1, ended),
-        Expect(execute(_HELD, cp.lease_until, cp.item_id, cp.lease_token, run_id), 1, lost),
-    ]
+    held = execute(_HELD, cp.lease_until, cp.item_id, cp.lease_token, run_id, run_id)
+    statements: list[Statement] = [LockRows("runs", "id", (run_id,)), Expect(held, 1, stale)]
     for memo in cp.memos:
         outcome = codec.dumps_str(memo.outcome)
         statements.append(
