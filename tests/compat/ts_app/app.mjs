@@ -418,7 +418,30 @@ const batched = inngest.createFunction(
   },
 );
 
+// --- (j) a long checkpointed run: more steps than fit in one call's maxRuntime ----------------
+
+const longSteps = inngest.createFunction(
+  {
+    id: "long-steps",
+    triggers: [{ event: "compat/long.steps" }],
+    // Each call runs steps for 300 ms, then hands the next one back to the server.
+    checkpointing: process.env.CHECKPOINTING === "false" ? false : { maxRuntime: 300 },
+  },
+  async ({ step, runId }) => {
+    let total = 0;
+    for (let n = 0; n < 6; n++) {
+      total += await step.run(`slow-${n}`, async () => {
+        counted(runId, "long-steps", `slow-${n}`);
+        await new Promise((resolve) => setTimeout(resolve, 120));
+        return n;
+      });
+    }
+    return { total };
+  },
+);
+
 const functions = [
+  longSteps,
   signupWelcome,
   signupCrm,
   signupBroken,

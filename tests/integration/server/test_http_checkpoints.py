@@ -101,6 +101,24 @@ async def test_steps_checkpointed_in_one_call_are_memoized_and_traced(
     # The run's memo order (its stack) is the order the steps finished in.
     state = await server.engine.run_state(run["run_id"])
     assert [m.step_id for m in state.memos] == [A, B, C]
+    # The trace shows each step as a span of its own: its attempt, running time and output.
+    query = """query ($runID: String!) { run(runID: $runID) { trace(preview: true) {
+      childrenSpans { name attempts duration status outputID } } } }"""
+    resp = await server.client.post(
+        "/v0/gql", json={"query": query, "variables": {"runID": run["run_id"]}}
+    )
+    spans = resp.json()["data"]["run"]["trace"]["childrenSpans"]
+    assert [(s["name"], s["attempts"], s["status"]) for s in spans[:3]] == [
+        ("step-aaaa", 1, "COMPLETED"),
+        ("step-bbbb", 1, "COMPLETED"),
+        ("step-cccc", 1, "COMPLETED"),
+    ], spans
+    assert spans[0]["duration"] == 40, spans[0]
+    output = """query ($id: String!) { runTraceSpanOutputByID(outputID: $id) { data } }"""
+    resp = await server.client.post(
+        "/v0/gql", json={"query": output, "variables": {"id": spans[1]["outputID"]}}
+    )
+    assert orjson.loads(resp.json()["data"]["runTraceSpanOutputByID"]["data"]) == {"two": 2}
 
 
 async def test_a_checkpoint_sent_again_changes_nothing(

@@ -1,0 +1,48 @@
+"""Checkpointing of the official TypeScript SDK v4 beyond what every stack runs in
+``test_compat.py``: a run longer than one call's ``maxRuntime``.
+
+The TypeScript app's ``long-steps`` runs six 120 ms steps with ``checkpointing: {maxRuntime:
+300}``: a call runs steps, each checkpointed, until 300 ms have passed; then the SDK answers
+with the next step planned instead of running it, the server calls for it, and a later call
+goes on checkpointing (`docs/protocol.md`, "Checkpointing").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+from compat_stack import Stack, start_stack
+
+if TYPE_CHECKING:
+    from conftest import AppProcess, SurgeServer
+
+pytestmark = pytest.mark.compat
+
+
+@pytest.fixture(scope="module", params=["ts-dev", "ts-start"])
+def stack(
+    request: pytest.FixtureRequest,
+    surge_server_module: Callable[..., SurgeServer],
+    app_process_module: Callable[..., AppProcess],
+) -> Stack:
+    return start_stack(request.param, surge_server_module, app_process_module)
+
+
+def test_a_run_longer_than_a_calls_max_runtime_goes_on_in_later_calls(stack: Stack) -> None:
+    (event_id,) = stack.server.send({"name": "compat/long.steps", "data": {}})
+    (run,) = stack.server.wait_event_runs(event_id, 1, timeout=60)
+
+    assert run["status"] == "Completed", run
+    assert run["output"] == {"total": 15}
+    steps = stack.ledger_runs()[run["run_id"]]["steps"]
+    assert steps == {f"slow-{n}": 1 for n in range(6)}, steps
+    history = stack.server.request("GET", f"/v1/runs/{run['run_id']}/history").json()["data"]
+    done = [
+        (h["name"], bool(h.get("checkpoint"))) for h in history if h["kind"] == "step_completed"
+    ]
+    # Several steps were checkpointed, but not all in one call: maxRuntime handed some back.
+    assert [name for name, _ in done] == [f"slow-{n}" for n in range(6)], history
+    assert sum(checkpointed for _, checkpointed in done) >= 2, history
+    assert any(h["kind"] == "step_planned" for h in history), history
