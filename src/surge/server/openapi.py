@@ -15,27 +15,10 @@ from surge.core.limits import (
 )
 from surge.core.version import VERSION
 
-from .openapi_schemas import EVENT_IN, SCHEMAS
+from .checkpoint_api import PREFIXES as CHECKPOINT_PREFIXES
+from .openapi_schemas import CHECKPOINT_IN, EVENT_IN, GRAPHQL_REQUEST, GRAPHQL_RESPONSE, SCHEMAS
 
 __all__ = ["openapi_document"]
-
-
-_GRAPHQL_REQUEST = {
-    "type": "object",
-    "required": ["query"],
-    "properties": {
-        "query": {"type": "string"},
-        "variables": {"type": ["object", "null"]},
-        "operationName": {"type": ["string", "null"]},
-    },
-}
-_GRAPHQL_RESPONSE = {
-    "type": "object",
-    "properties": {
-        "data": {"type": ["object", "null"]},
-        "errors": {"type": "array", "items": {"type": "object"}},
-    },
-}
 
 
 _PAUSE = {
@@ -102,6 +85,24 @@ def _metadata_post(run_id: dict[str, Any], invalid: dict[str, Any]) -> dict[str,
     operation["responses"] |= {"400": invalid, "413": _error("The body is too large.")}
     body = {"application/json": {"schema": _ref("MetadataRequest")}}
     return operation | {"requestBody": {"required": True, "content": body}}
+
+
+def _checkpoint_post(run_id: dict[str, Any], invalid: dict[str, Any]) -> dict[str, Any]:
+    written = {"type": "object", "properties": {"run_id": {}, "steps": {"type": "integer"}}}
+    return {
+        "summary": "Steps a call ran while still in flight (`docs/protocol.md`, Checkpointing)",
+        "parameters": [run_id],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": CHECKPOINT_IN}},
+        },
+        "responses": {
+            "200": _json(written, "Written: how many steps were memoized."),
+            "400": invalid,
+            "409": _error("The call no longer holds its work item, or the run has ended."),
+            "413": _error("The body is too large."),
+        },
+    }
 
 
 def _path_id(name: str, description: str) -> dict[str, Any]:
@@ -361,6 +362,10 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/v1/runs/{run_id}/metadata": {"post": _metadata_post(run_id, invalid)},
+            **{
+                f"{prefix}{{run_id}}/async": {"post": _checkpoint_post(run_id, invalid)}
+                for prefix in CHECKPOINT_PREFIXES
+            },
             "/v1/runs/{run_id}/history": {
                 "get": _by_id(
                     "A run's history, oldest first",
@@ -478,10 +483,10 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "GraphQL, compatible with the Inngest dev server's (runs, traces)",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": _GRAPHQL_REQUEST}},
+                        "content": {"application/json": {"schema": GRAPHQL_REQUEST}},
                     },
                     "responses": {
-                        "200": _json(_GRAPHQL_RESPONSE, "The result: `data` and `errors`."),
+                        "200": _json(GRAPHQL_RESPONSE, "The result: `data` and `errors`."),
                         "400": _error("Not a GraphQL request."),
                         "413": _error("The request is too large."),
                     },

@@ -21,6 +21,37 @@ EVENT_IN = {
     },
 }
 
+GRAPHQL_REQUEST = {
+    "type": "object",
+    "required": ["query"],
+    "properties": {
+        "query": {"type": "string"},
+        "variables": {"type": ["object", "null"]},
+        "operationName": {"type": ["string", "null"]},
+    },
+}
+GRAPHQL_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "data": {"type": ["object", "null"]},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+CHECKPOINT_IN = {
+    "type": "object",
+    "required": ["qi_id", "steps"],
+    "properties": {
+        "run_id": {"type": "string"},
+        "fn_id": {"type": "string"},
+        "qi_id": {"type": "string", "description": "The call's `ctx.qi_id`."},
+        "request_id": {"type": "string"},
+        "generation_id": {"type": "integer"},
+        "request_started_at": {"type": "integer"},
+        "ts": {"type": "integer"},
+        "steps": {"type": "array", "items": {"type": "object"}, "description": "StepRun ops."},
+    },
+    "additionalProperties": False,
+}
 REPLAYABLE_STATUSES = ["Failed", "Cancelled", "Skipped", "Completed"]
 
 _HTTP_URL = "^https?://[a-z0-9.-]{1,30}(:[0-9]{2,5})?/[a-z/]{0,20}$"
