@@ -5,9 +5,11 @@ Every call tells the app its work item (`ctx.qi_id`: the item's id, attempt and 
 and its function (`ctx.fn_id`). An SDK that checkpoints runs a step, reports it here, and goes
 on to the next one in the same call once the server has written it; the call's own answer then
 says what comes next (`RunComplete`, a sleep, a step error ...). A checkpoint counts only
-while its call still holds the item and the run has not ended (`StaleDispatch`, HTTP 409:
-the SDK stops); each of its steps is memoized as the commit of an ordinary call would, so
-it is never run again, and appears in the run's history with its own timing and attempt.
+while its call still holds the item (else `StaleDispatch`, HTTP 409, nothing written: the SDK
+stops); each of its steps is memoized as the commit of an ordinary call would, so it is never
+run again, and appears in the run's history with its own timing and attempt. A run cancelled
+while the call was in flight keeps those steps too, as it keeps an ordinary call's, and the
+answer is a 409 all the same: nothing after them runs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from surge.core import codec
 from surge.core.clock import Clock
-from surge.core.errors import InvalidInput
+from surge.core.errors import InvalidInput, StaleDispatch
 from surge.core.limits import MAX_NESTING, too_deep
 from surge.core.opcodes import Op, Opcode, parse_ops
 from surge.core.span_metadata import MetadataUpdate
@@ -75,7 +77,8 @@ class Checkpoints:
         Raises:
             InvalidInput: The body is not a checkpoint (400), names another run, or carries
                 an op that is not a finished step.
-            StaleDispatch: The run has ended, or the call no longer holds its work item.
+            StaleDispatch: The call no longer holds its work item (nothing was written), or
+                the run has ended (the steps were written, as a call's commit would keep them).
         """
         raw = _object(body)
         if raw.get("run_id") not in (None, run_id):
@@ -120,7 +123,11 @@ class Checkpoints:
             at=now,
             lease_until=now + self._lease_ms,
         )
-        await self._storage.checkpoints.save(checkpoint)
+        if not await self._storage.checkpoints.save(checkpoint):
+            raise StaleDispatch(
+                f"run {run_id} has ended (it was cancelled while this call was in flight): the"
+                " steps are kept, and nothing after them runs"
+            )
         return len(memos)
 
 

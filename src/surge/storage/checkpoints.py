@@ -15,11 +15,11 @@ class CheckpointStore:
     def __init__(self, db: Connector) -> None:
         self._db = db
 
-    async def save(self, checkpoint: Checkpoint) -> None:
-        """Write a `Checkpoint` atomically.
+    async def save(self, checkpoint: Checkpoint) -> bool:
+        """Write a `Checkpoint` atomically; return whether its run goes on (`False`: the run
+        has ended, cancelled while the call was in flight; its steps are kept all the same).
 
         Raises:
-            StaleDispatch: The run has ended, or the call no longer holds its work item;
-                nothing was written.
+            StaleDispatch: The call no longer holds its work item; nothing was written.
         """
-        await self._db.run(lambda: checkpoints.save(checkpoint))
+        return await self._db.run(lambda: checkpoints.save(checkpoint))

@@ -140,9 +140,12 @@ async def test_a_checkpoint_sent_again_changes_nothing(
     assert actions == {A: {"data": 1}}  # the first write stands
 
 
-async def test_a_checkpoint_for_a_cancelled_run_is_refused_and_writes_nothing(
+async def test_a_checkpoint_for_a_run_cancelled_meanwhile_keeps_its_step_and_stops_the_call(
     asgi_server: Harness, sdk_app: ScriptedApp
 ) -> None:
+    """A run cancelled while its call is in flight keeps the steps the call finished, as an
+    ordinary call's commit does; the checkpoint is answered 409 so that nothing after them
+    runs."""
     server = asgi_server
     refused: list[Any] = []
 
@@ -160,13 +163,15 @@ async def test_a_checkpoint_for_a_cancelled_run_is_refused_and_writes_nothing(
     await sdk_app.wait_calls(slug, 1)
     await asyncio.sleep(0.2)  # the call's answer is committed
     actions = await actions_of(server, run["run_id"])
+    history = await server.history(run["run_id"])
     run = await server.run(run["run_id"])
 
     [resp] = refused
     assert resp.status_code == 409, resp.text
     assert "has ended" in resp.json()["error"]
     assert run["status"] == "Cancelled", run
-    assert actions == {}
+    assert actions == {A: {"data": 1}}
+    assert [h["kind"] for h in history if h.get("step_id") == A] == ["step_completed"], history
     assert len(sdk_app.calls(slug)) == 1
 
 

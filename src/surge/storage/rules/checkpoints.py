@@ -2,10 +2,11 @@
 
 The run's row is locked first, as by every run-scoped writer, so a checkpoint and the
 commit of its call apply one after the other, each seeing the other's memos. The checkpoint
-counts only while its call still holds the work item with the same lease token, and only for
-a run that has not ended: both are checked by the database in the same round trip as the
-writes (`Expect`), and a failed check changes nothing. It also renews the item's lease, as a
-heartbeat would.
+counts only while its call still holds the work item with the same lease token: the database
+checks it in the same round trip as the writes (`Expect`), and a failed check changes nothing.
+It also renews the item's lease, as a heartbeat would. A run cancelled while the call was in
+flight keeps the steps the call finished, as an ordinary call's commit would; the caller
+learns that the run has ended, so that nothing after them runs.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from surge.core.errors import StaleDispatch
 from surge.core.span_metadata import MetadataUpdate
 
 from ..records import HistoryEntry, Memo
-from ..statements import Expect, InsertRows, LockRows, Rule, Statement, execute
+from ..statements import Expect, InsertRows, LockRows, Rule, Statement, execute, fetch_one
 from ..tables import HISTORY
 from . import span_metadata
 from .commit import INSERT_MEMO
 
-# The item is still leased with the call's token, and its run has not ended: one statement.
-_HELD = (
-    "UPDATE work_items SET due_at = ? WHERE id = ? AND lease_token = ? AND run_id = ?"
-    " AND EXISTS (SELECT 1 FROM runs WHERE id = ? AND ended_at IS NULL)"
-)
+_HELD = "UPDATE work_items SET due_at = ? WHERE id = ? AND lease_token = ? AND run_id = ?"
+_ENDED = "SELECT ended_at FROM runs WHERE id = ?"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,20 +45,25 @@ class Checkpoint:
     """The item's lease is renewed to this time."""
 
 
-def save(cp: Checkpoint) -> Rule[None]:
+def save(cp: Checkpoint) -> Rule[bool]:
     """Write `cp`'s memos (each appended to the run's stack unless its step is memoized
-    already), history and metadata; `StaleDispatch`, changing nothing, if the run has ended
-    or the item is no longer leased with `cp.lease_token`."""
+    already), history and metadata; return whether the run goes on (`False`: it has ended,
+    cancelled while the call was in flight). `StaleDispatch`, changing nothing, if the item
+    is no longer leased with `cp.lease_token`."""
     run_id = cp.run_id
 
     def stale() -> StaleDispatch:
         return StaleDispatch(
-            f"run {run_id} has ended (or does not exist), or the call that sent this checkpoint"
-            f" no longer holds its work item ({cp.item_id}): the run has moved on without it"
+            f"the call that sent this checkpoint no longer holds its work item ({cp.item_id}):"
+            f" run {run_id} has moved on without it"
         )
 
-    held = execute(_HELD, cp.lease_until, cp.item_id, cp.lease_token, run_id, run_id)
-    statements: list[Statement] = [LockRows("runs", "id", (run_id,)), Expect(held, 1, stale)]
+    held = execute(_HELD, cp.lease_until, cp.item_id, cp.lease_token, run_id)
+    statements: list[Statement] = [
+        LockRows("runs", "id", (run_id,)),
+        Expect(held, 1, stale),
+        fetch_one(_ENDED, run_id),
+    ]
     for memo in cp.memos:
         outcome = codec.dumps_str(memo.outcome)
         statements.append(
@@ -71,6 +74,8 @@ def save(cp: Checkpoint) -> Rule[None]:
     if cp.sent_events:
         sql = "UPDATE events SET source_run_id = ? WHERE internal_id {in_texts}"
         statements.append(execute(sql, run_id, list(cp.sent_events)))
-    yield tuple(statements)
+    results = yield tuple(statements)
     if cp.metadata:
         yield from span_metadata.update_metadata(run_id, cp.metadata, at=cp.at, lock=False)
+    row = results[2]
+    return row is not None and row[0] is None
