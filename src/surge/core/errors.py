@@ -8,13 +8,15 @@ Every error Surge raises derives from `SurgeError`::
     │   └── OptionProblem     one flow-control option of a function config is unusable
     ├── NotFound              an event, run, app or function that does not exist
     ├── Unauthorized          a missing or wrong key or signature
-    ├── AppUnreachable        an app did not answer a call (`surge.engine.app_client`)
+    ├── AppUnreachable        an app did not answer a call (`surge.core.http_client`)
     │   └── AppTimeout        ... within the call timeout
     ├── RegistryChanged       apps were synced since the caller matched events to triggers
     └── StorageError          the database failed
         ├── StorageUnavailable    transient: retried at the storage boundary
         ├── MissingDriver         the database's driver is not installed
-        └── StaleLease            a work item's lease passed to another worker
+        ├── StaleLease            a work item's lease passed to another worker
+        ├── RunEndedMeanwhile     the run ended while the call being committed was in flight
+        └── StaleDispatch         a checkpoint from a call that no longer holds its work item
 
 Errors user code meets inside a function run live in `surge.core.run_errors`: the
 control-flow signals (`RunSignal`: `NonRetriableError`, `RetryAfterError`), which are not
