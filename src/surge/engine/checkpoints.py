@@ -66,10 +66,9 @@ def parse_queue_item_ref(value: Any) -> ItemRef:
 class Checkpoints:
     """Writes the checkpoints apps send."""
 
-    def __init__(self, storage: Storage, clock: Clock, *, lease_ms: int) -> None:
+    def __init__(self, storage: Storage, clock: Clock) -> None:
         self._storage = storage
         self._clock = clock
-        self._lease_ms = lease_ms
 
     async def save(self, run_id: str, body: bytes) -> int:
         """Write the checkpoint `body` for `run_id`; return how many steps it memoized.
@@ -121,7 +120,6 @@ class Checkpoints:
             metadata=metadata,
             sent_events=sent,
             at=now,
-            lease_until=now + self._lease_ms,
         )
         if not await self._storage.checkpoints.save(checkpoint):
             raise StaleDispatch(

@@ -112,8 +112,7 @@ class Engine:
             storage.logins, self._clock, password_hash=config.dashboard_password_hash
         )
         self.throughput = Throughput(storage.stats, self._clock)
-        lease_ms = int(config.lease_timeout * 1000)
-        self.checkpoints = Checkpoints(storage, self._clock, lease_ms=lease_ms)
+        self.checkpoints = Checkpoints(storage, self._clock)
         self._changes = RunChanges()
         storage.add_note_listener(self._changes.noted)
         storage.add_wake_listener(self._changes.woken)
@@ -135,7 +134,7 @@ class Engine:
             self._executor.handle,
             clock=self._clock,
             workers=config.queue_workers,
-            lease_ms=lease_ms,
+            lease_ms=int(config.lease_timeout * 1000),
         )
         self._executor.backlogged = lambda: self._scheduler.backlogged
         self._pinger = AppPinger(self._client, self._registry, self._clock, config)

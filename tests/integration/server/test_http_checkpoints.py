@@ -176,12 +176,12 @@ async def test_a_checkpoint_for_a_run_cancelled_meanwhile_keeps_its_step_and_sto
 
 
 async def test_a_checkpoint_from_a_call_that_no_longer_holds_its_item_is_refused(
-    asgi_server: Harness, sdk_app: ScriptedApp
+    any_db: Harness, sdk_app: ScriptedApp
 ) -> None:
     """A call's `qi_id` counts only while that call holds its work item: not once the item is
     done (a late or replayed checkpoint), nor with another lease token (the lease lapsed
-    and another worker took the item)."""
-    server = asgi_server
+    and another worker took the item). Nothing of a refused checkpoint is written."""
+    server = any_db
     statuses: dict[str, int] = {}
     first_ref: list[str] = []
 

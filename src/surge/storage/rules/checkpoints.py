@@ -2,11 +2,12 @@
 
 The run's row is locked first, as by every run-scoped writer, so a checkpoint and the
 commit of its call apply one after the other, each seeing the other's memos. The checkpoint
-counts only while its call still holds the work item with the same lease token: the database
-checks it in the same round trip as the writes (`Expect`), and a failed check changes nothing.
-It also renews the item's lease, as a heartbeat would. A run cancelled while the call was in
-flight keeps the steps the call finished, as an ordinary call's commit would; the caller
-learns that the run has ended, so that nothing after them runs.
+counts only while its call still holds the work item with the same lease token: it is read in
+the same round trip as the writes, which a failed check rolls back. (The lease itself is kept
+by the scheduler's heartbeat of the node making the call, as for any call in flight.) A run
+cancelled while the call was in flight keeps the steps the call finished, as an ordinary
+call's commit would; the caller learns that the run has ended, so that nothing after them
+runs.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from surge.core.errors import StaleDispatch
 from surge.core.span_metadata import MetadataUpdate
 
 from ..records import HistoryEntry, Memo
-from ..statements import Expect, InsertRows, LockRows, Rule, Statement, execute, fetch_one
+from ..statements import InsertRows, LockRows, Rule, Statement, execute, fetch_one
 from ..tables import HISTORY
 from . import span_metadata
 from .commit import INSERT_MEMO
 
-_HELD = "UPDATE work_items SET due_at = ? WHERE id = ? AND lease_token = ? AND run_id = ?"
-_ENDED = "SELECT ended_at FROM runs WHERE id = ?"
+# The run's end (NULL while it goes on), if the call still holds its item; else no row.
+_HELD = (
+    "SELECT r.ended_at FROM work_items w JOIN runs r ON r.id = w.run_id"
+    " WHERE w.id = ? AND w.lease_token = ? AND w.run_id = ?"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,8 +45,6 @@ class Checkpoint:
     sent_events: Sequence[str] = ()
     """Internal ids of events the steps sent (`step.sendEvent`): the run is their source."""
     at: int
-    lease_until: int
-    """The item's lease is renewed to this time."""
 
 
 def save(cp: Checkpoint) -> Rule[bool]:
@@ -52,17 +54,9 @@ def save(cp: Checkpoint) -> Rule[bool]:
     is no longer leased with `cp.lease_token`."""
     run_id = cp.run_id
 
-    def stale() -> StaleDispatch:
-        return StaleDispatch(
-            f"the call that sent this checkpoint no longer holds its work item ({cp.item_id}):"
-            f" run {run_id} has moved on without it"
-        )
-
-    held = execute(_HELD, cp.lease_until, cp.item_id, cp.lease_token, run_id)
     statements: list[Statement] = [
         LockRows("runs", "id", (run_id,)),
-        Expect(held, 1, stale),
-        fetch_one(_ENDED, run_id),
+        fetch_one(_HELD, cp.item_id, cp.lease_token, run_id),
     ]
     for memo in cp.memos:
         outcome = codec.dumps_str(memo.outcome)
@@ -75,7 +69,12 @@ def save(cp: Checkpoint) -> Rule[bool]:
         sql = "UPDATE events SET source_run_id = ? WHERE internal_id {in_texts}"
         statements.append(execute(sql, run_id, list(cp.sent_events)))
     results = yield tuple(statements)
+    held = results[1]
+    if held is None:  # raised in the transaction: the writes above are rolled back
+        raise StaleDispatch(
+            f"the call that sent this checkpoint no longer holds its work item ({cp.item_id}):"
+            f" run {run_id} has moved on without it"
+        )
     if cp.metadata:
         yield from span_metadata.update_metadata(run_id, cp.metadata, at=cp.at, lock=False)
-    row = results[2]
-    return row is not None and row[0] is None
+    return bool(held[0] is None)
