@@ -1,5 +1,5 @@
-"""Checkpointing of the official TypeScript SDK v4 beyond what every stack runs in
-``test_compat.py``: a run longer than one call's ``maxRuntime``.
+"""Checkpointing beyond what every stack runs in ``test_compat.py``: a TypeScript run longer
+than one call's ``maxRuntime``, and the Surge SDK's checkpoints against ``surge start``.
 
 The TypeScript app's ``long-steps`` runs six 120 ms steps with ``checkpointing: {maxRuntime:
 300}``: a call runs steps, each checkpointed, until 300 ms have passed; then the SDK answers
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from compat_stack import Stack, start_stack
+from compat_stack import SIGNING_KEY, Stack, start_stack
 
 if TYPE_CHECKING:
     from conftest import AppProcess, SurgeServer
@@ -46,3 +46,32 @@ def test_a_run_longer_than_a_calls_max_runtime_goes_on_in_later_calls(stack: Sta
     assert [name for name, _ in done] == [f"slow-{n}" for n in range(6)], history
     assert sum(checkpointed for _, checkpointed in done) >= 2, history
     assert any(h["kind"] == "step_planned" for h in history), history
+
+
+def test_the_surge_sdk_checkpoints_against_surge_start_with_its_signing_key(
+    surge_server: Callable[..., SurgeServer],
+    app_process: Callable[..., AppProcess],
+) -> None:
+    """In production mode every checkpoint carries the signing key as a bearer, as the SDKs'
+    other calls to the server do: the Surge SDK's fan-out worker runs both steps in one call,
+    the first one checkpointed, against ``surge start``."""
+    server = surge_server(signing_key=SIGNING_KEY)
+    app = app_process("surge", server)
+    sync = app.sync()
+    assert sync.status_code == 200 and not sync.json().get("error"), sync.text
+
+    (event_id,) = server.send({"name": "compat/fanout.item", "data": {"item_id": "s-1"}})
+    (run,) = server.wait_event_runs(event_id, 1, timeout=60)
+
+    assert run["status"] == "Completed", run
+    assert run["output"] == {"item_id": "s-1", "result": "processed:s-1:3"}
+    history = server.request("GET", f"/v1/runs/{run['run_id']}/history").json()["data"]
+    done = [
+        (h["name"], bool(h.get("checkpoint"))) for h in history if h["kind"] == "step_completed"
+    ]
+    assert done == [("fetch-item", True), ("process-item", False)], history
+    assert app.counts()["runs"][run["run_id"]]["steps"] == {
+        "fetch-item": 1,
+        "process-item": 1,
+        "(returned)": 1,
+    }
