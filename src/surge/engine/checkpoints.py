@@ -130,16 +130,7 @@ class Checkpoints:
 
 
 def _object(body: bytes) -> dict[str, Any]:
-    try:
-        raw = codec.loads(body)
-    except codec.JSONDecodeError as exc:
-        raise InvalidInput(f"the checkpoint is not JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"the checkpoint must be a JSON object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - _FIELDS)
-    if unknown:
-        known = ", ".join(sorted(_FIELDS))
-        raise InvalidInput(f"unknown field {unknown[0]!r} (known: {known})", field=unknown[0])
+    raw = codec.json_object(body, _FIELDS, what="the checkpoint")
     if too_deep(raw.get("steps")):
         raise InvalidInput(
             f"a step's output nests more than {MAX_NESTING} levels deep", field="steps"
