@@ -235,7 +235,8 @@ class Serialize:
 @dataclass(slots=True)
 class WakeIf:
     """Wake every node's schedulers once the operation has committed if `query`, run in the
-    transaction, finds a row: no result to read, so no round trip of its own."""
+    transaction, finds a row (or, an INSERT ... RETURNING, inserts one): no result to read,
+    so no round trip of its own."""
 
     query: Query
 

@@ -101,8 +101,9 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
         query = statement.query
 
         def notify_if() -> str:
+            # A CTE, so that the query may be an INSERT ... RETURNING.
             notify = f"SELECT pg_notify('{NOTIFY_CHANNEL}', '{WAKE_EVERY_NODE}')"
-            return f"{notify} WHERE EXISTS ({_numbered(query.sql)})"
+            return f"WITH q AS ({_numbered(query.sql)}) {notify} WHERE EXISTS (SELECT 1 FROM q)"
 
         return _prepared(("wake_if", query.sql), notify_if), query.params
     if isinstance(statement, st.Serialize):

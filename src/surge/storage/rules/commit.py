@@ -97,7 +97,8 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
         c = _after_the_end(c)
     # Statements whose results are not read go out together: one step of the rule each.
     first: list[Statement] = [] if run_id is None else [LockRows("runs", "id", (run_id,))]
-    if not ended and run_id is not None and (c.events or c.pauses or _ends(c.run_update)):
+    # A commit that ends the run finds it ended by its own update (`_update_run`).
+    if not ended and run_id is not None and (c.events or c.pauses) and not _ends(c.run_update):
         first.append(Expect(fetch_one(_RUNNING, run_id), 1, RunEndedMeanwhile))
     arriving = {entry.event.name for entry in c.events}
     if arriving or c.pauses:
@@ -341,7 +342,9 @@ def _update_run(run_id: str, update: RunUpdate) -> list[Statement]:
         values.append(update.force_step_plan)
     if not columns:
         return []
-    return [execute(_update_sql(tuple(columns)), *values, run_id)]
+    statement = execute(_update_sql(tuple(columns)), *values, run_id)
+    # Ending a run that ended meanwhile (was cancelled) is undone, with all the commit did.
+    return [Expect(statement, 1, RunEndedMeanwhile) if ending else statement]
 
 
 @functools.cache

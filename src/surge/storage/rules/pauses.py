@@ -61,8 +61,9 @@ _NAMES_WAITED = (
 )
 _LAZY_MATCH = (
     "INSERT INTO work_items (kind, due_at, payload) SELECT CAST(? AS TEXT), CAST(? AS BIGINT),"
-    f" CAST(? AS TEXT) WHERE EXISTS ({_NAMES_WAITED})"
+    f" CAST(? AS TEXT) WHERE EXISTS ({_NAMES_WAITED}) RETURNING id"
 )
+"""Queues the match, returning a row (which wakes the nodes, `WakeIf`) if it did."""
 _PAUSE_COLUMNS = (
     "p.id, p.run_id, p.step_id, p.kind, p.event_name, p.expression, p.match_key, p.created_at,"
     " p.expires_at, e.payload"
@@ -184,10 +185,7 @@ def lazy_match_item(at: int, events: Sequence[EventRecord]) -> list[Statement]:
     reads the index first, to queue only the events a pause may match)."""
     names = sorted({event.name for event in events})
     payload = codec.dumps_str({"events": [event.internal_id for event in events]})
-    return [
-        execute(_LAZY_MATCH, WorkKind.MATCH.value, at, payload, names),
-        WakeIf(fetch(_NAMES_WAITED, names)),
-    ]
+    return [WakeIf(fetch(_LAZY_MATCH, WorkKind.MATCH.value, at, payload, names))]
 
 
 def candidates(event_ids: Sequence[str]) -> Rule[list[tuple[EventRecord, list[Pause]]]]:
