@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -149,6 +150,57 @@ def db_backend_cpu(db: str, clk_tck: int) -> dict[int, float]:
         ).fetchall()
     cpu = {pid: _proc_cpu(pid, clk_tck) for (pid,) in rows}
     return {pid: seconds for pid, seconds in cpu.items() if seconds is not None}
+
+
+class WaitSampler:
+    """What the backends serving a PostgreSQL `db` are doing, sampled every `interval` s while
+    the sampler runs (a thread of its own, its own connection): each sample counts every
+    backend of the database but its own as on CPU (active, no wait), waiting on a lock
+    (`Lock`: row and advisory locks; `LWLock`: PostgreSQL's internal ones), on I/O (`IO`, WAL
+    flushes included), on the node inside a transaction (`ClientRead` while idle in
+    transaction: a round trip), or idle between transactions."""
+
+    def __init__(self, db: str, interval: float = 0.02) -> None:
+        self._db, self._interval = db, interval
+        self.counts: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> WaitSampler:
+        if is_postgres(self._db):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        sql = (
+            "SELECT state, wait_event_type, wait_event FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        )
+        with psycopg.connect(self._db, autocommit=True, connect_timeout=5) as conn:
+            while not self._stop.wait(self._interval):
+                for state, kind, event in conn.execute(sql).fetchall():
+                    what = _what(state, kind, event)
+                    self.counts[what] = self.counts.get(what, 0) + 1
+                self.samples += 1
+
+    def shares(self) -> dict[str, float]:
+        """Per state, the average number of backends in it (backends per sample)."""
+        return {k: v / max(1, self.samples) for k, v in sorted(self.counts.items())}
+
+
+def _what(state: str | None, kind: str | None, event: str | None) -> str:
+    if state == "active":
+        return "cpu" if kind is None else f"{kind}:{event}"
+    if state == "idle in transaction":
+        return "in transaction, waiting on the node"
+    return "idle"
 
 
 def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:

@@ -41,6 +41,7 @@ from cluster import (
     DEV,
     SETUP_NAMES,
     Setup,
+    WaitSampler,
     cpu_since,
     database,
     db_backend_cpu,
@@ -363,9 +364,10 @@ async def fanout(stack: Stack, n: int, profile: Path | None) -> dict[str, Any]:
         t0 = time.time()
         start = [{"name": "bench/start", "data": {"n": n}}]
         event_path = f"/e/{stack.setup.event_key}"
-        (await server.post(event_path, content=orjson.dumps(start))).raise_for_status()
-        target = base["worker_final"] + n
-        finished = await wait_all_final(app, stack, target, stall_s=max(60.0, n / 100))
+        with WaitSampler(stack.db) as waits:
+            (await server.post(event_path, content=orjson.dumps(start))).raise_for_status()
+            target = base["worker_final"] + n
+            finished = await wait_all_final(app, stack, target, stall_s=max(60.0, n / 100))
         await asyncio.sleep(0.3)  # let the server commit the last answers
         cpu = stack.server_cpu() - cpu0
         app_cpu = cpu_seconds(stack.app.pid) - app_cpu0
@@ -416,6 +418,7 @@ async def fanout(stack: Stack, n: int, profile: Path | None) -> dict[str, Any]:
             "app_cpu_util": app_cpu / wall,
             "db_cpu_ms_per_call": db_cpu * 1000 / max(1, calls),
             "db_cpu_util": db_cpu / wall,
+            "db_waits": waits.shares(),
             "peak_rss_mb": rss,
             "lat_p50_ms": pct(latencies, 50),
             "lat_p99_ms": pct(latencies, 99),

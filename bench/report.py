@@ -116,6 +116,10 @@ def print_text(results: dict[str, Any]) -> None:
             f"({r.get('db_cpu_util', 0):.0%})  peak RSS {r['peak_rss_mb']:.0f} MB  "
             f"event->first step p50 {fmt(r['lat_p50_ms'])} ms p99 {fmt(r['lat_p99_ms'])} ms"
         )
+        waits = r.get("db_waits")
+        if waits:
+            shown = ", ".join(f"{what} {count:.2f}" for what, count in waits.items())
+            line += f"\n     PostgreSQL backends, on average: {shown}"
         c = ceil.get((r["mode"], r["n"]))
         if c is not None:
             line += (
