@@ -87,6 +87,13 @@ START_OPTIONS = (
         "PostgreSQL database URL (needs: pip install 'surge[postgres]')",
     ),
     Option(
+        ("--postgres-session-uri",),
+        "SURGE_POSTGRES_SESSION_URI",
+        "a direct URL of the same database, when --postgres-uri goes through a pooler in"
+        " transaction mode (PgBouncer): LISTEN and migrations use it, and no statement is"
+        " prepared through the pooler",
+    ),
+    Option(
         ("--db",),
         "SURGE_DB",
         "SQLite file, for a single node without PostgreSQL (built in)",

@@ -24,6 +24,7 @@ from surge.storage.rules.retention import MIN_RETENTION_MS
 from .options import DEV_RETENTION, START_RETENTION
 
 logger = logging.getLogger("surge")
+_DATABASE_OPTIONS = frozenset({"db", "postgres_uri", "postgres_session_uri"})
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -35,7 +36,10 @@ def serve(args: argparse.Namespace) -> int:
     )
     try:
         config, database = _engine_config(args)
-        storage = open_storage(database)
+        session_url = getattr(args, "postgres_session_uri", None)
+        if session_url and not is_postgres_url(database):
+            raise InvalidInput("--postgres-session-uri goes with --postgres-uri")
+        storage = open_storage(database, session_url=session_url)
         engine = Engine(storage, config, clock=SystemClock())
     except InvalidInput as exc:
         print(f"surge {args.command}: {exc.message}", file=sys.stderr)
@@ -44,8 +48,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"surge {args.command}: {exc}", file=sys.stderr)
         return 2
     event_keys = frozenset(getattr(args, "event_key", None) or [])
+    # Shown at GET /dev: no keys, and database URLs without their passwords.
     start_opts = {
-        key: value
+        key: _redact(value) if key in _DATABASE_OPTIONS and isinstance(value, str) else value
         for key, value in vars(args).items()
         if key not in ("command", "signing_key", "signing_key_fallback", "event_key")
     }

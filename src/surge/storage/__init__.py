@@ -24,11 +24,12 @@ def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgres://", "postgresql://"))
 
 
-def open_storage(url: str) -> Storage:
+def open_storage(url: str, *, session_url: str | None = None) -> Storage:
     """Create (not yet open) the storage for `url`.
 
     `sqlite:///abs/path.db`, `sqlite://rel/path.db` or a bare path selects SQLite; `postgres://`
-    and `postgresql://` select PostgreSQL.
+    and `postgresql://` select PostgreSQL, where `session_url` is a direct connection for what
+    needs a session when `url` goes through a transaction-mode pooler (`PostgresConnector`).
 
     Raises:
         MissingDriver: The URL names PostgreSQL and psycopg is not installed.
@@ -42,7 +43,7 @@ def open_storage(url: str) -> Storage:
             raise MissingDriver(
                 f"PostgreSQL needs the psycopg driver ({exc}): {POSTGRES_EXTRA}"
             ) from None
-        return Storage(PostgresConnector(url))
+        return Storage(PostgresConnector(url, session_conninfo=session_url))
     from .sqlite import SQLiteConnector
 
     return Storage(SQLiteConnector(url.removeprefix("sqlite://")))

@@ -188,12 +188,15 @@ def _wants(statement: st.Statement) -> bool:
 
 
 class Session:
-    """One connection, and the statements prepared on it."""
+    """One connection, and the statements prepared on it; with `prepare` off (a connection
+    through a transaction-mode pooler, which may hand each transaction another server
+    connection), statements go out as their text with the literals in place instead."""
 
-    __slots__ = ("conn", "notes", "prepared", "woke")
+    __slots__ = ("conn", "notes", "prepare", "prepared", "woke")
 
-    def __init__(self, conn: AsyncConnection[TupleRow]) -> None:
+    def __init__(self, conn: AsyncConnection[TupleRow], *, prepare: bool = True) -> None:
         self.conn = conn
+        self.prepare = prepare
         self.prepared: set[str] = set()
         self.woke = False
         self.notes: list[st.Note] = []
@@ -282,10 +285,13 @@ class Session:
             prepared, params = rendered
             if isinstance(statement, st.Expect):
                 message.expects.append(statement)
-            if prepared.name not in self.prepared and prepared not in message.to_prepare:
-                message.to_prepare.append(prepared)
             if _wants(statement):
                 message.reads[len(message.parts)] = index
+            if not self.prepare:
+                message.parts.append(_inline(prepared.sql, params))
+                continue
+            if prepared.name not in self.prepared and prepared not in message.to_prepare:
+                message.to_prepare.append(prepared)
             arguments = f"({', '.join(map(literal, params))})" if params else ""
             message.parts.append(f"EXECUTE {prepared.name}{arguments}")
         if commit:
@@ -303,6 +309,15 @@ class Session:
                 await self.conn.execute(b"DEALLOCATE ALL")
             raise
         self.prepared.update(p.name for p in statements)
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
+def _inline(sql: str, params: Sequence[Any]) -> str:
+    """`sql` with each ``$n`` replaced by the literal of its parameter (Surge's statements
+    hold no ``$`` of their own)."""
+    return _PARAMETER.sub(lambda match: literal(params[int(match.group(1)) - 1]), sql)
 
 
 async def _result(cursor: psycopg.AsyncCursor[TupleRow], statement: st.Statement) -> Any:

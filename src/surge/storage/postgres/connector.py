@@ -4,6 +4,10 @@ Rules run on a small pool of psycopg async connections (`pool`), their statement
 batches (`batch`), and are run again there when the database drops a connection or aborts a
 transaction for a serialization failure or a deadlock. Wake-ups cross nodes with
 ``LISTEN``/``NOTIFY`` (`listen`). Migrations run on `open` under an advisory lock.
+
+The pool needs no session of its own (its advisory locks are the transaction's), so it may
+go through a pooler in transaction mode such as PgBouncer; the listener and the migrations
+need a session, and take a direct connection (`session_conninfo`) then.
 """
 
 from __future__ import annotations
@@ -34,13 +38,20 @@ class PostgresConnector(Connector):
     Args:
         conninfo: A libpq URL (``postgresql://user@host:5432/db``) or key/value string.
         pool_size: The most connections this node opens for operations.
+        session_conninfo: A direct connection to the same database, for what needs a
+            session (``LISTEN``, the migrations' lock), when `conninfo` goes through a
+            transaction-mode pooler; the pool then prepares no statements (a pooler may hand
+            each transaction another server connection).
     """
 
     dialect = "postgres"
 
-    def __init__(self, conninfo: str, *, pool_size: int = POOL_SIZE) -> None:
+    def __init__(
+        self, conninfo: str, *, pool_size: int = POOL_SIZE, session_conninfo: str | None = None
+    ) -> None:
         super().__init__()
         self.conninfo = conninfo
+        self.session_conninfo = session_conninfo or conninfo
         node_id = secrets.token_hex(8)
         self._db = Database(
             conninfo,
@@ -48,13 +59,14 @@ class PostgresConnector(Connector):
             node_id=node_id,
             on_wake=self._notify_wake,
             on_notes=self._tell_notes,
+            prepare=session_conninfo is None,
         )
-        self._listener = Listener(conninfo, node_id=node_id, on_wake=self._notify_wake)
+        self._listener = Listener(self.session_conninfo, node_id=node_id, on_wake=self._notify_wake)
 
     async def open(self, *, now: int) -> None:
         """Apply pending migrations and start listening for other nodes' work."""
         try:
-            await asyncio.to_thread(apply_migrations, self.conninfo, now=now)
+            await asyncio.to_thread(apply_migrations, self.session_conninfo, now=now)
             await self._listener.start()
         except psycopg.Error as exc:
             raise translate(exc) from exc

@@ -75,6 +75,8 @@ class Database:
         size: The most connections open at once.
         node_id: Sent with every ``NOTIFY`` so this node's listener can ignore its own.
         on_wake: Called on the event loop after a transaction that asked for a wake commits.
+        prepare: Whether statements are prepared on each connection (not through a
+            transaction-mode pooler: `Session`).
     """
 
     def __init__(
@@ -85,8 +87,10 @@ class Database:
         node_id: str,
         on_wake: Callable[[], None],
         on_notes: Callable[[list[Note]], None] = lambda notes: None,
+        prepare: bool = True,
     ) -> None:
         self._conninfo = conninfo
+        self._prepare = prepare
         self._node_id = node_id
         self._on_wake = on_wake
         self._on_notes = on_notes
@@ -148,7 +152,11 @@ class Database:
 
     async def _once(self, rule: RuleFactory[T], transaction: bool) -> T:
         async with self._slots:
-            session = self._idle.pop() if self._idle else Session(await connect(self._conninfo))
+            session = (
+                self._idle.pop()
+                if self._idle
+                else Session(await connect(self._conninfo), prepare=self._prepare)
+            )
             try:
                 value = await session.drive(rule(), transaction=transaction)
                 woke, notes = session.woke, session.notes
