@@ -50,9 +50,23 @@ def is_transient(exc: BaseException) -> bool:
 def translate(exc: psycopg.Error) -> StorageError:
     """`exc` as a member of the `StorageError` family."""
     cls = StorageUnavailable if is_transient(exc) else StorageError
-    error = cls(f"postgres: {exc}")
+    error = cls(f"postgres: {exc}{_hint(exc)}")
     error.__cause__ = exc
     return error
+
+
+def _hint(exc: psycopg.Error) -> str:
+    if exc.sqlstate == _NO_SUCH_PREPARED_STATEMENT:
+        # Prepared on this connection, gone on the next transaction: a pooler swapped it.
+        return (
+            " (is the PostgreSQL URL a pooler in transaction mode, such as PgBouncer? Give"
+            " --postgres-session-uri a direct URL of the database: Surge then prepares no"
+            " statements through the pooler)"
+        )
+    return ""
+
+
+_NO_SUCH_PREPARED_STATEMENT = "26000"
 
 
 async def connect(conninfo: str) -> AsyncConnection[TupleRow]:
