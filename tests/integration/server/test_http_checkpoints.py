@@ -138,6 +138,9 @@ async def test_a_checkpoint_sent_again_changes_nothing(
 
     assert run["status"] == "Completed", run
     assert actions == {A: {"data": 1}}  # the first write stands
+    history = await server.history(run["run_id"])
+    completed = [h for h in history if h["kind"] == "step_completed"]
+    assert [h["step_id"] for h in completed] == [A]  # one line, not one per checkpoint sent
 
 
 async def test_a_checkpoint_for_a_run_cancelled_meanwhile_keeps_its_step_and_stops_the_call(

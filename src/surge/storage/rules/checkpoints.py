@@ -20,11 +20,18 @@ from surge.core.errors import StaleDispatch
 from surge.core.span_metadata import MetadataUpdate
 
 from ..records import HistoryEntry, Memo
-from ..statements import InsertRows, LockRows, Rule, Statement, execute, fetch_one
+from ..statements import LockRows, Rule, Statement, execute, fetch_one
 from ..tables import HISTORY
 from . import span_metadata
 from .commit import INSERT_MEMO
 
+# A step's history line, unless the run has one for it already: a checkpoint the SDK sends
+# again (its answer lost after the commit) writes nothing twice, as its memo shows.
+_COMPLETED_ONCE = (
+    "INSERT INTO history (run_id, at, kind, step_id, attempt, detail) SELECT CAST(? AS TEXT),"
+    " CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS TEXT)"
+    " WHERE NOT EXISTS (SELECT 1 FROM history WHERE run_id = ? AND step_id = ? AND kind = ?)"
+)
 # The run's end (NULL while it goes on), if the call still holds its item; else no row.
 _HELD = (
     "SELECT r.ended_at FROM work_items w JOIN runs r ON r.id = w.run_id"
@@ -63,8 +70,9 @@ def save(cp: Checkpoint) -> Rule[bool]:
         statements.append(
             execute(INSERT_MEMO, run_id, memo.step_id, run_id, memo.name, memo.op, outcome, memo.at)
         )
-    if cp.history:
-        statements.append(InsertRows(HISTORY, [HISTORY.row_of(entry) for entry in cp.history]))
+    for entry in cp.history:
+        row = HISTORY.row_of(entry)
+        statements.append(execute(_COMPLETED_ONCE, *row, entry.run_id, entry.step_id, entry.kind))
     if cp.sent_events:
         sql = "UPDATE events SET source_run_id = ? WHERE internal_id {in_texts}"
         statements.append(execute(sql, run_id, list(cp.sent_events)))
