@@ -105,9 +105,12 @@ def test_a_fan_out_through_pgbouncer_in_transaction_mode_runs_every_item_once(
     surge_server: Callable[..., SurgeServer],
     app_process: Callable[..., AppProcess],
 ) -> None:
+    # With a password (trust auth ignores it), to see that GET /dev does not show it.
+    direct = database_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    assert direct != database_url
     server = surge_server(
         signing_key=SIGNING_KEY,
-        extra_args=["--db", pgbouncer, "--postgres-session-uri", database_url],
+        extra_args=["--db", pgbouncer, "--postgres-session-uri", direct],
     )
     app = app_process("py", server)
     sync = app.sync()
@@ -135,6 +138,7 @@ def test_a_fan_out_through_pgbouncer_in_transaction_mode_runs_every_item_once(
     with psycopg.connect(database_url) as check:
         (stored_runs,) = check.execute("SELECT count(*) FROM runs").fetchone() or (0,)
     assert stored_runs == FANOUT_ITEMS + 1
-    # GET /dev shows the options without a database password (these URLs carry none).
-    options = server.http.get("/dev").json()["startOpts"]
-    assert options["postgres_session_uri"] == database_url
+    # GET /dev shows the options without the database password.
+    shown = server.http.get("/dev")
+    assert "s3cret" not in shown.text
+    assert shown.json()["startOpts"]["postgres_session_uri"] == direct.replace("s3cret", "***")
