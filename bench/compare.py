@@ -4,7 +4,9 @@
         [--configs stub-sqlite stub-pg surge] [--n 10000] [--markdown]
 
 Each checkout runs its own ``bench/fanout.py`` with its own ``.venv`` (make a baseline with
-``git worktree add ../baseline <commit>`` and a venv there). Rounds alternate which checkout goes
+``git worktree add ../baseline <commit>`` and a venv there); a checkout without a ``.venv``
+runs on this one's, with its own ``src`` first on ``PYTHONPATH`` (enough when the
+dependencies did not change). Rounds alternate which checkout goes
 first (before, after; after, before; ...), so a machine that slows down or speeds up during the
 sitting weighs on both alike. Prints every run and, per configuration, the medians of SDK
 calls/s, server CPU per call and PostgreSQL CPU per call, with after/before ratios.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -39,8 +42,12 @@ FIGURES = (
 def run_once(checkout: Path, config: str, n: int, out: Path) -> dict[str, Any]:
     """One fan-out of `config` from `checkout`; its figures."""
     python = checkout / ".venv" / "bin" / "python"
+    env = dict(os.environ)
+    if not python.exists():
+        python = Path(sys.executable)
+        env["PYTHONPATH"] = str(checkout / "src")
     argv = [str(python), "bench/fanout.py", *CONFIGS[config], "--n", str(n), "--json", str(out)]
-    subprocess.run(argv, cwd=checkout, check=False, capture_output=True)
+    subprocess.run(argv, cwd=checkout, check=False, capture_output=True, env=env)
     if not out.exists():
         raise SystemExit(f"{checkout}: bench/fanout.py {' '.join(CONFIGS[config])} wrote nothing")
     [figures] = [f for f in json.loads(out.read_text())["fanout"] if f["n"] == n]

@@ -18,7 +18,7 @@ import contextlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -33,7 +33,7 @@ NOTIFY_CHANNEL = "surge_work"
 WAKE_EVERY_NODE = "*"
 """A notification's payload that no node takes for its own: every node wakes."""
 
-__all__ = ["Session"]
+__all__ = ["Effects", "ExpectFailed", "Message", "Session"]
 
 T = TypeVar("T")
 
@@ -171,14 +171,32 @@ def _expect(query: st.Query, rows: int) -> str:
 
 
 @dataclass
-class _Message:
-    """One simple query: its statements, and where to find what the rule reads."""
+class Message:
+    """One simple query: its statements, and where to find what the rules read."""
 
     parts: list[str]
     reads: dict[int, int] = field(default_factory=dict)
     """Position of a result in the message -> index of the statement that wants it."""
-    expects: list[st.Expect] = field(default_factory=list)
+    expects: list[tuple[Any, st.Expect]] = field(default_factory=list)
+    """Each `Expect` in the message, in order, with the rule it belongs to (its owner)."""
     to_prepare: list[_Prepared] = field(default_factory=list)
+
+
+class Effects(Protocol):
+    """Where what a rule asks for after its commit is kept: a wake-up, its notes."""
+
+    woke: bool
+    notes: list[st.Note]
+
+
+class ExpectFailed(Exception):
+    """An `Expect` of a message found other rows than it expects: the transaction is aborted
+    (back to the last savepoint, if any, it is usable again)."""
+
+    def __init__(self, owner: Any, expect: st.Expect) -> None:
+        super().__init__(owner, expect)
+        self.owner = owner
+        self.expect = expect
 
 
 def _wants(statement: st.Statement) -> bool:
@@ -208,7 +226,7 @@ class Session:
         try:
             return await self._drive(rule, transaction)
         except BaseException:
-            await self._abandon()
+            await self.abandon()
             raise
 
     async def _drive(self, rule: st.Rule[T], transaction: bool) -> T:
@@ -235,7 +253,7 @@ class Session:
             tail = results[len(results) - len(statements) :]
             result = tuple(tail) if isinstance(step, tuple) else tail[0]
 
-    async def _abandon(self) -> None:
+    async def abandon(self) -> None:
         """End a transaction the rule left open; a broken connection is left to the pool."""
         status = self.conn.info.transaction_status
         if status in (psycopg.pq.TransactionStatus.INTRANS, psycopg.pq.TransactionStatus.INERROR):
@@ -246,7 +264,57 @@ class Session:
         self, statements: list[st.Statement], *, begin: bool, commit: bool
     ) -> list[Any]:
         """Send `statements` in one message; return each one's result (`None` if unread)."""
-        message = self._compose(statements, begin=begin, commit=commit)
+        message = Message(parts=["BEGIN"] if begin else [])
+        for index, statement in enumerate(statements):
+            self.add(message, statement, index, effects=self)
+        if commit:
+            message.parts.append("COMMIT")
+        try:
+            return await self.execute(message, statements)
+        except ExpectFailed as failed:
+            raise failed.expect.error() from None
+
+    def add(
+        self,
+        message: Message,
+        statement: st.Statement,
+        index: int,
+        *,
+        effects: Effects,
+        owner: Any = None,
+    ) -> None:
+        """Add `statement` (the `index`th of those `execute` will be given) to `message`; a
+        wake-up or a note it asks for goes to `effects`."""
+        if statement is st.WAKE:
+            effects.woke = True
+            return
+        if isinstance(statement, st.Note):
+            effects.notes.append(statement)
+            return
+        rendered = _render(statement, len(message.expects))
+        if rendered is None:
+            return
+        prepared, params = rendered
+        if isinstance(statement, st.Expect):
+            message.expects.append((owner, statement))
+        if _wants(statement):
+            message.reads[len(message.parts)] = index
+        if not self.prepare:
+            message.parts.append(_inline(prepared.sql, params))
+            return
+        if prepared.name not in self.prepared and prepared not in message.to_prepare:
+            message.to_prepare.append(prepared)
+        arguments = f"({', '.join(map(literal, params))})" if params else ""
+        message.parts.append(f"EXECUTE {prepared.name}{arguments}")
+
+    async def execute(self, message: Message, statements: Sequence[st.Statement]) -> list[Any]:
+        """Send `message` (made of `statements` by `add`, and raw parts) as one query; return
+        each statement's result (`None` if unread).
+
+        Raises:
+            ExpectFailed: An `Expect` failed (which one, and whose).
+            psycopg.Error: Any other failure.
+        """
         results: list[Any] = [[] if _wants(s) else None for s in statements]
         if message.to_prepare:
             await self._prepare(message.to_prepare)
@@ -257,9 +325,9 @@ class Session:
         except psycopg.Error as exc:
             failed = _EXPECT_FAILED.search(str(exc))
             if failed is not None and int(failed.group(1)) < len(message.expects):
-                raise message.expects[int(failed.group(1))].error() from None
+                raise ExpectFailed(*message.expects[int(failed.group(1))]) from None
             raise
-        reads = message.reads
+        reads = dict(message.reads)
         position = 0
         while reads:
             index = reads.pop(position, None)
@@ -269,34 +337,6 @@ class Session:
             if not cursor.nextset():
                 break
         return results
-
-    def _compose(self, statements: list[st.Statement], *, begin: bool, commit: bool) -> _Message:
-        message = _Message(parts=["BEGIN"] if begin else [])
-        for index, statement in enumerate(statements):
-            if statement is st.WAKE:
-                self.woke = True
-                continue
-            if isinstance(statement, st.Note):
-                self.notes.append(statement)
-                continue
-            rendered = _render(statement, len(message.expects))
-            if rendered is None:
-                continue
-            prepared, params = rendered
-            if isinstance(statement, st.Expect):
-                message.expects.append(statement)
-            if _wants(statement):
-                message.reads[len(message.parts)] = index
-            if not self.prepare:
-                message.parts.append(_inline(prepared.sql, params))
-                continue
-            if prepared.name not in self.prepared and prepared not in message.to_prepare:
-                message.to_prepare.append(prepared)
-            arguments = f"({', '.join(map(literal, params))})" if params else ""
-            message.parts.append(f"EXECUTE {prepared.name}{arguments}")
-        if commit:
-            message.parts.append("COMMIT")
-        return message
 
     async def _prepare(self, statements: list[_Prepared]) -> None:
         text = ";".join(f"PREPARE {p.name} AS {p.sql}" for p in statements)

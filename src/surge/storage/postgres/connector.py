@@ -37,7 +37,8 @@ class PostgresConnector(Connector):
 
     Args:
         conninfo: A libpq URL (``postgresql://user@host:5432/db``) or key/value string.
-        pool_size: The most connections this node opens for operations.
+        pool_size: The most connections this node opens for operations run alone (its group
+            commits take one more, `pool.GROUPS`).
         session_conninfo: A direct connection to the same database, for what needs a
             session (``LISTEN``, the migrations' lock), when `conninfo` goes through a
             transaction-mode pooler; the pool then prepares no statements (a pooler may hand

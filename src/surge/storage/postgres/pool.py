@@ -4,6 +4,9 @@
 connection, fails over or aborts the transaction for a serialization failure or a deadlock,
 runs the whole rule again on a fresh connection after a short backoff. Other driver errors
 become `StorageError`. Nothing outside `storage/postgres/` sees a psycopg exception.
+
+A rule that asks for a transaction waits for the node's next group commit (`group`) instead,
+when one is already running; alone, it runs as any other.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ..connector import RuleFactory
 from ..records import RUN_ENDED
 from ..statements import Note, Rule, execute
 from .batch import NOTIFY_CHANNEL, Session
+from .group import Member, drive_group
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,14 @@ ATTEMPTS = 8
 """Tries of one operation before it fails with `StorageUnavailable` (4.5 s of backoff)."""
 _FIRST_BACKOFF_S = 0.05
 _MAX_BACKOFF_S = 1.5
+
+GROUPS = 1
+"""Group commits a node runs at once: one, so the rules of a node's groups never wait for
+each other's locks (two groups would hold them in no common order)."""
+GROUP_LIMIT = 60
+"""The most rules in a group: every one of them waits for the group's commit, and each takes a
+savepoint, of which PostgreSQL tracks 64 per transaction cheaply (past that, every snapshot
+of every backend looks transactions up on disk until the group ends)."""
 
 NOTIFY_INTERVAL_S = 0.005
 """Shortest time between two of a node's ``NOTIFY``s while it keeps queueing work."""
@@ -86,11 +98,13 @@ class Database:
 
     Args:
         conninfo: A libpq URL or key/value string.
-        size: The most connections open at once.
+        size: The most connections open at once for rules run alone (group commits have
+            `groups` more).
         node_id: Sent with every ``NOTIFY`` so this node's listener can ignore its own.
         on_wake: Called on the event loop after a transaction that asked for a wake commits.
         prepare: Whether statements are prepared on each connection (not through a
             transaction-mode pooler: `Session`).
+        groups: Group commits run at once (`GROUPS`); 0 runs every rule alone.
     """
 
     def __init__(
@@ -102,6 +116,7 @@ class Database:
         on_wake: Callable[[], None],
         on_notes: Callable[[list[Note]], None] = lambda notes: None,
         prepare: bool = True,
+        groups: int = GROUPS,
     ) -> None:
         self._conninfo = conninfo
         self._prepare = prepare
@@ -115,6 +130,12 @@ class Database:
         self._closed = False
         self._notifier: asyncio.Task[None] | None = None
         self._notify_again = False
+        self._groups = groups
+        self._waiting: list[Member] = []
+        self._runners = 0
+        self._group_idle: list[Session] = []
+        self._grouping: set[asyncio.Task[None]] = set()
+        """The running group runners' tasks (held here so they are not collected)."""
 
     async def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> T:
         """Run a rule, retrying transient failures (see `Connector.run`).
@@ -127,6 +148,8 @@ class Database:
             raise StorageError("the PostgreSQL storage is closed")
         self._inflight += 1
         try:
+            if transaction and self._groups:
+                return await self._in_group(rule)
             return await self._retrying(rule, transaction)
         finally:
             self._inflight -= 1
@@ -143,15 +166,19 @@ class Database:
             await self._drained.wait()
         if self._notifier is not None:
             await self._notifier  # the last operations' wake-ups still reach the other nodes
-        idle, self._idle = self._idle, []
+        idle, self._idle, self._group_idle = self._idle + self._group_idle, [], []
         for session in idle:
             with contextlib.suppress(psycopg.Error):
                 await session.conn.close()
 
-    async def _retrying(self, rule: RuleFactory[T], transaction: bool) -> T:
+    async def _retrying(
+        self, rule: RuleFactory[T], transaction: bool, *, grouped: bool = False
+    ) -> T:
         delay = _FIRST_BACKOFF_S
         for attempt in range(1, ATTEMPTS + 1):
             try:
+                if grouped:
+                    return await self._once_grouped(rule)
                 return await self._once(rule, transaction)
             except psycopg.Error as exc:
                 if not is_transient(exc) or attempt == ATTEMPTS:
@@ -166,16 +193,38 @@ class Database:
 
     async def _once(self, rule: RuleFactory[T], transaction: bool) -> T:
         async with self._slots:
-            session = (
-                self._idle.pop()
-                if self._idle
-                else Session(await connect(self._conninfo), prepare=self._prepare)
-            )
+            session = await self._session()
             try:
                 value = await session.drive(rule(), transaction=transaction)
                 woke, notes = session.woke, session.notes
             finally:
                 await self._put_back(session)
+        self._committed(woke, notes)
+        return value
+
+    async def _once_grouped(self, rule: RuleFactory[T]) -> T:
+        """`_once` on the group runners' connection (see `_group`)."""
+        session = await self._group_session()
+        try:
+            value = await session.drive(rule(), transaction=True)
+            woke, notes = session.woke, session.notes
+        finally:
+            await self._put_back(session, self._group_idle)
+        self._committed(woke, notes)
+        return value
+
+    async def _session(self) -> Session:
+        if self._idle:
+            return self._idle.pop()
+        return Session(await connect(self._conninfo), prepare=self._prepare)
+
+    async def _group_session(self) -> Session:
+        if self._group_idle:
+            return self._group_idle.pop()
+        return Session(await connect(self._conninfo), prepare=self._prepare)
+
+    def _committed(self, woke: bool, notes: list[Note]) -> None:
+        """Tell this node's listeners, and the other nodes, what committed operations did."""
         if notes:
             self._on_notes(notes)
         if woke:
@@ -183,7 +232,75 @@ class Database:
             self._notify_others()
         elif any(note.what == RUN_ENDED for note in notes):
             self._notify_others()  # pages following runs on other nodes look again
-        return value
+
+    # -- group commit (`group`) ------------------------------------------------------------------
+
+    async def _in_group(self, rule: RuleFactory[T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append(Member(rule, future))
+        if self._runners < self._groups:
+            self._runners += 1
+            task = asyncio.create_task(self._run_groups(), name="surge-pg-group")
+            self._grouping.add(task)
+            task.add_done_callback(self._grouping.discard)
+        return await future
+
+    async def _run_groups(self) -> None:
+        """Run what is waiting, a group at a time, until nothing is."""
+        try:
+            while self._waiting:
+                members = [m for m in self._waiting[:GROUP_LIMIT] if not m.future.cancelled()]
+                del self._waiting[:GROUP_LIMIT]
+                if len(members) == 1:
+                    await self._alone(members[0])
+                elif members:
+                    await self._group(members)
+        finally:
+            # With no await since the queue was last seen empty: a rule queued from here on
+            # starts a runner of its own.
+            self._runners -= 1
+
+    async def _alone(self, member: Member) -> None:
+        try:
+            value = await self._retrying(member.factory, True, grouped=True)
+        except Exception as exc:
+            _settle(member.future, None, exc)
+        else:
+            _settle(member.future, value, None)
+
+    async def _group(self, members: list[Member]) -> None:
+        failure: BaseException | None = None
+        try:
+            # A connection of the group runners' own: waiting for a slot of the pool, behind
+            # the reads of every worker, would hold up every rule in the group.
+            session = await self._group_session()
+            try:
+                await drive_group(session, members)
+            except BaseException:
+                await session.abandon()
+                raise
+            finally:
+                await self._put_back(session, self._group_idle)
+        except psycopg.Error as exc:
+            failure = exc
+        except BaseException as exc:
+            for member in members:
+                _settle(member.future, None, exc)
+            raise
+        if failure is not None:
+            # Each rule again on its own, with retries: a lost connection or a deadlock
+            # passes, and an error of one rule's making goes to that rule alone.
+            logger.info(
+                "postgres group commit failed; running its rules alone",
+                extra={"rules": len(members), "error": str(failure).strip()},
+            )
+            for member in members:
+                await self._alone(member)
+            return
+        done = [member for member in members if member.error is None]
+        self._committed(any(m.woke for m in done), [note for m in done for note in m.notes])
+        for member in members:
+            _settle(member.future, member.value, member.error)
 
     def _notify_others(self) -> None:
         """Send the other nodes a ``NOTIFY``, coalescing the wake-ups asked for meanwhile.
@@ -218,18 +335,26 @@ class Database:
         finally:
             self._notifier = None
 
-    async def _put_back(self, session: Session) -> None:
+    async def _put_back(self, session: Session, idle: list[Session] | None = None) -> None:
         conn = session.conn
-        idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        if not conn.broken and idle:
-            self._idle.append(session)
+        if not conn.broken and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            (self._idle if idle is None else idle).append(session)
             return
         # A connection that broke or was left inside a transaction is not worth repairing; one
         # that broke most likely saw the server restart, which broke the idle ones as well.
         doomed = [session]
         if conn.broken:
-            doomed += self._idle
-            self._idle = []
+            doomed += self._idle + self._group_idle
+            self._idle, self._group_idle = [], []
         for each in doomed:
             with contextlib.suppress(psycopg.Error):
                 await each.conn.close()
+
+
+def _settle(future: asyncio.Future[T], value: T, error: BaseException | None) -> None:
+    if future.done():  # its caller was cancelled
+        return
+    if error is None:
+        future.set_result(value)
+    else:
+        future.set_exception(error)

@@ -1,0 +1,186 @@
+"""PostgreSQL group commit: the rules a node has waiting commit together, each on its own.
+
+Each test holds the node's one group runner busy with a slow rule, so the rules sent meanwhile
+wait and then run as one group; `txid_current()` shows which ran in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import psycopg
+import pytest
+from storage_kit import now
+
+from surge.core.errors import StorageError
+from surge.storage.postgres import PostgresConnector
+from surge.storage.statements import WAKE, Expect, Note, Rule, execute, fetch, fetch_one
+
+pytestmark = pytest.mark.postgres
+
+
+class NotFound(Exception):
+    """An `Expect`'s error in these tests."""
+
+
+class Refused(Exception):
+    """A rule's own error, raised after it read a result."""
+
+
+@pytest.fixture
+async def node(postgres_url: str) -> AsyncIterator[PostgresConnector]:
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("CREATE TABLE scratch (name TEXT PRIMARY KEY, seen TEXT)")
+    connector = PostgresConnector(postgres_url)
+    await connector.open(now=now())
+    try:
+        yield connector
+    finally:
+        await connector.close()
+
+
+def insert(name: str, *, txid: bool = True) -> Callable[[], Rule[int | None]]:
+    """A rule that stores `name` and returns its transaction's id (read after the insert,
+    so the statement before it is sent with it)."""
+
+    def rule() -> Rule[int | None]:
+        yield execute("INSERT INTO scratch (name) VALUES (?)", name)
+        if not txid:
+            return None
+        row = yield fetch_one("SELECT txid_current()")
+        return int(row[0])
+
+    return rule
+
+
+async def names(node: PostgresConnector) -> list[str]:
+    def read() -> Rule[list[str]]:
+        rows = yield fetch("SELECT name FROM scratch ORDER BY name")
+        return [row[0] for row in rows]
+
+    return await node.run(read, transaction=False)
+
+
+async def behind_a_slow_rule(
+    node: PostgresConnector, rules: list[Callable[[], Rule[object]]]
+) -> list[object]:
+    """Run `rules` at once while the group runner is busy: they make one group."""
+
+    def slow() -> Rule[None]:
+        yield fetch("SELECT pg_sleep(0.3)")
+
+    first = asyncio.ensure_future(node.run(slow))
+    await asyncio.sleep(0.05)
+    assert not first.done()
+    outcomes = await asyncio.gather(*(node.run(rule) for rule in rules), return_exceptions=True)
+    await first
+    return list(outcomes)
+
+
+async def test_rules_waiting_at_once_commit_in_one_transaction(node: PostgresConnector) -> None:
+    outcomes = await behind_a_slow_rule(node, [insert(f"r{i}") for i in range(20)])
+
+    assert len(set(outcomes)) == 1, outcomes  # one transaction id: one group, one commit
+    assert await names(node) == sorted(f"r{i}" for i in range(20))
+
+
+async def test_a_rule_whose_expect_fails_changes_nothing_and_the_others_commit(
+    node: PostgresConnector,
+) -> None:
+    def missing() -> Rule[None]:
+        yield execute("INSERT INTO scratch (name) VALUES ('doomed')")
+        yield Expect(fetch_one("SELECT 1 FROM scratch WHERE name = 'nobody'"), 1, NotFound)
+
+    # The failing rule reads nothing: its statements go out with those of the rules around it.
+    rules = [insert("a", txid=False), missing, insert("b", txid=False), insert("c")]
+    outcomes = await behind_a_slow_rule(node, rules)
+
+    assert outcomes[:3] == [None, outcomes[1], None]
+    assert isinstance(outcomes[1], NotFound)
+    assert isinstance(outcomes[3], int)
+    assert await names(node) == ["a", "b", "c"]
+
+
+async def test_a_rule_reads_what_the_rules_before_it_in_its_group_wrote(
+    node: PostgresConnector,
+) -> None:
+    def reader() -> Rule[list[str]]:
+        rows = yield fetch("SELECT name FROM scratch ORDER BY name")
+        yield execute("UPDATE scratch SET seen = 'yes'")
+        return [row[0] for row in rows]
+
+    outcomes = await behind_a_slow_rule(node, [insert("a"), reader, insert("b")])
+
+    assert outcomes[1] == ["a"]
+    assert outcomes[0] == outcomes[2]
+
+    def seen() -> Rule[list[tuple[str, str | None]]]:
+        rows = yield fetch("SELECT name, seen FROM scratch ORDER BY name")
+        return [tuple(row) for row in rows]
+
+    assert await node.run(seen, transaction=False) == [("a", "yes"), ("b", None)]
+
+
+async def test_a_rule_that_raises_after_reading_is_undone_alone(node: PostgresConnector) -> None:
+    def refusing() -> Rule[None]:
+        yield execute("INSERT INTO scratch (name) VALUES ('refused')")
+        yield fetch_one("SELECT 1")
+        raise Refused()
+
+    outcomes = await behind_a_slow_rule(node, [insert("a"), refusing, insert("b")])
+
+    assert isinstance(outcomes[1], Refused)
+    assert outcomes[0] == outcomes[2]
+    assert await names(node) == ["a", "b"]
+
+
+async def test_a_database_error_in_one_rule_fails_that_rule_alone(
+    node: PostgresConnector,
+) -> None:
+    await node.run(insert("taken", txid=False))
+
+    outcomes = await behind_a_slow_rule(
+        node, [insert("a"), insert("taken"), insert("b", txid=False)]
+    )
+
+    # The group failed as a whole and its rules ran again one by one.
+    assert isinstance(outcomes[0], int)
+    assert isinstance(outcomes[1], StorageError)
+    assert "duplicate key" in str(outcomes[1])
+    assert outcomes[2] is None
+    assert await names(node) == ["a", "b", "taken"]
+
+
+async def test_only_committed_rules_wake_the_node_and_tell_their_notes(
+    node: PostgresConnector,
+) -> None:
+    told: list[str] = []
+    node.add_note_listener(lambda notes: told.extend(note.what for note in notes))
+
+    def noted(what: str, *, fail: bool) -> Callable[[], Rule[None]]:
+        def rule() -> Rule[None]:
+            yield execute("INSERT INTO scratch (name) VALUES (?)", what)
+            yield Note(what)
+            if fail:
+                yield Expect(fetch_one("SELECT 1 WHERE FALSE"), 1, NotFound)
+
+        return rule
+
+    outcomes = await behind_a_slow_rule(
+        node, [noted("kept", fail=False), noted("dropped", fail=True), noted("also", fail=False)]
+    )
+
+    assert isinstance(outcomes[1], NotFound)
+    assert sorted(told) == ["also", "kept"]
+
+    woken: list[int] = []
+    node.add_wake_listener(lambda: woken.append(1))
+
+    def wakes() -> Rule[None]:
+        yield WAKE
+        yield Expect(fetch_one("SELECT 1 WHERE FALSE"), 1, NotFound)
+
+    outcomes = await behind_a_slow_rule(node, [wakes, wakes])
+    assert all(isinstance(outcome, NotFound) for outcome in outcomes)
+    assert woken == []
