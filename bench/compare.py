@@ -1,7 +1,7 @@
 """Before and after, side by side: alternating runs of bench/fanout.py from two checkouts.
 
     .venv/bin/python bench/compare.py --before ../baseline [--after .] [--rounds 3]
-        [--configs stub-sqlite stub-pg surge] [--n 10000] [--markdown]
+        [--configs stub-sqlite stub-pg stub-pg2 surge] [--n 10000] [--markdown]
 
 Each checkout runs its own ``bench/fanout.py`` with its own ``.venv`` (make a baseline with
 ``git worktree add ../baseline <commit>`` and a venv there); a checkout without a ``.venv``
@@ -29,6 +29,7 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONFIGS = {
     "stub-sqlite": ["--mode", "stub"],
     "stub-pg": ["--mode", "stub", "--db", PG_URL, "--setup", "pg"],
+    "stub-pg2": ["--mode", "stub", "--db", PG_URL, "--setup", "pg2"],
     "surge": ["--mode", "surge"],
 }
 FIGURES = (

@@ -65,3 +65,16 @@ def start_stack(
 
 def tag() -> str:
     return uuid.uuid4().hex[:12]
+
+
+def assert_each_item_ran_once(
+    worker_runs: dict[str, list[dict[str, Any]]], ledger: dict[str, dict[str, Any]]
+) -> None:
+    """Each fanned-out item's event started one run, which completed having run each of its
+    steps (``fetch-item``, ``process-item``) exactly once by the app's own count (`ledger`)."""
+    for event_id, runs in worker_runs.items():
+        assert len(runs) == 1, f"event {event_id} started {len(runs)} runs: {runs}"
+        (run,) = runs
+        assert run["status"] == "Completed", run
+        steps = ledger[run["run_id"]]["steps"]
+        assert (steps["fetch-item"], steps["process-item"]) == (1, 1), (run, steps)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from compat_stack import assert_each_item_ran_once
 
 from conftest import free_port
 
@@ -126,12 +127,7 @@ def test_a_fan_out_through_pgbouncer_in_transaction_mode_runs_every_item_once(
     worker_runs = server.wait_many_event_runs(event_ids, timeout=180)
 
     ledger: dict[str, dict[str, Any]] = app.counts()["runs"]
-    for event_id, runs in worker_runs.items():
-        assert len(runs) == 1, f"event {event_id} started {len(runs)} runs: {runs}"
-        (run,) = runs
-        assert run["status"] == "Completed", run
-        steps = ledger[run["run_id"]]["steps"]
-        assert (steps["fetch-item"], steps["process-item"]) == (1, 1), (run, steps)
+    assert_each_item_ran_once(worker_runs, ledger)
     # The work went through PgBouncer (each worker run is several transactions), and the
     # runs are in the database behind it.
     assert _transactions_through(pgbouncer) - before > 2 * FANOUT_ITEMS

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
+from compat_stack import assert_each_item_ran_once
 
 from conftest import REPO_ROOT, SurgeServer, free_port
 
@@ -134,10 +135,5 @@ def test_the_previous_version_and_this_one_serve_one_database_through_an_upgrade
     assert old_calls > 0 and _calls_made(new) > 0, "both versions called the app"
 
     ledger: dict[str, dict[str, Any]] = app.counts()["runs"]
-    for event_id, runs in worker_runs.items():
-        assert len(runs) == 1, f"event {event_id} started {len(runs)} runs: {runs}"
-        (run,) = runs
-        assert run["status"] == "Completed", run
-        steps = ledger[run["run_id"]]["steps"]
-        assert (steps["fetch-item"], steps["process-item"]) == (1, 1), (run, steps)
+    assert_each_item_ran_once(worker_runs, ledger)
     assert "ERROR" not in old.log_tail(), old.log_tail()
