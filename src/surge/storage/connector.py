@@ -76,3 +76,8 @@ class Connector(abc.ABC):
             StorageUnavailable: The database stayed unreachable through every retry.
             StorageError: The database refused the operation.
         """
+
+    def read(self, rule: RuleFactory[T]) -> Awaitable[T]:
+        """Run a rule that only reads, sharing a round trip with other reads waiting at the
+        same moment where the connector can (`run` with `transaction` off, by default)."""
+        return self.run(rule, transaction=False)

@@ -232,7 +232,7 @@ class Storage:
         Raises:
             NotFound: There is no such run.
         """
-        return await self._db.run(lambda: runs.load_run_state(run_id), transaction=False)
+        return await self._db.read(lambda: runs.load_run_state(run_id))
 
     async def run_history(self, run_id: str) -> list[HistoryEntry]:
         """The run's history in the order it was written."""

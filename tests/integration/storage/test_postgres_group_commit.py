@@ -184,3 +184,82 @@ async def test_only_committed_rules_wake_the_node_and_tell_their_notes(
     outcomes = await behind_a_slow_rule(node, [wakes, wakes])
     assert all(isinstance(outcome, NotFound) for outcome in outcomes)
     assert woken == []
+
+
+# -- reads sharing a round trip (`storage/postgres/reads.py`) ------------------------------------
+
+
+async def behind_slow_reads(
+    node: PostgresConnector, rules: list[Callable[[], Rule[object]]]
+) -> list[object]:
+    """Read with `rules` at once while both read runners are busy: they make one batch."""
+
+    def slow() -> Rule[None]:
+        yield fetch("SELECT pg_sleep(0.3)")
+
+    first = [asyncio.ensure_future(node.read(slow)) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    assert not any(task.done() for task in first)
+    outcomes = await asyncio.gather(*(node.read(rule) for rule in rules), return_exceptions=True)
+    await asyncio.gather(*first)
+    return list(outcomes)
+
+
+def message_of(n: int) -> Callable[[], Rule[tuple[object, ...]]]:
+    """A read of which message it came in (backend and time of receipt) and of `n`."""
+
+    def rule() -> Rule[tuple[object, ...]]:
+        sql = "SELECT pg_backend_pid(), statement_timestamp(), CAST(? AS INTEGER)"
+        row = yield fetch_one(sql, n)
+        return tuple(row)
+
+    return rule
+
+
+async def test_reads_waiting_at_once_share_one_message(node: PostgresConnector) -> None:
+    outcomes = await behind_slow_reads(node, [message_of(n) for n in range(20)])
+
+    assert [outcome[2] for outcome in outcomes] == list(range(20))  # type: ignore[index]
+    assert len({outcome[:2] for outcome in outcomes}) == 1, outcomes  # type: ignore[index]
+
+
+async def test_reads_of_several_steps_each_get_their_own_results(
+    node: PostgresConnector,
+) -> None:
+    def twice(n: int) -> Callable[[], Rule[int]]:
+        def rule() -> Rule[int]:
+            first = yield fetch_one("SELECT ? + 1", n)
+            second, same = yield (fetch_one("SELECT ? * 10", first[0]), fetch_one("SELECT 0"))
+            return int(second[0]) + int(same[0])
+
+        return rule
+
+    def once(n: int) -> Callable[[], Rule[int]]:
+        def rule() -> Rule[int]:
+            row = yield fetch_one("SELECT ?", n)
+            return int(row[0])
+
+        return rule
+
+    rules = [twice(n) if n % 2 else once(n) for n in range(10)]
+    outcomes = await behind_slow_reads(node, rules)
+
+    assert outcomes == [(n + 1) * 10 if n % 2 else n for n in range(10)]
+
+
+async def test_a_failing_read_fails_alone(node: PostgresConnector) -> None:
+    def broken() -> Rule[None]:
+        yield fetch_one("SELECT 1 / (? - 1)", 1)
+
+    def refusing() -> Rule[None]:
+        yield fetch_one("SELECT 1")
+        raise Refused()
+
+    outcomes = await behind_slow_reads(
+        node, [message_of(1), broken, message_of(2), refusing, message_of(3)]
+    )
+
+    assert isinstance(outcomes[1], StorageError)
+    assert "division by zero" in str(outcomes[1])
+    assert isinstance(outcomes[3], Refused)
+    assert [outcomes[i][2] for i in (0, 2, 4)] == [1, 2, 3]  # type: ignore[index]

@@ -199,7 +199,7 @@ class ExpectFailed(Exception):
         self.expect = expect
 
 
-def _wants(statement: st.Statement) -> bool:
+def wants(statement: st.Statement) -> bool:
     if isinstance(statement, st.Query):
         return statement.want is not st.Want.NOTHING
     return isinstance(statement, st.InsertRows) and statement.returning is not None
@@ -242,7 +242,7 @@ class Session:
                 value: T = done.value
                 return value
             statements = step if isinstance(step, tuple) else (step,)
-            if not any(_wants(s) for s in statements):
+            if not any(wants(s) for s in statements):
                 pending.extend(statements)
                 result = (None,) * len(statements) if isinstance(step, tuple) else None
                 continue
@@ -297,7 +297,7 @@ class Session:
         prepared, params = rendered
         if isinstance(statement, st.Expect):
             message.expects.append((owner, statement))
-        if _wants(statement):
+        if wants(statement):
             message.reads[len(message.parts)] = index
         if not self.prepare:
             message.parts.append(_inline(prepared.sql, params))
@@ -315,7 +315,7 @@ class Session:
             ExpectFailed: An `Expect` failed (which one, and whose).
             psycopg.Error: Any other failure.
         """
-        results: list[Any] = [[] if _wants(s) else None for s in statements]
+        results: list[Any] = [[] if wants(s) else None for s in statements]
         if message.to_prepare:
             await self._prepare(message.to_prepare)
         if not message.parts:

@@ -80,3 +80,7 @@ class PostgresConnector(Connector):
     def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> Awaitable[T]:
         """Run the rule on a pooled connection, retrying transient failures."""
         return self._db.run(rule, transaction=transaction)
+
+    def read(self, rule: RuleFactory[T]) -> Awaitable[T]:
+        """Run a read-only rule in one message with the reads waiting with it (`reads`)."""
+        return self._db.read(rule)

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import statements as st
 from ..connector import RuleFactory
-from .batch import ExpectFailed, Message, Session, _wants
+from .batch import ExpectFailed, Message, Session, wants
 
 __all__ = ["Member", "drive_group"]
 
@@ -97,7 +97,7 @@ async def drive_group(session: Session, members: list[Member]) -> None:
                 break
             statements = step if isinstance(step, tuple) else (step,)
             outbox += [(member, statement) for statement in statements]
-            if not any(_wants(s) for s in statements):
+            if not any(wants(s) for s in statements):
                 result = (None,) * len(statements) if isinstance(step, tuple) else None
                 continue
             try:

@@ -6,7 +6,8 @@ runs the whole rule again on a fresh connection after a short backoff. Other dri
 become `StorageError`. Nothing outside `storage/postgres/` sees a psycopg exception.
 
 A rule that asks for a transaction waits for the node's next group commit (`group`) instead,
-when one is already running; alone, it runs as any other.
+when one is already running, and a read (`Database.read`) for the next batch of reads
+(`reads`); alone, either runs as any other.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -26,8 +27,9 @@ from surge.core.errors import StorageError, StorageUnavailable
 from ..connector import RuleFactory
 from ..records import RUN_ENDED
 from ..statements import Note, Rule, execute
-from .batch import NOTIFY_CHANNEL, Session
+from .batch import NOTIFY_CHANNEL, ExpectFailed, Session
 from .group import Member, drive_group
+from .reads import drive_reads
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,9 @@ GROUP_LIMIT = 60
 """The most rules in a group: every one of them waits for the group's commit, and each takes a
 savepoint, of which PostgreSQL tracks 64 per transaction cheaply (past that, every snapshot
 of every backend looks transactions up on disk until the group ends)."""
+
+READERS = 2
+"""Batches of reads (`reads`) a node has out at once."""
 
 NOTIFY_INTERVAL_S = 0.005
 """Shortest time between two of a node's ``NOTIFY``s while it keeps queueing work."""
@@ -134,8 +139,10 @@ class Database:
         self._waiting: list[Member] = []
         self._runners = 0
         self._group_idle: list[Session] = []
-        self._grouping: set[asyncio.Task[None]] = set()
-        """The running group runners' tasks (held here so they are not collected)."""
+        self._reads: list[Member] = []
+        self._readers = 0
+        self._runners_running: set[asyncio.Task[None]] = set()
+        """The tasks of the group and read runners (held here so they are not collected)."""
 
     async def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> T:
         """Run a rule, retrying transient failures (see `Connector.run`).
@@ -155,6 +162,29 @@ class Database:
             self._inflight -= 1
             if self._inflight == 0 and self._drained is not None:
                 self._drained.set()
+
+    async def read(self, rule: RuleFactory[T]) -> T:
+        """Run a rule that only reads, in one message with the reads waiting with it
+        (`reads`); see `run`."""
+        if self._closed:
+            raise StorageError("the PostgreSQL storage is closed")
+        self._inflight += 1
+        try:
+            future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            self._reads.append(Member(rule, future))
+            if self._readers < READERS:
+                self._readers += 1
+                self._start(self._run_reads(), "surge-pg-reads")
+            return await future
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0 and self._drained is not None:
+                self._drained.set()
+
+    def _start(self, runner: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(runner, name=name)
+        self._runners_running.add(task)
+        task.add_done_callback(self._runners_running.discard)
 
     async def close(self) -> None:
         """Refuse new operations, let running ones finish, then close every connection."""
@@ -240,9 +270,7 @@ class Database:
         self._waiting.append(Member(rule, future))
         if self._runners < self._groups:
             self._runners += 1
-            task = asyncio.create_task(self._run_groups(), name="surge-pg-group")
-            self._grouping.add(task)
-            task.add_done_callback(self._grouping.discard)
+            self._start(self._run_groups(), "surge-pg-group")
         return await future
 
     async def _run_groups(self) -> None:
@@ -260,9 +288,9 @@ class Database:
             # starts a runner of its own.
             self._runners -= 1
 
-    async def _alone(self, member: Member) -> None:
+    async def _alone(self, member: Member, *, grouped: bool = True) -> None:
         try:
-            value = await self._retrying(member.factory, True, grouped=True)
+            value = await self._retrying(member.factory, grouped, grouped=grouped)
         except Exception as exc:
             _settle(member.future, None, exc)
         else:
@@ -297,6 +325,45 @@ class Database:
             for member in members:
                 await self._alone(member)
             return
+        done = [member for member in members if member.error is None]
+        self._committed(any(m.woke for m in done), [note for m in done for note in m.notes])
+        for member in members:
+            _settle(member.future, member.value, member.error)
+
+    # -- shared round trips for reads (`reads`) -------------------------------------------------
+
+    async def _run_reads(self) -> None:
+        """Run the reads waiting, a batch at a time, until none is (as `_run_groups`)."""
+        try:
+            while self._reads:
+                members = [m for m in self._reads[:GROUP_LIMIT] if not m.future.cancelled()]
+                del self._reads[:GROUP_LIMIT]
+                if len(members) == 1:
+                    await self._alone(members[0], grouped=False)
+                elif members:
+                    await self._read_batch(members)
+        finally:
+            self._readers -= 1
+
+    async def _read_batch(self, members: list[Member]) -> None:
+        try:
+            async with self._slots:
+                session = await self._session()
+                try:
+                    await drive_reads(session, members)
+                except BaseException:
+                    await session.abandon()
+                    raise
+                finally:
+                    await self._put_back(session)
+        except (psycopg.Error, ExpectFailed):
+            # Reads may run again: each on its own, with retries.
+            await asyncio.gather(*(self._alone(m, grouped=False) for m in members))
+            return
+        except BaseException as exc:
+            for member in members:
+                _settle(member.future, None, exc)
+            raise
         done = [member for member in members if member.error is None]
         self._committed(any(m.woke for m in done), [note for m in done for note in m.notes])
         for member in members:
