@@ -46,12 +46,14 @@ class Setup:
     backend: str = "sqlite"  # or "postgres"
     nodes: int = 1
     production: bool = False  # `surge start` (signed traffic) rather than `surge dev`
+    plain: bool = False  # PostgreSQL statements as text, as through a pooler (no prepared ones)
 
     @property
     def label(self) -> str:
         name = "sqlite" if self.backend == "sqlite" else "pg"
         nodes = f" x{self.nodes}" if self.nodes > 1 else ""
-        return f"{name}{nodes} ({'start' if self.production else 'dev'})"
+        plain = " plain" if self.plain else ""
+        return f"{name}{nodes}{plain} ({'start' if self.production else 'dev'})"
 
     @property
     def headers(self) -> dict[str, str]:
@@ -76,6 +78,8 @@ class Setup:
         cmd = [surge, "start", "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--signing-key", SIGNING_KEY, "--event-key", EVENT_KEY]
         cmd += ["--postgres-uri" if self.backend == "postgres" else "--db", db]
+        if self.plain:  # the same URL as the session's: what a pooler's users run
+            cmd += ["--postgres-session-uri", db]
         return [*cmd, *sync]
 
 
@@ -85,9 +89,15 @@ PG_SETUPS = (
     Setup("postgres", 1, production=True),
     Setup("postgres", 2, production=True),
 )
+PLAIN = Setup("postgres", 1, production=True, plain=True)
 
 
-SETUP_NAMES = {"sqlite": PG_SETUPS[0], "pg": PG_SETUPS[1], "pg2": PG_SETUPS[2]}
+SETUP_NAMES = {
+    "sqlite": PG_SETUPS[0],
+    "pg": PG_SETUPS[1],
+    "pg2": PG_SETUPS[2],
+    "pg-plain": PLAIN,
+}
 """What ``--setup`` may choose from, with a PostgreSQL ``--db``."""
 
 
