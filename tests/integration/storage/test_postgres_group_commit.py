@@ -263,3 +263,29 @@ async def test_a_failing_read_fails_alone(node: PostgresConnector) -> None:
     assert "division by zero" in str(outcomes[1])
     assert isinstance(outcomes[3], Refused)
     assert [outcomes[i][2] for i in (0, 2, 4)] == [1, 2, 3]  # type: ignore[index]
+
+
+async def test_a_group_whose_connection_drops_commits_each_rule_once(
+    node: PostgresConnector, postgres_url: str
+) -> None:
+    def sleepy() -> Rule[None]:
+        yield execute("INSERT INTO scratch (name) VALUES ('sleepy')")
+        yield fetch_one("SELECT pg_sleep(0.6)")
+
+    async def drop_the_sleeper() -> int:
+        await asyncio.sleep(0.5)  # the slow rule (0.3 s) is done, the group is in its sleep
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+            cursor = await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE wait_event = 'PgSleep' AND datname = current_database()"
+            )
+            return len(await cursor.fetchall())
+
+    dropped = asyncio.ensure_future(drop_the_sleeper())
+    outcomes = await behind_a_slow_rule(
+        node, [insert("a", txid=False), sleepy, insert("b", txid=False)]
+    )
+
+    assert await dropped == 1, "the group was not in flight when its connection dropped"
+    assert outcomes == [None, None, None]  # each ran again alone, on a new connection
+    assert await names(node) == ["a", "b", "sleepy"]
