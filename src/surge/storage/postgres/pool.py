@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import psycopg
@@ -135,14 +135,9 @@ class Database:
         self._closed = False
         self._notifier: asyncio.Task[None] | None = None
         self._notify_again = False
-        self._groups = groups
-        self._waiting: list[Member] = []
-        self._runners = 0
         self._group_idle: list[Session] = []
-        self._reads: list[Member] = []
-        self._readers = 0
-        self._runners_running: set[asyncio.Task[None]] = set()
-        """The tasks of the group and read runners (held here so they are not collected)."""
+        self._groups = _Queue("surge-pg-group", groups, self._alone, self._group)
+        self._reads = _Queue("surge-pg-reads", READERS, self._alone_read, self._read_batch)
 
     async def run(self, rule: RuleFactory[T], *, transaction: bool = True) -> T:
         """Run a rule, retrying transient failures (see `Connector.run`).
@@ -151,40 +146,27 @@ class Database:
             StorageUnavailable: The database stayed unreachable through every attempt.
             StorageError: The database refused the operation, or the storage is closed.
         """
-        if self._closed:
-            raise StorageError("the PostgreSQL storage is closed")
-        self._inflight += 1
-        try:
-            if transaction and self._groups:
-                return await self._in_group(rule)
-            return await self._retrying(rule, transaction)
-        finally:
-            self._inflight -= 1
-            if self._inflight == 0 and self._drained is not None:
-                self._drained.set()
+        if transaction and self._groups.runners:
+            return await self._counted(self._groups.join(rule))
+        return await self._counted(self._retrying(rule, transaction))
 
     async def read(self, rule: RuleFactory[T]) -> T:
         """Run a rule that only reads, in one message with the reads waiting with it
         (`reads`); see `run`."""
+        return await self._counted(self._reads.join(rule))
+
+    async def _counted(self, operation: Coroutine[Any, Any, T]) -> T:
+        """`operation`'s value, counted as in flight (`close` waits for it)."""
         if self._closed:
+            operation.close()
             raise StorageError("the PostgreSQL storage is closed")
         self._inflight += 1
         try:
-            future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-            self._reads.append(Member(rule, future))
-            if self._readers < READERS:
-                self._readers += 1
-                self._start(self._run_reads(), "surge-pg-reads")
-            return await future
+            return await operation
         finally:
             self._inflight -= 1
             if self._inflight == 0 and self._drained is not None:
                 self._drained.set()
-
-    def _start(self, runner: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(runner, name=name)
-        self._runners_running.add(task)
-        task.add_done_callback(self._runners_running.discard)
 
     async def close(self) -> None:
         """Refuse new operations, let running ones finish, then close every connection."""
@@ -265,29 +247,6 @@ class Database:
 
     # -- group commit (`group`) ------------------------------------------------------------------
 
-    async def _in_group(self, rule: RuleFactory[T]) -> T:
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiting.append(Member(rule, future))
-        if self._runners < self._groups:
-            self._runners += 1
-            self._start(self._run_groups(), "surge-pg-group")
-        return await future
-
-    async def _run_groups(self) -> None:
-        """Run what is waiting, a group at a time, until nothing is."""
-        try:
-            while self._waiting:
-                members = [m for m in self._waiting[:GROUP_LIMIT] if not m.future.cancelled()]
-                del self._waiting[:GROUP_LIMIT]
-                if len(members) == 1:
-                    await self._alone(members[0])
-                elif members:
-                    await self._group(members)
-        finally:
-            # With no await since the queue was last seen empty: a rule queued from here on
-            # starts a runner of its own.
-            self._runners -= 1
-
     async def _alone(self, member: Member, *, grouped: bool = True) -> None:
         try:
             value = await self._retrying(member.factory, grouped, grouped=grouped)
@@ -295,6 +254,16 @@ class Database:
             _settle(member.future, None, exc)
         else:
             _settle(member.future, value, None)
+
+    async def _alone_read(self, member: Member) -> None:
+        await self._alone(member, grouped=False)
+
+    def _deliver(self, members: list[Member]) -> None:
+        """Tell what the members that committed did, then give every member its outcome."""
+        done = [member for member in members if member.error is None]
+        self._committed(any(m.woke for m in done), [note for m in done for note in m.notes])
+        for member in members:
+            _settle(member.future, member.value, member.error)
 
     async def _group(self, members: list[Member]) -> None:
         failure: BaseException | None = None
@@ -325,25 +294,9 @@ class Database:
             for member in members:
                 await self._alone(member)
             return
-        done = [member for member in members if member.error is None]
-        self._committed(any(m.woke for m in done), [note for m in done for note in m.notes])
-        for member in members:
-            _settle(member.future, member.value, member.error)
+        self._deliver(members)
 
     # -- shared round trips for reads (`reads`) -------------------------------------------------
-
-    async def _run_reads(self) -> None:
-        """Run the reads waiting, a batch at a time, until none is (as `_run_groups`)."""
-        try:
-            while self._reads:
-                members = [m for m in self._reads[:GROUP_LIMIT] if not m.future.cancelled()]
-                del self._reads[:GROUP_LIMIT]
-                if len(members) == 1:
-                    await self._alone(members[0], grouped=False)
-                elif members:
-                    await self._read_batch(members)
-        finally:
-            self._readers -= 1
 
     async def _read_batch(self, members: list[Member]) -> None:
         try:
@@ -358,16 +311,13 @@ class Database:
                     await self._put_back(session)
         except (psycopg.Error, ExpectFailed):
             # Reads may run again: each on its own, with retries.
-            await asyncio.gather(*(self._alone(m, grouped=False) for m in members))
+            await asyncio.gather(*(self._alone_read(member) for member in members))
             return
         except BaseException as exc:
             for member in members:
                 _settle(member.future, None, exc)
             raise
-        done = [member for member in members if member.error is None]
-        self._committed(any(m.woke for m in done), [note for m in done for note in m.notes])
-        for member in members:
-            _settle(member.future, member.value, member.error)
+        self._deliver(members)
 
     def _notify_others(self) -> None:
         """Send the other nodes a ``NOTIFY``, coalescing the wake-ups asked for meanwhile.
@@ -425,3 +375,51 @@ def _settle(future: asyncio.Future[T], value: T, error: BaseException | None) ->
         future.set_result(value)
     else:
         future.set_exception(error)
+
+
+class _Queue:
+    """Rules waiting to run together (a group commit, a batch of reads), and the runners,
+    `runners` at most, that take them `GROUP_LIMIT` at a time: one alone with `alone`,
+    several with `together`."""
+
+    def __init__(
+        self,
+        name: str,
+        runners: int,
+        alone: Callable[[Member], Awaitable[None]],
+        together: Callable[[list[Member]], Awaitable[None]],
+    ) -> None:
+        self.name = name
+        self.runners = runners
+        self._alone = alone
+        self._together = together
+        self._waiting: list[Member] = []
+        self._running = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        """The runners' tasks, held here so they are not collected."""
+
+    async def join(self, rule: RuleFactory[T]) -> T:
+        """Queue `rule`, start a runner if fewer than `runners` run, and await its outcome."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append(Member(rule, future))
+        if self._running < self.runners:
+            self._running += 1
+            task = asyncio.create_task(self._run(), name=self.name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _run(self) -> None:
+        """Run what is waiting, a batch at a time, until nothing is."""
+        try:
+            while self._waiting:
+                members = [m for m in self._waiting[:GROUP_LIMIT] if not m.future.cancelled()]
+                del self._waiting[:GROUP_LIMIT]
+                if len(members) == 1:
+                    await self._alone(members[0])
+                elif members:
+                    await self._together(members)
+        finally:
+            # With no await since the queue was last seen empty: a rule queued from here on
+            # starts a runner of its own.
+            self._running -= 1
