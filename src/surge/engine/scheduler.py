@@ -134,7 +134,8 @@ class Scheduler:
         self._first_due = leased.first_due_at
         self._backlog = self._wake.is_set() or (next_due is not None and next_due <= now)
         for item in leased.items:
-            task = asyncio.create_task(self._handle(item))
+            state = leased.states.get(item.run_id) if item.run_id is not None else None
+            task = asyncio.create_task(self._handle(item, state))
             self._inflight[task] = item
             task.add_done_callback(self._done)
         if len(leased.items) == free or self._stopping:
@@ -147,11 +148,12 @@ class Scheduler:
         if timeout > 0:
             await self._clock.wait(self._wake, timeout)
 
-    async def _handle(self, item: WorkItem) -> None:
-        """Run `item`, then each next item the handler hands on (a run's next call, leased
-        to this worker in the commit of the last), in this worker slot."""
+    async def _handle(self, item: WorkItem, state: RunState | None) -> None:
+        """Run `item` (a call with its run's `state`, when the lease read it), then each next
+        item the handler hands on (a run's next call, leased to this worker in the commit of
+        the last), in this worker slot."""
         task = asyncio.current_task()
-        current, state = item, None
+        current = item
         while True:
             if task is not None:
                 self._inflight[task] = current  # the heartbeat renews its lease

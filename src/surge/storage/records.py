@@ -308,6 +308,8 @@ class Leased:
     next_due_at: int | None
     first_due_at: int | None = None
     """The earliest due time of the work leased first (timers, urgent calls), if any."""
+    states: dict[str, RunState] = field(default_factory=dict)
+    """The state of the run of each call leased due, by run id, read right after the lease."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,8 +14,8 @@ the next ones, so that an operation costs one round trip per read it depends on:
 The SQL is written once, with ``?`` placeholders and a few fragments in braces that each
 dialect fills in (`FRAGMENTS`). A list given as a parameter is a list on both sides:
 JSON text for SQLite's ``json_each``, an array for PostgreSQL. What the two databases do
-differently beyond that — bulk inserts, row locks, advisory locks, a check that aborts the
-transaction — is a statement kind of its own, rendered by each connector.
+differently beyond that — bulk inserts, look-ups by many keys, row locks, advisory locks, a
+check that aborts the transaction — is a statement kind of its own, rendered by each connector.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ __all__ = [
     "WAKE",
     "Column",
     "Expect",
+    "FetchEach",
     "InsertRows",
     "LockRows",
     "Note",
@@ -207,6 +208,19 @@ class Expect:
 
 
 @dataclass(slots=True)
+class FetchEach:
+    """The rows `sql` (one ``?``: a key) finds for each of `keys`, each led by its key.
+
+    On PostgreSQL one statement that looks each key up on its own — an index probe a key,
+    whatever the planner makes of the table's size (an ``= ANY(...)`` over a table it
+    believes small is a scan of all of it) — and on SQLite, in process, the query once a key.
+    """
+
+    sql: str
+    keys: list[str]
+
+
+@dataclass(slots=True)
 class LockRows:
     """Lock the rows of `table` whose `key` column is in `values` until the transaction ends.
 
@@ -267,7 +281,7 @@ class Note:
     """The one thing it is about, if one: the run a `RUN_ENDED` note ended."""
 
 
-Statement = Query | InsertRows | Expect | LockRows | Serialize | WakeIf | _Wake | Note
+Statement = Query | InsertRows | Expect | FetchEach | LockRows | Serialize | WakeIf | _Wake | Note
 Step = Statement | tuple[Statement, ...]
 """What a rule yields: one statement (result: one value) or several (result: a tuple)."""
 Rule = Generator[Step, Any, T]

@@ -45,6 +45,7 @@ from .records import (
     Suspension,
     Waiting,
     WorkItem,
+    WorkKind,
 )
 from .rules import (
     apps,
@@ -421,7 +422,13 @@ class Storage:
         if any(item.limits and not item.slots for item in items):
             leased = items
             items = await self._db.run(lambda: slots.acquire(leased))
-        return Leased(items=items, next_due_at=next_due, first_due_at=self._first_due)
+        # The calls due now go with their runs' states, read at once rather than one by one.
+        called = [i.run_id for i in items if i.kind is WorkKind.CALL and i.due_at <= now]
+        run_ids = [run_id for run_id in called if run_id is not None]
+        states = await self._db.read(lambda: runs.load_run_states(run_ids)) if run_ids else {}
+        return Leased(
+            items=items, next_due_at=next_due, first_due_at=self._first_due, states=states
+        )
 
     async def lease_due(self, *, now: int, limit: int, lease_ms: int) -> list[WorkItem]:
         """The items of `lease`."""

@@ -86,6 +86,33 @@ async def test_commit_removes_item_and_stores_memos(store: Storage, kit: Kit) ->
     assert [(m.step_id, m.outcome) for m in state.memos] == [("a", {"data": "a"})]
 
 
+async def test_a_lease_reads_the_state_of_each_run_whose_call_it_took(
+    store: Storage, kit: Kit
+) -> None:
+    stepped = await kit.start_run()
+    await kit.finish(await kit.lease_one(stepped), "b", then=Then.DISCOVER)
+    await kit.finish(await kit.lease_one(stepped), "a", "c", then=Then.DISCOVER)
+    fresh, napping = await kit.start_run(), await kit.start_run()
+    [napping_call] = [i for i in await kit.lease_all() if i.run_id == napping]
+    await kit.finish(napping_call)
+    wake = NewWorkItem(kind=WorkKind.WAKE, run_id=napping, step_id="nap", due_at=kit.tick())
+    await store.enqueue([wake])
+
+    # The leases taken above lapse: every item is due.
+    leased = await store.lease(now=now() + 61_000, limit=10, lease_ms=60_000)
+
+    assert {(i.kind, i.run_id) for i in leased.items} == {
+        (WorkKind.CALL, stepped),
+        (WorkKind.CALL, fresh),
+        (WorkKind.WAKE, napping),
+    }
+    assert leased.states == {
+        stepped: await store.load_run_state(stepped),
+        fresh: await store.load_run_state(fresh),
+    }
+    assert [m.step_id for m in leased.states[stepped].memos] == ["b", "a", "c"]
+
+
 async def test_stale_lease_commit_raises_and_changes_nothing(store: Storage, kit: Kit) -> None:
     run_id = await kit.start_run()
     t = now()

@@ -94,6 +94,8 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
         query = statement.query
         key = ("expect", statement.rows, query.sql)
         return _prepared(key, lambda: _expect(query, statement.rows)), (*query.params, position)
+    if isinstance(statement, st.FetchEach):
+        return _each(statement)
     if isinstance(statement, st.LockRows):
         return _lock(statement)
     if isinstance(statement, st.WakeIf):
@@ -107,22 +109,41 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
 
         return _prepared(("wake_if", query.sql), notify_if), query.params
     if isinstance(statement, st.Serialize):
-        # Sorted, so two transactions locking overlapping keys cannot deadlock.
-        keys = sorted(statement.keys)
-        if not statement.shared:
-            sql = (
-                f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, k)"
-                " FROM (SELECT unnest(CAST($1 AS INTEGER[])) AS k ORDER BY k) AS s"
-            )
-            return _prepared("serialize", lambda: sql), (keys,)
-        shared = (
-            f"SELECT CASE WHEN k = ANY(CAST($2 AS INTEGER[]))"
-            f" THEN pg_advisory_xact_lock_shared({LOCK_CLASS}, k)"
-            f" ELSE pg_advisory_xact_lock({LOCK_CLASS}, k) END"
+        return _serialize(statement)
+    raise TypeError(f"not a statement: {statement!r}")
+
+
+def _each(each: st.FetchEach) -> tuple[_Prepared, Sequence[Any]]:
+    sql = each.sql
+
+    def lateral() -> str:
+        # OFFSET 0 keeps the subquery whole: one look-up a key, never a join the planner may
+        # turn into a scan.
+        inner = _numbered(sql.replace("?", "k.key"))
+        return (
+            "SELECT k.key, q.* FROM unnest(CAST($1 AS TEXT[])) AS k(key)"
+            f" CROSS JOIN LATERAL ({inner} OFFSET 0) AS q"
+        )
+
+    return _prepared(("each", sql), lateral), (each.keys,)
+
+
+def _serialize(serialize: st.Serialize) -> tuple[_Prepared, Sequence[Any]]:
+    # Sorted, so two transactions locking overlapping keys cannot deadlock.
+    keys = sorted(serialize.keys)
+    if not serialize.shared:
+        sql = (
+            f"SELECT pg_advisory_xact_lock({LOCK_CLASS}, k)"
             " FROM (SELECT unnest(CAST($1 AS INTEGER[])) AS k ORDER BY k) AS s"
         )
-        return _prepared("serialize_shared", lambda: shared), (keys, sorted(statement.shared))
-    raise TypeError(f"not a statement: {statement!r}")
+        return _prepared("serialize", lambda: sql), (keys,)
+    shared = (
+        f"SELECT CASE WHEN k = ANY(CAST($2 AS INTEGER[]))"
+        f" THEN pg_advisory_xact_lock_shared({LOCK_CLASS}, k)"
+        f" ELSE pg_advisory_xact_lock({LOCK_CLASS}, k) END"
+        " FROM (SELECT unnest(CAST($1 AS INTEGER[])) AS k ORDER BY k) AS s"
+    )
+    return _prepared("serialize_shared", lambda: shared), (keys, sorted(serialize.shared))
 
 
 def _insert(insert: st.InsertRows, *, one: bool) -> _Prepared:
@@ -202,6 +223,8 @@ class ExpectFailed(Exception):
 def wants(statement: st.Statement) -> bool:
     if isinstance(statement, st.Query):
         return statement.want is not st.Want.NOTHING
+    if isinstance(statement, st.FetchEach):
+        return True
     return isinstance(statement, st.InsertRows) and statement.returning is not None
 
 
@@ -363,6 +386,8 @@ def _inline(sql: str, params: Sequence[Any]) -> str:
 async def _result(cursor: psycopg.AsyncCursor[TupleRow], statement: st.Statement) -> Any:
     if isinstance(statement, st.InsertRows):
         return [row[0] for row in await cursor.fetchall()]
+    if isinstance(statement, st.FetchEach):
+        return await cursor.fetchall()
     assert isinstance(statement, st.Query)
     if statement.want is st.Want.ROWS:
         return await cursor.fetchall()

@@ -24,7 +24,17 @@ from ..records import (
     Waiting,
     WorkKind,
 )
-from ..statements import InsertRows, LockRows, Note, Rule, Serialize, execute, fetch, fetch_one
+from ..statements import (
+    FetchEach,
+    InsertRows,
+    LockRows,
+    Note,
+    Rule,
+    Serialize,
+    execute,
+    fetch,
+    fetch_one,
+)
 from ..tables import (
     HISTORY,
     MEMO_COLUMNS,
@@ -207,15 +217,43 @@ def load_run_state(run_id: str) -> Rule[RunState]:
     run_row, memo_rows = yield (fetch_one(_RUN_STATE, run_id), fetch(_MEMOS, run_id))
     if run_row is None:
         raise NotFound(f"no run {run_id!r}")
-    run = run_from(run_row)
+    return (yield from _states([run_row], {run_id: memo_rows}))[run_id]
+
+
+def load_run_states(run_ids: Sequence[str]) -> Rule[dict[str, RunState]]:
+    """`load_run_state` of each of `run_ids` at once, in two statements (three when one was
+    started by several events); a run not found is left out. Each run's memos come in stack
+    order: a key's rows keep the order its query gives them."""
+    if not run_ids:
+        return {}
+    ids = list(run_ids)
+    run_rows, memo_rows = yield (FetchEach(_RUN_STATE, ids), FetchEach(_MEMOS, ids))
+    memos: dict[str, list[Any]] = {}
+    for row in memo_rows:
+        memos.setdefault(row[0], []).append(row[1:])
+    return (yield from _states([row[1:] for row in run_rows], memos))
+
+
+def _states(run_rows: Sequence[Any], memo_rows: dict[str, Any]) -> Rule[dict[str, RunState]]:
+    """The `RunState`s of `run_rows` (`_RUN_STATE`'s rows: the payload of the run's first
+    event last) with their memos (`memo_rows`: each run's `_MEMOS` rows, in stack order),
+    reading the payloads of the other events of runs started by several (batches)."""
+    runs = [(run_from(row), row[-1]) for row in run_rows]
     payloads: dict[str, str] = {}
-    if run.event_ids and run_row[-1] is not None:
-        payloads[run.event_ids[0]] = run_row[-1]
-    others = [event_id for event_id in run.event_ids if event_id not in payloads]
+    for run, first_payload in runs:
+        if run.event_ids and first_payload is not None:
+            payloads[run.event_ids[0]] = first_payload
+    others = [i for run, _ in runs for i in run.event_ids if i not in payloads]
     if others:
         payloads.update((yield fetch(_EVENTS, others)))
-    events = [codec.loads(payloads[i]) for i in run.event_ids if i in payloads]
-    return RunState(run=run, events=events, memos=[memo_from(row) for row in memo_rows])
+    return {
+        run.id: RunState(
+            run=run,
+            events=[codec.loads(payloads[i]) for i in run.event_ids if i in payloads],
+            memos=[memo_from(row) for row in memo_rows.get(run.id, ())],
+        )
+        for run, _ in runs
+    }
 
 
 def run_history(run_id: str) -> Rule[list[HistoryEntry]]:

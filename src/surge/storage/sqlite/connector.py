@@ -21,6 +21,7 @@ from ..migrations import load_migrations, migrate
 from ..statements import (
     WAKE,
     Expect,
+    FetchEach,
     InsertRows,
     LockRows,
     Note,
@@ -141,6 +142,11 @@ def _cursor(tx: Tx, query: Query) -> sqlite3.Cursor:
     return tx.conn.execute(text, params)
 
 
+def _fetch_each(tx: Tx, each: FetchEach) -> list[Any]:
+    text = (_rendered.get(each.sql) or render(each.sql))[0]
+    return [(key, *row) for key in each.keys for row in tx.conn.execute(text, (key,))]
+
+
 def _expect(tx: Tx, expect: Expect) -> None:
     cursor = _cursor(tx, expect.query)
     is_read = _rendered[expect.query.sql][2]
@@ -195,6 +201,7 @@ _HANDLERS: dict[type, Callable[[Tx, Any], Any]] = {
     Query: _query,
     InsertRows: _insert,
     Expect: _expect,
+    FetchEach: _fetch_each,
     LockRows: _nothing,
     Serialize: _nothing,
     WakeIf: _wake_if,
