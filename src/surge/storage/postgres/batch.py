@@ -47,6 +47,8 @@ _DIALECT = {
     "in_ints": "= ANY(CAST(? AS BIGINT[]))",
     "skip_locked": "FOR UPDATE SKIP LOCKED",
     "payload_app_id": "((payload::jsonb) ->> 'app_id')",
+    "in_select": "= ANY(ARRAY",
+    "end_in_select": ")",
 }
 _EXPECT_MARK = "surge-expect:"
 _EXPECT_FAILED = re.compile(_EXPECT_MARK + r"(\d+):")

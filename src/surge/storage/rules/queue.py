@@ -22,8 +22,8 @@ ITEM_CONFLICT = "ON CONFLICT (unique_key) DO NOTHING"
 _LEASE = (
     "UPDATE work_items SET fell_due_at = due_at, due_at = ?,"
     " lease_token = CAST(? AS TEXT) || CAST(id AS TEXT)"
-    " WHERE id IN (SELECT id FROM work_items WHERE due_at <= ?"
-    " ORDER BY due_at, priority DESC LIMIT ? {skip_locked})"
+    " WHERE id {in_select}(SELECT id FROM work_items WHERE due_at <= ?"
+    " ORDER BY due_at, priority DESC LIMIT ? {skip_locked}){end_in_select}"
     f" RETURNING {LEASED_ITEM_COLUMNS}"
 )
 # Timers and urgent calls first (`URGENT`): a backlog of calls would make them late by its

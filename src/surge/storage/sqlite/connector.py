@@ -48,6 +48,8 @@ _DIALECT = {
     "in_ints": f"IN {_LIST}",
     "skip_locked": "",
     "payload_app_id": "json_extract(payload, '$.app_id')",
+    "in_select": "IN (SELECT * FROM",
+    "end_in_select": ")",
 }
 _rendered: dict[str, tuple[str, bool, bool]] = {}
 
