@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from compat_stack import assert_each_item_ran_once
 
-from conftest import free_port
+from processes import free_port
 
 if TYPE_CHECKING:
     from conftest import AppProcess, SurgeServer

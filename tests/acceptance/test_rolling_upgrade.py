@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from compat_stack import assert_each_item_ran_once
 
-from conftest import REPO_ROOT, SurgeServer, free_port
+from processes import REPO_ROOT, SurgeServer, free_port
 
 if TYPE_CHECKING:
     from conftest import AppProcess, Launcher

@@ -18,7 +18,6 @@ import contextlib
 import datetime
 import os
 import secrets
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import httpx
 import orjson
 import psycopg
 import pytest
-import uvicorn
+from loopback import WAIT_TIMEOUT, free_port, serve_on_loopback, wait_for  # noqa: F401
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,11 +36,10 @@ from starlette.routing import Route
 
 from surge.core.clock import SystemClock
 from surge.engine import Engine, EngineConfig
-from surge.server import create_app, server_config
+from surge.server import create_app
 from surge.storage import Storage, WorkItem, WorkKind, open_storage
 
 FINAL = frozenset({"Completed", "Failed", "Cancelled", "Skipped"})
-WAIT_TIMEOUT = 15.0
 SDK_HEADER = "inngest-py:v0.5.19"
 FAR_FUTURE_MS = 4_000_000_000_000
 LEASE_MS = 3_600_000
@@ -59,49 +57,6 @@ def iso_ms(ms: int) -> str:
 def parse_iso(text: str) -> int:
     moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return int(moment.timestamp() * 1000)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-# -- uvicorn in the test's event loop ---------------------------------------------------------
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the test runner owns SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@contextlib.asynccontextmanager
-async def serve_on_loopback(
-    app: Any, *, lifespan: str = "on", **options: Any
-) -> AsyncIterator[str]:
-    """Serve `app` as `surge dev` does (uvicorn behind `GuardedProtocol`; `options` passed on)
-    on a free 127.0.0.1 port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _QuietServer(server_config(app, lifespan=lifespan, **options))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                pytest.fail("uvicorn exited before it started serving")
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
-        sock.close()
 
 
 # -- the Surge server -------------------------------------------------------------------------
@@ -209,26 +164,6 @@ class Harness:
 
     async def cron_items(self) -> list[WorkItem]:
         return [item for item in await self.lease_all() if item.kind is WorkKind.CRON]
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[Any]],
-    *,
-    what: str,
-    last: Callable[[], Any] | None = None,
-    timeout: float = WAIT_TIMEOUT,
-) -> Any:
-    """Await `check()` until it returns something truthy; fail naming `what` after `timeout`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            detail = f"; last seen: {last()!r}" if last is not None else ""
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
-        await asyncio.sleep(0.02)
 
 
 def make_engine(tmp_path: Path, **overrides: Any) -> Node:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from loopback import serve_on_loopback, wait_for
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -19,8 +20,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-
-from conftest import serve_on_loopback, wait_for
 
 if TYPE_CHECKING:
     from conftest import Harness, Received, Reply, ScriptedApp
