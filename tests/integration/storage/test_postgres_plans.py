@@ -1,8 +1,9 @@
 """The plans PostgreSQL makes of the hot path's statements, whatever its statistics say.
 
 Each test gives the planner the statistics that misled it in the fan-out benchmark — taken
-while the tables were empty — and checks the generic plan (the one a prepared statement
-keeps) of the statement as Surge sends it (`postgres/batch.py` renders the neutral SQL).
+while the tables were empty, or while one run held most rows — and checks the plan a prepared
+statement keeps, of the statement as Surge sends it (`postgres/batch.py` renders the neutral
+SQL).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from storage_kit import now
 
 from surge.storage import open_storage
 from surge.storage.postgres.batch import _each, _numbered
+from surge.storage.rules.commit import INSERT_MEMO
 from surge.storage.rules.queue import _LEASE
 from surge.storage.rules.runs import _MEMOS, _RUN_STATE
 from surge.storage.statements import FetchEach
@@ -35,6 +37,38 @@ async def db(postgres_url: str) -> AsyncIterator[psycopg.AsyncConnection[tuple[o
 async def _plan(conn: psycopg.AsyncConnection[tuple[object, ...]], sql: str) -> str:
     rows = await (await conn.execute(f"EXPLAIN {sql}")).fetchall()
     return "\n".join(str(row[0]) for row in rows)
+
+
+async def test_the_memo_insert_keeps_its_plan_after_one_run_held_most_rows(
+    db: psycopg.AsyncConnection[tuple[object, ...]],
+) -> None:
+    # A fan-out's orchestrator early on: one run with many memos, a few children with one.
+    await db.execute(
+        "INSERT INTO memos (run_id, step_id, seq, outcome, at)"
+        " SELECT 'orchestrator', 's' || i, i, '{}', 0 FROM generate_series(1, 200) i"
+    )
+    await db.execute(
+        "INSERT INTO memos (run_id, step_id, seq, outcome, at)"
+        " SELECT 'child' || i, 'a', 1, '{}', 0 FROM generate_series(1, 20) i"
+    )
+    await db.execute("ANALYZE memos")
+    await db.execute(
+        "INSERT INTO memos (run_id, step_id, seq, outcome, at)"
+        " SELECT 'child' || i, 'a', 1, '{}', 0 FROM generate_series(21, 20000) i"
+    )
+    await db.execute(f"PREPARE insert_memo AS {_numbered(INSERT_MEMO)}")
+    for n in range(10):
+        await db.execute(f"EXECUTE insert_memo ('new{n}', 'a', 'new{n}', '', '', '{{}}', 0)")
+
+    row = await (
+        await db.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE name = 'insert_memo'"
+        )
+    ).fetchone()
+
+    # Planned for each of its first five executions, then planned once and reused.
+    assert row == (5, 5)
 
 
 async def test_a_lease_finds_its_items_by_index_in_a_queue_believed_small(
