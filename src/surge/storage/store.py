@@ -9,6 +9,7 @@ clock: every time it stores comes in as an argument.
 from __future__ import annotations
 
 import itertools
+import logging
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -63,6 +64,8 @@ from .rules import (
 from .rules.commit import commit
 from .rules.retention import Pruned
 from .stats import StatsStore
+
+logger = logging.getLogger(__name__)
 
 
 class Storage:
@@ -422,13 +425,27 @@ class Storage:
         if any(item.limits and not item.slots for item in items):
             leased = items
             items = await self._db.run(lambda: slots.acquire(leased))
-        # The calls due now go with their runs' states, read at once rather than one by one.
         called = [i.run_id for i in items if i.kind is WorkKind.CALL and i.due_at <= now]
-        run_ids = [run_id for run_id in called if run_id is not None]
-        states = await self._db.read(lambda: runs.load_run_states(run_ids)) if run_ids else {}
+        states = await self._states_of([run_id for run_id in called if run_id is not None])
         return Leased(
             items=items, next_due_at=next_due, first_due_at=self._first_due, states=states
         )
+
+    async def _states_of(self, run_ids: list[str]) -> dict[str, RunState]:
+        """The states of the runs whose calls a lease took, read at once rather than one by
+        one; none when the read fails: the items are leased already, and each call then
+        reads its own run (a failure here must not strand them until their leases lapse)."""
+        if not run_ids:
+            return {}
+        try:
+            return await self._db.read(lambda: runs.load_run_states(run_ids))
+        except Exception:
+            logger.warning(
+                "could not read the states of the runs just leased; each call reads its own",
+                exc_info=True,
+                extra={"runs": len(run_ids)},
+            )
+            return {}
 
     async def lease_due(self, *, now: int, limit: int, lease_ms: int) -> list[WorkItem]:
         """The items of `lease`."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Sequence
 
 import pytest
 from storage_kit import Kit, now
 
-from surge.core.errors import StaleLease
+from surge.core.errors import StaleLease, StorageError
 from surge.storage import (
     Commit,
     HistoryEntry,
@@ -20,6 +21,9 @@ from surge.storage import (
     Then,
     WorkKind,
 )
+from surge.storage.records import RunState
+from surge.storage.rules import runs
+from surge.storage.statements import Rule
 
 
 async def test_new_run_gets_one_discovery_item_due_at_its_start(store: Storage, kit: Kit) -> None:
@@ -111,6 +115,25 @@ async def test_a_lease_reads_the_state_of_each_run_whose_call_it_took(
         fresh: await store.load_run_state(fresh),
     }
     assert [m.step_id for m in leased.states[stepped].memos] == ["b", "a", "c"]
+
+
+async def test_a_lease_whose_state_read_fails_still_hands_out_its_items(
+    store: Storage, kit: Kit, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_id = await kit.start_run()
+
+    def unreadable(run_ids: Sequence[str]) -> Rule[dict[str, RunState]]:
+        raise StorageError("the database went away mid-read")
+        yield  # a rule
+
+    monkeypatch.setattr(runs, "load_run_states", unreadable)
+
+    leased = await store.lease(now=now(), limit=10, lease_ms=60_000)
+
+    assert [i.run_id for i in leased.items] == [run_id]
+    assert leased.states == {}  # the call reads its run itself
+    assert "could not read the states of the runs just leased" in caplog.text
+    assert await store.lease_due(now=now(), limit=10, lease_ms=60_000) == []  # still leased
 
 
 async def test_stale_lease_commit_raises_and_changes_nothing(store: Storage, kit: Kit) -> None:
