@@ -96,9 +96,10 @@ async def test_a_throttle_paces_run_starts_and_drops_none(
     offsets = sorted(s - sent for s in starts)
     assert offsets[2] < 0.5  # the burst: limit + burst at once
     # Never ahead of the pace: the k-th start after the burst waits k intervals from the send
-    # (the throttle's clock starts when the events are stored, after `sent`).
+    # (the throttle's clock starts when the events are stored, after `sent`), give or take the
+    # server's clock, which counts whole milliseconds (measured: 1.7994 s for the third).
     for k, offset in enumerate(offsets[3:], start=1):
-        assert offset >= k * 0.6, offsets
+        assert offset >= k * 0.6 - 0.001, offsets
 
 
 async def test_priority_starts_a_later_run_ahead_behind_a_full_limit(
