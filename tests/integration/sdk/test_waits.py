@@ -73,6 +73,17 @@ def build(client: surge.Surge, ledger: Ledger) -> Sequence[surge.Function[Any]]:
         await ctx.step.sleep("nap", "30s")
         return "never"
 
+    @client.create_function(
+        fn_id="timed",
+        trigger="lab/timed",
+        timeouts=surge.Timeouts(start="10m", finish="10m"),
+        checkpointing=False,  # each step its own call, discovered after the last
+    )
+    async def timed(ctx: surge.Context) -> int:
+        one = await ctx.step.run("one", lambda: ledger.count(ctx.run_id, "one"))
+        two = await ctx.step.run("two", lambda: ledger.count(ctx.run_id, "two"))
+        return one + two
+
     @client.create_function(fn_id="watcher", trigger="lab/watch")
     async def watcher(ctx: surge.Context) -> Any:
         finished = await ctx.step.wait_for_event(
@@ -83,7 +94,7 @@ def build(client: surge.Surge, ledger: Ledger) -> Sequence[surge.Function[Any]]:
         )
         return None if finished is None else finished.data["result"]
 
-    return [approval, child, invoker, cancellable, single, bounded, watcher]
+    return [approval, child, invoker, cancellable, single, bounded, timed, watcher]
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +186,16 @@ def test_a_run_past_its_finish_timeout_is_cancelled(stack: Stack) -> None:
     assert run["status"] == "Cancelled", run
     assert run["error"]["name"] == "FunctionTimeout"
     assert stack.ledger.runs[run["run_id"]] == {"first": 1}
+
+
+def test_a_run_with_timeouts_goes_through_its_steps_before_them(stack: Stack) -> None:
+    # Its timeout checks stay queued until it ends; they must not hold its next step back.
+    (event_id,) = stack.send({"name": "lab/timed", "data": {}})
+
+    run = stack.run_of(event_id, "lab-timed")
+
+    assert (run["status"], run["output"]) == ("Completed", 2), run
+    assert stack.ledger.runs[run["run_id"]] == {"one": 1, "two": 1}
 
 
 def test_a_wait_for_a_run_s_own_finished_event_resumes_when_it_ends(

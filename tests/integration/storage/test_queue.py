@@ -313,6 +313,24 @@ async def test_discover_if_idle_counts_items_enqueued_by_the_same_commit(
     assert [i.step_id for i in await kit.lease_all()] == ["next"]
 
 
+async def test_discover_if_idle_ignores_the_runs_timeout_checks(store: Storage, kit: Kit) -> None:
+    # A run with `timeouts` has a check queued until it ends; its steps go on meanwhile.
+    run_id = await kit.start_run()
+    check = NewWorkItem(
+        kind=WorkKind.TIMEOUT,
+        run_id=run_id,
+        step_id="timeout:finish",
+        due_at=now() + 3_600_000,
+        payload={"timeout": "finish"},
+    )
+    await store.enqueue([check])
+    item = await kit.lease_one(run_id)
+
+    await kit.finish(item, "a", then=Then.DISCOVER_IF_IDLE)
+
+    assert [(i.run_id, i.step_id) for i in await kit.lease_all()] == [(run_id, "step")]
+
+
 async def test_discover_if_idle_ignores_other_runs(store: Storage, kit: Kit) -> None:
     run_a = await kit.start_run()
     run_b = await kit.start_run()

@@ -42,7 +42,7 @@ from ..statements import (
 from ..tables import HISTORY, WORK_ITEMS, json_or_null
 from . import pauses, slots, span_metadata
 from .events import ingest
-from .queue import enqueued
+from .queue import IDLE, enqueued
 from .runs import load_run_state
 
 # Only an inserted memo takes a place in the stack; a step already memoized keeps its first.
@@ -61,14 +61,8 @@ _DISCOVER = (
 )
 # SQLite's upsert needs a WHERE after a SELECT to parse.
 _DISCOVER_ALWAYS = _DISCOVER + " WHERE TRUE" + _CONFLICT
-_DISCOVER_IF_IDLE = (
-    _DISCOVER + " WHERE NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ?)" + _CONFLICT
-)
-_DISCOVER_IF_IDLE_BUT_RETRIED = (
-    _DISCOVER
-    + " WHERE NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ? AND id <> ?)"
-    + _CONFLICT
-)
+_DISCOVER_IF_IDLE = _DISCOVER + " WHERE " + IDLE.format(also="") + _CONFLICT
+_DISCOVER_IF_IDLE_BUT_RETRIED = _DISCOVER + " WHERE " + IDLE.format(also=" AND id <> ?") + _CONFLICT
 _INHERIT = (
     "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload,"
     " unique_key, flow, slot1, slot2, lease_token, fell_due_at)"

@@ -47,6 +47,7 @@ from ..statements import (
     fetch,
 )
 from ..tables import EVENTS, HISTORY, PAUSE_PATHS, PAUSES, WORK_ITEMS, record_from
+from .queue import IDLE
 
 # The paths of names no pause waits for any more stay listed: their keys find no pause.
 _PATHS = "SELECT event_name, path FROM pause_paths WHERE event_name {in_texts}"
@@ -82,8 +83,7 @@ _INSERT_MEMO = (
 _DISCOVER_IF_IDLE = (
     "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload,"
     " unique_key, flow) SELECT ?, ?, ?, 0, ?, ?, '{}', ?, r.flow FROM runs r WHERE r.id = ?"
-    " AND NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ?) ON CONFLICT (unique_key)"
-    " DO NOTHING"
+    f" AND {IDLE.format(also='')} ON CONFLICT (unique_key) DO NOTHING"
 )
 
 

@@ -35,6 +35,9 @@ _NEXT_DUE = "SELECT MIN(due_at) FROM work_items WHERE due_at < ?"
 _NEXT_FIRST_DUE = (
     "SELECT MIN(due_at) FROM work_items WHERE (kind <> 'call' OR priority > 0) AND due_at < ?"
 )
+IDLE = "NOT EXISTS (SELECT 1 FROM work_items WHERE run_id = ? AND kind <> 'timeout'{also})"
+"""The run of the parameter has no pending work (its `timeouts` checks aside: they stay queued
+until it ends); `{also}` narrows the items that count (formatted)."""
 _HELD = "id {in_ints} AND lease_token {in_texts}"
 """The items of a list still leased with their tokens (a token names one item)."""
 
