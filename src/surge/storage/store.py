@@ -9,7 +9,6 @@ clock: every time it stores comes in as an argument.
 from __future__ import annotations
 
 import itertools
-import logging
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from surge.core.span_metadata import MetadataUpdate
 
 from .checkpoints import CheckpointStore
 from .connector import Connector, WakeListener
+from .leases import Leases
 from .logins import LoginStore
 from .records import (
     AppRecord,
@@ -46,7 +46,6 @@ from .records import (
     Suspension,
     Waiting,
     WorkItem,
-    WorkKind,
 )
 from .rules import (
     apps,
@@ -65,8 +64,6 @@ from .rules.commit import commit
 from .rules.retention import Pruned
 from .stats import StatsStore
 
-logger = logging.getLogger(__name__)
-
 
 class Storage:
     """Durable state of a Surge deployment, on the database its connector reaches."""
@@ -76,8 +73,8 @@ class Storage:
         self.checkpoints = CheckpointStore(connector)
         self.logins = LoginStore(connector)
         self.stats = StatsStore(connector)
+        self._leases = Leases(connector)
         self._token_prefix = secrets.token_hex(8) + ":next:"
-        self._first_due: int | None = 0  # when the earliest timer or urgent call falls due
         self._commits = itertools.count()
 
     @property
@@ -413,39 +410,7 @@ class Storage:
         is the time it fell due. A call of a run with concurrency limits is returned only if
         it holds a slot of each; one that finds a key full waits, parked, for a slot.
         """
-        token = secrets.token_hex(8) + ":"
-        # Timers and urgent calls are leased first when the last lease saw one due by now.
-        first = self._first_due is not None and self._first_due <= now + ahead_ms
-        items, next_due, self._first_due = await self._db.run(
-            lambda: queue.lease_due(
-                now=now, limit=limit, lease_ms=lease_ms, token=token, first=first, ahead_ms=ahead_ms
-            ),
-            transaction=False,
-        )
-        if any(item.limits and not item.slots for item in items):
-            leased = items
-            items = await self._db.run(lambda: slots.acquire(leased))
-        called = [i.run_id for i in items if i.kind is WorkKind.CALL and i.due_at <= now]
-        states = await self._states_of([run_id for run_id in called if run_id is not None])
-        return Leased(
-            items=items, next_due_at=next_due, first_due_at=self._first_due, states=states
-        )
-
-    async def _states_of(self, run_ids: list[str]) -> dict[str, RunState]:
-        """The states of the runs whose calls a lease took, read at once rather than one by
-        one; none when the read fails: the items are leased already, and each call then
-        reads its own run (a failure here must not strand them until their leases lapse)."""
-        if not run_ids:
-            return {}
-        try:
-            return await self._db.read(lambda: runs.load_run_states(run_ids))
-        except Exception:
-            logger.warning(
-                "could not read the states of the runs just leased; each call reads its own",
-                exc_info=True,
-                extra={"runs": len(run_ids)},
-            )
-            return {}
+        return await self._leases.lease(now=now, limit=limit, lease_ms=lease_ms, ahead_ms=ahead_ms)
 
     async def lease_due(self, *, now: int, limit: int, lease_ms: int) -> list[WorkItem]:
         """The items of `lease`."""
