@@ -136,7 +136,31 @@ async def test_a_lease_whose_state_read_fails_still_hands_out_its_items(
     assert await store.lease_due(now=now(), limit=10, lease_ms=60_000) == []  # still leased
 
 
-async def test_stale_lease_commit_raises_and_changes_nothing(store: Storage, kit: Kit) -> None:
+async def test_a_discovery_call_s_row_becomes_its_run_s_next_discovery_call(
+    store: Storage, kit: Kit
+) -> None:
+    # One write of the queued row per step instead of a delete and an insert.
+    run_id = await kit.start_run()
+    first = await kit.lease_one(run_id)
+    retry = Commit(at=now(), item=first, retry_at=now())
+    await store.commit(retry)
+    retried = await kit.lease_one(run_id)
+
+    await kit.finish(retried, "a", then=Then.DISCOVER_IF_IDLE)
+
+    [following] = await kit.lease_all()
+    assert (retried.id, retried.attempt) == (first.id, 1)
+    assert (following.id, following.step_id, following.attempt) == (first.id, "step", 0)
+    assert following.lease_token != retried.lease_token
+    await kit.finish(following, "b")
+    assert await kit.memo_ids(run_id) == ["a", "b"]
+    assert await kit.lease_all() == []
+
+
+@pytest.mark.parametrize("then", [Then.DISCOVER, Then.DISCOVER_IF_IDLE, Then.NOTHING])
+async def test_stale_lease_commit_raises_and_changes_nothing(
+    store: Storage, kit: Kit, then: Then
+) -> None:
     run_id = await kit.start_run()
     t = now()
     [old] = await store.lease_due(now=t, limit=10, lease_ms=1000)
@@ -149,7 +173,7 @@ async def test_stale_lease_commit_raises_and_changes_nothing(store: Storage, kit
         enqueue=[kit.step(run_id, "b")],
         events=[kit.entry()],
         history=[HistoryEntry(run_id=run_id, at=t, kind="step.completed")],
-        then=Then.DISCOVER,
+        then=then,
     )
 
     with pytest.raises(StaleLease):

@@ -63,6 +63,16 @@ _DISCOVER = (
 _DISCOVER_ALWAYS = _DISCOVER + " WHERE TRUE" + _CONFLICT
 _DISCOVER_IF_IDLE = _DISCOVER + " WHERE " + IDLE.format(also="") + _CONFLICT
 _DISCOVER_IF_IDLE_BUT_RETRIED = _DISCOVER + " WHERE " + IDLE.format(also=" AND id <> ?") + _CONFLICT
+# The committed call's row becomes its run's next discovery call (`_reusable`): one write of
+# the row instead of a delete and an insert, each with its index entries.
+_REDISCOVER = (
+    "UPDATE work_items SET attempt = 0, priority = 0, payload = '{}', due_at = ?,"
+    " lease_token = ?, fell_due_at = ? WHERE id = ? AND lease_token = ?"
+)
+# ... and is deleted again at once when the run has other pending work (`DISCOVER_IF_IDLE`).
+_UNLESS_IDLE = (
+    "DELETE FROM work_items WHERE id = ? AND NOT (" + IDLE.format(also=" AND id <> ?") + ")"
+)
 _INHERIT = (
     "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload,"
     " unique_key, flow, slot1, slot2, lease_token, fell_due_at)"
@@ -101,7 +111,9 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
     paths_at = len(first)
     if names:
         first.append(pauses.paths_for(names))
-    first += _release(c)
+    reused = _reusable(c, run_id)
+    if not reused:
+        first += _release(c)
     for memo in c.memos:
         outcome = codec.dumps_str(memo.outcome)
         row = (run_id, memo.step_id, run_id, memo.name, memo.op, outcome, memo.at)
@@ -127,15 +139,16 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
         )
     elif c.item.slots:
         yield slots.lock(c.item.slots)
-    next_call = yield from _next_work(c, run_id, token)
+    next_call = yield from _next_work(c, run_id, token, reused=reused)
     if next_call is None or next_call.run_id is None:
         return None
     return NextCall(item=next_call, state=(yield from load_run_state(next_call.run_id)))
 
 
-def _next_work(c: Commit, run_id: str | None, token: str) -> Rule[WorkItem | None]:
+def _next_work(c: Commit, run_id: str | None, token: str, *, reused: bool) -> Rule[WorkItem | None]:
     """Queue what comes next; pass the committed call's slots to the run's next call, or
-    free them. The next call is leased to the committer when it asked (`lease_next_ms`)."""
+    free them. The next call is leased to the committer when it asked (`lease_next_ms`).
+    When `reused`, the committed call's row becomes the discovery call (`_reusable`)."""
     heir = _heir(c, run_id)
     then: list[Statement] = []
     if c.link_events_to_run:
@@ -143,11 +156,11 @@ def _next_work(c: Commit, run_id: str | None, token: str) -> Rule[WorkItem | Non
         then.append(execute(sql, run_id, c.link_events_to_run))
     then += enqueued([_with_flow(c, run_id, item) for item in c.enqueue if item is not heir])
     if c.then is not Then.NOTHING and run_id is not None and heir is None:
-        then += [_discover(c, run_id), WAKE]
+        then += [*(_rediscover(c, run_id) if reused else [_discover(c, run_id)]), WAKE]
     if then:
         yield tuple(then)
     if heir is not None and run_id is not None:
-        queued, next_call = yield from _queue_heir(c, run_id, heir, token)
+        queued, next_call = yield from _queue_heir(c, run_id, heir, token, reused=reused)
         if queued:
             return next_call  # the run's next call holds the slots now
     if not c.item.slots:
@@ -166,7 +179,7 @@ def _next_work(c: Commit, run_id: str | None, token: str) -> Rule[WorkItem | Non
 
 
 def _queue_heir(
-    c: Commit, run_id: str, heir: NewWorkItem | str, token: str
+    c: Commit, run_id: str, heir: NewWorkItem | str, token: str, *, reused: bool
 ) -> Rule[tuple[bool, WorkItem | None]]:
     """Queue the run's next call holding the committed call's slots (leased to the
     committer, when it asked); whether it was queued (not there already), and as leased."""
@@ -178,6 +191,10 @@ def _queue_heir(
         if next_call is not None:
             item = replace(item, due_at=c.at + (c.lease_next_ms or 0))
         queued = yield fetch(_INHERIT, *WORK_ITEMS.row_of(item), slot1, slot2, *leased)
+    elif reused:
+        # The row keeps the slots it holds; it stays queued unless deleted as not idle.
+        deleted = yield from _rediscover_read(c, run_id, leased=leased)
+        queued = [] if deleted else [(c.item.id,)]
     else:
         queued = yield _discover(c, run_id, slots=(slot1, slot2), leased=leased)
     if next_call is None:
@@ -235,6 +252,52 @@ def _heir(c: Commit, run_id: str | None) -> NewWorkItem | str | None:
         if item.kind is WorkKind.CALL and item.run_id == run_id and item.due_at <= c.at:
             return item
     return DISCOVERY if c.then is not Then.NOTHING else None
+
+
+def _reusable(c: Commit, run_id: str | None) -> bool:
+    """Whether the committed call's row can become its run's next discovery call: it is that
+    discovery call (same `unique_key`), it succeeded (no retry), what comes next is a
+    discovery call (not a call this commit enqueues) and nothing enqueued takes its key."""
+    if run_id is None or c.retry_at is not None or c.then is Then.NOTHING:
+        return False
+    key = step_key(run_id, DISCOVERY)
+    if c.item.kind is not WorkKind.CALL or c.item.unique_key != key:
+        return False
+    return not isinstance(_heir(c, run_id), NewWorkItem) and all(
+        item.unique_key != key for item in c.enqueue
+    )
+
+
+def _rediscover(
+    c: Commit,
+    run_id: str,
+    *,
+    leased: tuple[str | None, int | None] = (None, None),
+    read: bool = False,
+) -> list[Statement]:
+    """The statements that turn the committed call's row into its run's discovery call (as
+    `_discover` queues one: `leased` likewise). The first fails the commit with `StaleLease`
+    if the lease passed on; the second (for `DISCOVER_IF_IDLE`) deletes the row again when
+    the run has other pending work, and with `read` returns its id if it did."""
+    token, fell_due_at = leased
+    due_at = c.at if token is None else c.at + (c.lease_next_ms or 0)
+    item = c.item
+    update = execute(_REDISCOVER, due_at, token, fell_due_at, item.id, item.lease_token)
+    statements: list[Statement] = [Expect(update, 1, lambda: _lost(item))]
+    if c.then is Then.DISCOVER_IF_IDLE:
+        params = (item.id, run_id, item.id)
+        statements.append(
+            fetch(_UNLESS_IDLE + _RETURNING, *params) if read else execute(_UNLESS_IDLE, *params)
+        )
+    return statements
+
+
+def _rediscover_read(
+    c: Commit, run_id: str, *, leased: tuple[str | None, int | None]
+) -> Rule[bool]:
+    """`_rediscover`, reading whether the row was deleted again (the run was not idle)."""
+    results = yield tuple(_rediscover(c, run_id, leased=leased, read=True))
+    return len(results) > 1 and bool(results[1])
 
 
 def _drop_timeouts(run_id: str) -> Statement:
@@ -299,7 +362,7 @@ def _release(c: Commit) -> list[Statement]:
     item = c.item
 
     def lost() -> StaleLease:
-        return StaleLease(f"work item {item.id} is no longer leased with this token")
+        return _lost(item)
 
     if c.retry_at is None:
         sql = "DELETE FROM work_items WHERE id = ? AND lease_token = ?"
@@ -309,6 +372,10 @@ def _release(c: Commit) -> list[Statement]:
         " slot1 = NULL, slot2 = NULL WHERE id = ? AND lease_token = ?"
     )
     return [Expect(execute(sql, c.retry_at, item.id, item.lease_token), 1, lost), WAKE]
+
+
+def _lost(item: WorkItem) -> StaleLease:
+    return StaleLease(f"work item {item.id} is no longer leased with this token")
 
 
 def _update_run(run_id: str, update: RunUpdate) -> list[Statement]:
