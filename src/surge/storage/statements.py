@@ -204,6 +204,10 @@ class Expect:
     """Run `query`; unless it returns (a ``SELECT``) or changes (a write) exactly `rows` rows,
     the whole operation fails with the exception `error()` makes, and changes nothing.
 
+    With `otherwise`, a write whose SQL ends in its ``WHERE`` clause (no top-level ``OR``),
+    `query` is a write too, and `otherwise` runs only when `query` changed no row; the rows
+    either changed are counted. On PostgreSQL the two are one statement.
+
     The rule reads nothing back, so on PostgreSQL the check is made by the database itself in
     the same round trip as the statements around it.
     """
@@ -211,6 +215,7 @@ class Expect:
     query: Query
     rows: int
     error: Callable[[], Exception]
+    otherwise: Query | None = None
 
 
 @dataclass(slots=True)

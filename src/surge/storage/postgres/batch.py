@@ -93,7 +93,13 @@ def _render(statement: st.Statement, position: int) -> tuple[_Prepared, Sequence
         columns = [list(column) for column in zip(*statement.rows, strict=True)]
         return _insert(statement, one=False), columns
     if isinstance(statement, st.Expect):
-        query = statement.query
+        query, otherwise = statement.query, statement.otherwise
+        if otherwise is not None:
+            either = ("expect", statement.rows, query.sql, otherwise.sql)
+            params = (*query.params, *otherwise.params, position)
+            return _prepared(
+                either, lambda: _expect_either(query, otherwise, statement.rows)
+            ), params
         key = ("expect", statement.rows, query.sql)
         return _prepared(key, lambda: _expect(query, statement.rows)), (*query.params, position)
     if isinstance(statement, st.FetchEach):
@@ -191,6 +197,19 @@ def _expect(query: st.Query, rows: int) -> str:
         f" ELSE CAST('{_EXPECT_MARK}' || CAST(${n} AS TEXT) || ':' || count(*) AS INTEGER) END"
         " FROM s"
     )
+
+
+def _expect_either(query: st.Query, otherwise: st.Query, rows: int) -> str:
+    # `otherwise` sees the snapshot `query` saw, so it must leave alone a row `query` changed:
+    # it runs only when `query` changed none (its subquery on `a` runs `a` to the end first).
+    either = (
+        f"WITH a AS ({query.sql} RETURNING 1),"
+        f" b AS ({otherwise.sql} AND NOT EXISTS (SELECT 1 FROM a) RETURNING 1),"
+        " n AS (SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) AS n)"
+        f" SELECT CASE WHEN n = {rows} THEN 0"
+        f" ELSE CAST('{_EXPECT_MARK}' || CAST(? AS TEXT) || ':' || n AS INTEGER) END FROM n"
+    )
+    return _numbered(either)
 
 
 @dataclass

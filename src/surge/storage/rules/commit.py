@@ -69,10 +69,13 @@ _REDISCOVER = (
     "UPDATE work_items SET attempt = 0, priority = 0, payload = '{}', due_at = ?,"
     " lease_token = ?, fell_due_at = ? WHERE id = ? AND lease_token = ?"
 )
-# ... and is deleted again at once when the run has other pending work (`DISCOVER_IF_IDLE`).
+# Under `DISCOVER_IF_IDLE`, only when the run has no other pending work; else it is deleted
+# (`_DELETE_LEASED` as the `Expect`'s `otherwise`), or deleted again at once (`_UNLESS_IDLE`).
+_REDISCOVER_IF_IDLE = _REDISCOVER + " AND " + IDLE.format(also=" AND id <> ?")
 _UNLESS_IDLE = (
     "DELETE FROM work_items WHERE id = ? AND NOT (" + IDLE.format(also=" AND id <> ?") + ")"
 )
+_DELETE_LEASED = "DELETE FROM work_items WHERE id = ? AND lease_token = ?"
 _INHERIT = (
     "INSERT INTO work_items (kind, run_id, step_id, attempt, priority, due_at, payload,"
     " unique_key, flow, slot1, slot2, lease_token, fell_due_at)"
@@ -276,20 +279,24 @@ def _rediscover(
     read: bool = False,
 ) -> list[Statement]:
     """The statements that turn the committed call's row into its run's discovery call (as
-    `_discover` queues one: `leased` likewise). The first fails the commit with `StaleLease`
-    if the lease passed on; the second (for `DISCOVER_IF_IDLE`) deletes the row again when
-    the run has other pending work, and with `read` returns its id if it did."""
+    `_discover` queues one: `leased` likewise), failing the commit with `StaleLease` if the
+    lease passed on. Under `DISCOVER_IF_IDLE` a run with other pending work gets no discovery
+    call: its row is deleted instead (one statement on PostgreSQL), or, with `read`, deleted
+    again by a second statement that returns its id."""
     token, fell_due_at = leased
     due_at = c.at if token is None else c.at + (c.lease_next_ms or 0)
     item = c.item
-    update = execute(_REDISCOVER, due_at, token, fell_due_at, item.id, item.lease_token)
-    statements: list[Statement] = [Expect(update, 1, lambda: _lost(item))]
-    if c.then is Then.DISCOVER_IF_IDLE:
-        params = (item.id, run_id, item.id)
-        statements.append(
-            fetch(_UNLESS_IDLE + _RETURNING, *params) if read else execute(_UNLESS_IDLE, *params)
-        )
-    return statements
+    params = (due_at, token, fell_due_at, item.id, item.lease_token)
+    if c.then is not Then.DISCOVER_IF_IDLE:
+        return [Expect(execute(_REDISCOVER, *params), 1, lambda: _lost(item))]
+    if not read:
+        update = execute(_REDISCOVER_IF_IDLE, *params, run_id, item.id)
+        delete = execute(_DELETE_LEASED, item.id, item.lease_token)
+        return [Expect(update, 1, lambda: _lost(item), otherwise=delete)]
+    return [
+        Expect(execute(_REDISCOVER, *params), 1, lambda: _lost(item)),
+        fetch(_UNLESS_IDLE + _RETURNING, item.id, run_id, item.id),
+    ]
 
 
 def _rediscover_read(
@@ -365,8 +372,7 @@ def _release(c: Commit) -> list[Statement]:
         return _lost(item)
 
     if c.retry_at is None:
-        sql = "DELETE FROM work_items WHERE id = ? AND lease_token = ?"
-        return [Expect(execute(sql, item.id, item.lease_token), 1, lost)]
+        return [Expect(execute(_DELETE_LEASED, item.id, item.lease_token), 1, lost)]
     sql = (
         "UPDATE work_items SET due_at = ?, attempt = attempt + 1, lease_token = NULL,"
         " slot1 = NULL, slot2 = NULL WHERE id = ? AND lease_token = ?"

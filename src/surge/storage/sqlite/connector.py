@@ -153,6 +153,8 @@ def _expect(tx: Tx, expect: Expect) -> None:
     cursor = _cursor(tx, expect.query)
     is_read = _rendered[expect.query.sql][2]
     found = len(cursor.fetchall()) if is_read else cursor.rowcount
+    if found == 0 and expect.otherwise is not None:
+        found = _cursor(tx, expect.otherwise).rowcount
     if found != expect.rows:
         raise expect.error()
 
