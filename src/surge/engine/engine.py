@@ -377,9 +377,12 @@ class Engine:
         await self._storage.create_cancellation(cancellation)
         return cancellation
 
-    async def list_cancellations(self) -> list[Cancellation]:
-        """Every bulk cancellation, newest first, with how many runs each has cancelled."""
-        return await self._storage.list_cancellations()
+    async def list_cancellations(
+        self, *, limit: int, before: str | None = None
+    ) -> list[Cancellation]:
+        """The `limit` newest bulk cancellations (after the page ending with id `before`),
+        newest first, with how many runs each has cancelled."""
+        return await self._storage.list_cancellations(limit=limit, before=before)
 
     async def delete_cancellation(self, cancellation_id: str) -> None:
         """Stop and forget a bulk cancellation (the runs it cancelled stay cancelled).

@@ -103,9 +103,10 @@ class Replays:
             raise NotFound(f"no replay {replay_id!r}")
         return replay
 
-    async def list(self) -> list[Replay]:
-        """Every replay, newest first, with its progress."""
-        return await self._storage.list_replays()
+    async def list(self, *, limit: int, before: str | None = None) -> list[Replay]:
+        """The `limit` newest replays (after the page ending with id `before`), newest first,
+        with their progress."""
+        return await self._storage.list_replays(limit=limit, before=before)
 
     async def go_on(self, item: WorkItem) -> None:
         """Go on with a replay's job: rerun its next batch of runs and move on past them."""

@@ -13,7 +13,7 @@ from surge.engine import Engine
 from surge.storage import Cancellation
 
 from . import bodies
-from .rest_api import endpoint, iso
+from .rest_api import endpoint, iso, page_of
 
 _FIELDS = frozenset({"app_id", "function_id", "started_after", "started_before", "if"})
 
@@ -57,7 +57,9 @@ async def create(request: Request, engine: Engine) -> Any:
 
 @endpoint
 async def list_all(request: Request, engine: Engine) -> Any:
-    return [cancellation_json(c) for c in await engine.list_cancellations()]
+    page = page_of(request)
+    listed = await engine.list_cancellations(limit=page["limit"], before=page["cursor"])
+    return [cancellation_json(c) for c in listed]
 
 
 @endpoint

@@ -388,6 +388,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "get": {
                     "summary": "Bulk cancellations, newest first, with what each cancelled",
+                    "parameters": _PAGE,
                     "responses": {
                         "200": _json(
                             _data({"type": "array", "items": _ref("Cancellation")}),
@@ -444,6 +445,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "get": {
                     "summary": "Bulk replays, newest first, with their progress",
+                    "parameters": _PAGE,
                     "responses": {
                         "200": _json(_data({"type": "array", "items": _ref("Replay")}), "Replays.")
                     },

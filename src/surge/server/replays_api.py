@@ -11,7 +11,7 @@ from surge.engine import Engine
 from surge.storage import Replay
 
 from . import bodies
-from .rest_api import endpoint, iso
+from .rest_api import endpoint, iso, page_of
 
 _FIELDS = frozenset({"function_id", "started_after", "started_before", "statuses", "preview"})
 DEFAULT_STATUSES = ["Failed"]
@@ -61,7 +61,9 @@ async def create(request: Request, engine: Engine) -> Any:
 
 @endpoint
 async def list_all(request: Request, engine: Engine) -> Any:
-    return [replay_json(replay) for replay in await engine.replays.list()]
+    page = page_of(request)
+    listed = await engine.replays.list(limit=page["limit"], before=page["cursor"])
+    return [replay_json(replay) for replay in listed]
 
 
 @endpoint

@@ -170,7 +170,7 @@ def _time_param(request: Request, name: str) -> int | None:
         raise InvalidInput(f"{name} must be an RFC 3339 time, got {raw!r}", field=name) from None
 
 
-def _page(request: Request) -> dict[str, Any]:
+def page_of(request: Request) -> dict[str, Any]:
     """The ``limit`` and ``cursor`` of a listing."""
     return {"limit": _limit(request), "cursor": request.query_params.get("cursor")}
 
@@ -182,7 +182,7 @@ async def list_events(request: Request, engine: Engine) -> Any:
         received_after=_time_param(request, "received_after"),
         received_before=_time_param(request, "received_before"),
         source_run_id=request.query_params.get("source_run_id"),
-        **_page(request),
+        **page_of(request),
     )
     expression = request.query_params.get("if")
     if expression is None:
@@ -203,7 +203,7 @@ async def list_runs(request: Request, engine: Engine) -> Any:
         function_id=of("function_id"),
         parent_run_id=of("parent_run_id"),
         original_run_id=of("original_run_id"),
-        **_page(request),
+        **page_of(request),
     )
     return [run_json(r) for r in await engine.list_runs(query)]
 

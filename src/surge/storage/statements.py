@@ -49,6 +49,7 @@ __all__ = [
     "fetch",
     "fetch_one",
     "fill_fragments",
+    "newest_first",
 ]
 
 T = TypeVar("T")
@@ -122,6 +123,14 @@ def fetch(sql: str, *params: Any) -> Query:
 def fetch_one(sql: str, *params: Any) -> Query:
     """A statement whose first row is read (a tuple, or `None`)."""
     return Query(sql, params, Want.ONE)
+
+
+def newest_first(before: str | None, limit: int) -> tuple[str, tuple[Any, ...]]:
+    """The end of a listing by (time-ordered) id, newest first, and its parameters: the first
+    `limit` rows whose id sorts before `before` (the last of the page before), or of all."""
+    if before is None:
+        return " ORDER BY id DESC LIMIT ?", (limit,)
+    return " WHERE id < ? ORDER BY id DESC LIMIT ?", (before, limit)
 
 
 def count(sql: str, *params: Any) -> Query:

@@ -298,9 +298,14 @@ class Storage:
         """Store a bulk cancellation and queue its job (`rules/cancellations.py`)."""
         await self._db.run(lambda: cancellations.create(cancellation))
 
-    async def list_cancellations(self) -> list[Cancellation]:
-        """Every bulk cancellation, newest first, with how many runs each cancelled so far."""
-        return await self._db.run(cancellations.listed, transaction=False)
+    async def list_cancellations(
+        self, *, limit: int, before: str | None = None
+    ) -> list[Cancellation]:
+        """The `limit` newest bulk cancellations (whose id sorts before `before`, if given),
+        newest first, with how many runs each cancelled so far."""
+        return await self._db.run(
+            lambda: cancellations.listed(limit=limit, before=before), transaction=False
+        )
 
     async def delete_cancellation(self, cancellation_id: str) -> bool:
         """Delete a bulk cancellation, stopping its job; whether there was one. The runs it
@@ -356,9 +361,12 @@ class Storage:
         """A bulk replay, with its runs counted by status (`Replay.progress`)."""
         return await self._db.run(lambda: replays.get(replay_id), transaction=False)
 
-    async def list_replays(self) -> list[Replay]:
-        """Every bulk replay, newest first, with its progress."""
-        return await self._db.run(replays.listed, transaction=False)
+    async def list_replays(self, *, limit: int, before: str | None = None) -> list[Replay]:
+        """The `limit` newest bulk replays (whose id sorts before `before`, if given), newest
+        first, with their progress."""
+        return await self._db.run(
+            lambda: replays.listed(limit=limit, before=before), transaction=False
+        )
 
     async def replay_batch(
         self, replay_id: str, *, after: str, limit: int

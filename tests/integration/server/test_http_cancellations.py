@@ -124,3 +124,23 @@ async def test_bad_cancellations_are_refused_naming_the_problem(
     malformed = await server.client.post("/v1/cancellations", content=b"{nope")
     assert malformed.status_code == 400 and "JSON" in malformed.text
     assert await server.get_data("/v1/cancellations") == []
+
+
+async def test_cancellations_are_listed_newest_first_a_page_at_a_time(
+    any_db: Harness, sdk_app: ScriptedApp
+) -> None:
+    await sdk_app.register(any_db, "bulk", [sdk_app.function("bulk", "nap", [{"event": "b/nap"}])])
+    body = {"app_id": "bulk", "function_id": "nap", "started_after": PAST, "started_before": FAR}
+    for _ in range(3):
+        resp = await any_db.client.post("/v1/cancellations", json=body)
+        assert resp.status_code == 200, resp.text
+
+    every = [c["id"] for c in await any_db.get_data("/v1/cancellations")]
+    first = [c["id"] for c in await any_db.get_data("/v1/cancellations", limit=2)]
+    cursor = first[-1]
+    rest = [c["id"] for c in await any_db.get_data("/v1/cancellations", limit=2, cursor=cursor)]
+    refused = await any_db.client.get("/v1/cancellations?limit=1001")
+
+    assert len(every) == 3 and every == sorted(every, reverse=True)
+    assert (first, rest) == (every[:2], every[2:])
+    assert refused.status_code == 400 and "limit" in refused.text

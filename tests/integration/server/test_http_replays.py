@@ -178,3 +178,21 @@ async def test_bad_replays_are_refused_naming_the_problem(
     assert resp.status_code == 404
     empty = await replay(server, function_id="rp-x")
     assert (empty["total"], empty["done"]) == (0, True)  # nothing to replay: done at once
+
+
+async def test_replays_are_listed_newest_first_a_page_at_a_time(
+    any_db: Harness, sdk_app: ScriptedApp
+) -> None:
+    function = sdk_app.function("rp", "paged", [{"event": "rp/paged"}])
+    await sdk_app.register(any_db, "rp", [function])
+    for _ in range(3):
+        await replay(any_db, function_id="rp-paged")
+
+    every = [r["id"] for r in await any_db.get_data("/v1/replays")]
+    first = [r["id"] for r in await any_db.get_data("/v1/replays", limit=2)]
+    rest = [r["id"] for r in await any_db.get_data("/v1/replays", limit=2, cursor=first[-1])]
+    refused = await any_db.client.get("/v1/replays?limit=0")
+
+    assert len(every) == 3 and every == sorted(every, reverse=True)
+    assert (first, rest) == (every[:2], every[2:])
+    assert refused.status_code == 400 and "limit" in refused.text

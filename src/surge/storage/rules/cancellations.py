@@ -16,7 +16,7 @@ from surge.core.errors import StaleLease
 
 from ..act_records import Cancellation
 from ..records import NewWorkItem, RunStatus, WorkItem, WorkKind
-from ..statements import WAKE, Expect, InsertRows, Rule, execute, fetch, fetch_one
+from ..statements import WAKE, Expect, InsertRows, Rule, execute, fetch, fetch_one, newest_first
 from ..tables import CANCELLATIONS, WORK_ITEMS, record_from
 
 _RUNS = (
@@ -45,9 +45,11 @@ def create(cancellation: Cancellation) -> Rule[None]:
     )
 
 
-def listed() -> Rule[list[Cancellation]]:
-    """Every cancellation, newest first."""
-    rows = yield fetch(f"SELECT {CANCELLATIONS.names()} FROM cancellations ORDER BY id DESC")
+def listed(*, limit: int, before: str | None = None) -> Rule[list[Cancellation]]:
+    """The `limit` newest cancellations (of those whose id sorts before `before`), newest
+    first."""
+    page, params = newest_first(before, limit)
+    rows = yield fetch(f"SELECT {CANCELLATIONS.names()} FROM cancellations{page}", *params)
     return [record_from(Cancellation, CANCELLATIONS, row) for row in rows]
 
 

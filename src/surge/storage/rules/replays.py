@@ -21,7 +21,7 @@ from surge.core.ids import ulid_floor
 
 from ..act_records import Replay, ReplayProgress
 from ..records import NewRun, NewWorkItem, RunRecord, RunStatus, WorkItem, WorkKind
-from ..statements import WAKE, Expect, InsertRows, Rule, execute, fetch, fetch_one
+from ..statements import WAKE, Expect, InsertRows, Rule, execute, fetch, fetch_one, newest_first
 from ..tables import REPLAYS, RUN_COLUMNS, RUN_FROM, WORK_ITEMS, record_from, run_from
 from .runs import start_reruns
 
@@ -87,9 +87,11 @@ def get(replay_id: str) -> Rule[Replay | None]:
     return replay
 
 
-def listed() -> Rule[list[Replay]]:
-    """Every replay, newest first, with how its runs fare."""
-    rows = yield fetch(f"SELECT {REPLAYS.names()} FROM replays ORDER BY id DESC")
+def listed(*, limit: int, before: str | None = None) -> Rule[list[Replay]]:
+    """The `limit` newest replays (of those whose id sorts before `before`), newest first,
+    with how their runs fare."""
+    page, params = newest_first(before, limit)
+    rows = yield fetch(f"SELECT {REPLAYS.names()} FROM replays{page}", *params)
     return (yield from _with_progress([_from_row(row) for row in rows]))
 
 
