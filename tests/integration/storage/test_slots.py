@@ -7,7 +7,17 @@ from dataclasses import replace
 
 from storage_kit import Kit, OpenStore, now
 
-from surge.storage import Commit, IngestEntry, Limit, Memo, Storage, Then, WorkItem
+from surge.storage import (
+    Commit,
+    IngestEntry,
+    Limit,
+    Memo,
+    NewWorkItem,
+    Storage,
+    Then,
+    WorkItem,
+    WorkKind,
+)
 from surge.storage.rules.slots import PARKED
 from surge.storage.statements import Rule, execute
 
@@ -247,3 +257,25 @@ async def test_a_worker_asking_for_the_next_call_gets_it_leased_with_the_run_s_s
     assert last.state.run.id == r2 and last.state.memos == []
     await done(store, last.item)
     assert await kit.lease_all() == []
+
+
+async def test_a_run_not_idle_after_a_step_hands_its_slot_on_and_keeps_its_other_work(
+    store: Storage, kit: Kit
+) -> None:
+    # The step's call would become the run's next discovery call, but the run still has a
+    # wake-up queued (a parallel sleep): the call's row goes, and its slot passes to r2.
+    [r1, r2] = await start_runs(kit, 2, Limit("fn:app-fn", 1))
+    [first] = await kit.lease_all()
+    nap = NewWorkItem(kind=WorkKind.WAKE, run_id=r1, step_id="nap", due_at=now() + 3_600_000)
+    await store.enqueue([nap])
+    memo = Memo(step_id="one", outcome={"data": 1})
+
+    following = await store.commit(
+        Commit(at=now(), item=first, memos=[memo], then=Then.DISCOVER_IF_IDLE, lease_next_ms=30_000)
+    )
+
+    assert following is not None and following.item.run_id == r2
+    assert following.item.slots == ("fn:app-fn",)
+    assert following.item.id != first.id
+    later = await kit.lease_all(at=now() + 3_600_000)  # r2's lease has lapsed by then
+    assert [i.step_id for i in later if i.run_id == r1] == ["nap"]  # and no discovery of r1
