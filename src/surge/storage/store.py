@@ -477,6 +477,8 @@ class Storage:
         """Push the lease of each item still held with its token to `until` (a heartbeat).
 
         Items whose lease was lost are left alone; a later commit of theirs raises `StaleLease`.
+        So are items a transaction holds locked (their commit is under way): the heartbeat
+        never waits for one, which could deadlock it with a group of commits.
         """
         await self._db.run(lambda: queue.extend_leases(items, until=until), transaction=False)
 

@@ -214,6 +214,27 @@ async def test_a_step_committing_while_another_is_mid_commit_waits_for_it(
         await a.close()
 
 
+async def test_a_heartbeat_skips_an_item_whose_commit_holds_it_locked(
+    open_node: OpenNode, postgres_url: str
+) -> None:
+    # Waiting for the commit's lock could deadlock the heartbeat with a group of commits that
+    # locks the same items in another order; the commit deletes or rewrites the item anyway.
+    store = await open_node()
+    kit = Kit(store)
+    await kit.start_run()
+    await kit.start_run()
+    t = now()
+    held, free = await store.lease_due(now=t, limit=10, lease_ms=1_000)
+    async with await psycopg.AsyncConnection.connect(postgres_url) as other:
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM work_items WHERE id = %s FOR UPDATE", (held.id,))
+            await asyncio.wait_for(store.extend_leases([held, free], until=t + 60_000), 10)
+
+    lapsed = await store.lease_due(now=t + 1_000, limit=10, lease_ms=1_000)
+
+    assert [item.id for item in lapsed] == [held.id]  # only the free one was renewed
+
+
 async def test_nodes_starting_at_once_migrate_once(postgres_url: str) -> None:
     nodes = [open_storage(postgres_url) for _ in range(4)]
 

@@ -96,18 +96,28 @@ def next_due_at() -> Rule[int | None]:
     return None if row is None else row[0]
 
 
+# An item a transaction holds locked is left alone: a commit of it is under way, which
+# deletes or rewrites it; waiting for it could deadlock with a group of commits that locks
+# the same items in another order.
+_UNLOCKED = (
+    f"id {{in_select}}(SELECT id FROM work_items WHERE {_HELD} {{skip_locked}}){{end_in_select}}"
+)
+
+
 def extend_leases(items: Sequence[WorkItem], *, until: int) -> Rule[None]:
-    """Push the lease of each item still held with its token to `until`."""
+    """Push the lease of each item still held with its token to `until` (but those a
+    transaction holds locked: a commit of theirs is under way)."""
     if items:
         ids, tokens = [i.id for i in items], [i.lease_token for i in items]
-        yield execute(f"UPDATE work_items SET due_at = ? WHERE {_HELD}", until, ids, tokens)
+        yield execute(f"UPDATE work_items SET due_at = ? WHERE {_UNLOCKED}", until, ids, tokens)
 
 
 def release(items: Sequence[WorkItem], *, now: int) -> Rule[None]:
-    """Make each item still held with its token due at `now`, with no lease."""
+    """Make each item still held with its token due at `now`, with no lease (but those a
+    transaction holds locked, as for `extend_leases`)."""
     if items:
         ids, tokens = [i.id for i in items], [i.lease_token for i in items]
-        sql = f"UPDATE work_items SET due_at = ?, lease_token = NULL WHERE {_HELD}"
+        sql = f"UPDATE work_items SET due_at = ?, lease_token = NULL WHERE {_UNLOCKED}"
         yield execute(sql, now, ids, tokens)
         yield WAKE
 
