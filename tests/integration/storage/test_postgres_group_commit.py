@@ -102,6 +102,58 @@ async def test_a_rule_whose_expect_fails_changes_nothing_and_the_others_commit(
     assert await names(node) == ["a", "b", "c"]
 
 
+async def xmins(node: PostgresConnector) -> dict[str, int]:
+    """The id of the transaction, or subtransaction, that wrote each row."""
+
+    def read() -> Rule[dict[str, int]]:
+        rows = yield fetch("SELECT name, CAST(CAST(xmin AS TEXT) AS BIGINT) FROM scratch")
+        return {row[0]: row[1] for row in rows}
+
+    return await node.run(read, transaction=False)
+
+
+def counted(
+    rule: Callable[[], Rule[object]], runs: list[str], name: str
+) -> Callable[[], Rule[object]]:
+    def factory() -> Rule[object]:
+        runs.append(name)
+        return rule()
+
+    return factory
+
+
+async def test_a_group_without_failures_takes_no_savepoints(node: PostgresConnector) -> None:
+    outcomes = await behind_a_slow_rule(node, [insert(f"r{i}") for i in range(5)])
+
+    # Rows written inside a savepoint carry its subtransaction's id, not the group's.
+    group_xid = int(outcomes[0]) % 2**32  # type: ignore[call-overload]
+    assert set((await xmins(node)).values()) == {group_xid}
+
+
+async def test_a_failing_rule_runs_its_group_again_with_a_savepoint_each(
+    node: PostgresConnector,
+) -> None:
+    def missing() -> Rule[None]:
+        yield execute("INSERT INTO scratch (name) VALUES ('doomed')")
+        yield Expect(fetch_one("SELECT 1 FROM scratch WHERE name = 'nobody'"), 1, NotFound)
+
+    runs: list[str] = []
+    rules = [counted(insert("a"), runs, "a"), counted(missing, runs, "missing")]
+    outcomes = await behind_a_slow_rule(node, [*rules, counted(insert("b"), runs, "b")])
+
+    # The first try went as far as the message that failed (the `Expect` goes out with b's
+    # read) and was rolled back. The second ran every rule again, each in a savepoint: at
+    # the same failure it undid `missing` alone and ran b again from its start.
+    assert runs == ["a", "missing", "b", "a", "missing", "b", "b"]
+    assert isinstance(outcomes[1], NotFound)
+    assert outcomes[0] == outcomes[2]
+    written = await xmins(node)
+    assert sorted(written) == ["a", "b"]
+    group_xid = int(outcomes[0]) % 2**32  # type: ignore[call-overload]
+    assert group_xid not in written.values()  # each row was written in its own savepoint
+    assert written["a"] != written["b"]
+
+
 async def test_a_rule_reads_what_the_rules_before_it_in_its_group_wrote(
     node: PostgresConnector,
 ) -> None:

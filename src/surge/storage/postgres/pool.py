@@ -45,8 +45,9 @@ GROUPS = 1
 each other's locks (two groups would hold them in no common order)."""
 GROUP_LIMIT = 60
 """The most rules in a group: every one of them waits for the group's commit, and each takes a
-savepoint, of which PostgreSQL tracks 64 per transaction cheaply (past that, every snapshot
-of every backend looks transactions up on disk until the group ends)."""
+savepoint when the group runs again with them (`group`), of which PostgreSQL tracks 64 per
+transaction cheaply (past that, every snapshot of every backend looks transactions up on disk
+until the group ends)."""
 
 READERS = 2
 """Batches of reads (`reads`) a node has out at once."""
