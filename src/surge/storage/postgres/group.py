@@ -8,10 +8,11 @@ the others commit. For that each rule needs a savepoint, but a savepoint is a su
 which PostgreSQL pays for in every rule, and rules rarely fail (an `Expect` finds a lease
 lapsed or a run ended meanwhile). So a group first runs without them; if a rule then fails
 after it sent a statement, the transaction is rolled back and the group runs again from the
-start, each rule in its own savepoint. The rules of a group
-run one after the other, each seeing what the ones before it wrote (as if each had committed),
-and the statements of consecutive rules that read nothing go out together: a group of rules
-that read nothing until they end is one message and one round trip.
+start, each rule in its own savepoint.
+
+The rules of a group run one after the other, each seeing what the ones before it wrote (as if
+each had committed), and the statements of consecutive rules that read nothing go out
+together: a group of rules that read nothing until they end is one message and one round trip.
 
 Nothing waits for a group to fill: the first rule starts one at once, and the rules that arrive
 while it runs make up the next, so groups grow only as the load does. A group that fails as a
