@@ -61,6 +61,7 @@ from .traces import (
     Span,
     SpanOutput,
     build_trace,
+    first_call_at,
     parse_output_key,
     span_output,
     step_target,
@@ -467,6 +468,10 @@ class Engine:
         """The run's history in the order it was written. `NotFound` if there is no run."""
         await self._storage.get_run(run_id)
         return await self._storage.run_history(run_id)
+
+    async def run_started_at(self, run_id: str) -> int | None:
+        """When the run's first call was sent, as its trace has it (`None`: not yet)."""
+        return first_call_at([entry] if (entry := await self._storage.first_call(run_id)) else [])
 
     async def run_state(self, run_id: str) -> RunState:
         """The run's events and memoized steps (what an SDK fetches with ``use_api``)."""

@@ -153,7 +153,7 @@ def build_trace(state: RunState, history: Sequence[HistoryEntry]) -> Span:
         name=run.function_id,
         status=_run_status(run, history),
         queued_at=run.started_at,
-        started_at=_first_call(history),
+        started_at=first_call_at(history),
         ended_at=run.ended_at,
         attempts=1,
         output_id=output_key(run.id, None) if run.ended_at is not None else None,
@@ -284,8 +284,9 @@ def _run_status(run: RunRecord, history: Sequence[HistoryEntry]) -> SpanStatus:
     return SpanStatus.RUNNING if history else SpanStatus.QUEUED
 
 
-def _first_call(history: Sequence[HistoryEntry]) -> int | None:
-    """When the run's first call was sent, as far as its history tells."""
+def first_call_at(history: Sequence[HistoryEntry]) -> int | None:
+    """When the run's first call was sent, as far as its history tells (its first line that
+    names a step is enough: `runs.first_call`)."""
     for entry in history:
         if entry.step_id is not None:
             sent = entry.detail.get("began")

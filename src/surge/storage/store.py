@@ -239,6 +239,10 @@ class Storage:
         """The run's history in the order it was written."""
         return await self._db.run(lambda: runs.run_history(run_id), transaction=False)
 
+    async def first_call(self, run_id: str) -> HistoryEntry | None:
+        """The first line of the run's history its calls wrote (`runs.first_call`)."""
+        return await self._db.read(lambda: runs.first_call(run_id))
+
     async def span_metadata(self, run_id: str) -> list[SpanMetadata]:
         """The run's span metadata: its own (`SpanMetadata.step_id` ``""``) and its steps'."""
         return await self._db.run(lambda: span_metadata.span_metadata(run_id), transaction=False)

@@ -120,6 +120,45 @@ async def test_a_step_s_span_starts_when_its_call_was_sent_not_when_it_answered(
     assert queued <= began and (ended - began).total_seconds() >= 0.3, slow
 
 
+RUN_TIMES = "query($id: String!) { run(runID: $id) { status queuedAt startedAt endedAt } }"
+
+
+async def test_a_run_starts_when_its_first_call_is_sent_not_when_it_was_queued(
+    server: Harness, sdk_app: ScriptedApp
+) -> None:
+    gate = asyncio.Event()
+
+    async def reply(call: Received) -> Reply:
+        await gate.wait()
+        return sdk_app.ok("done")
+
+    function = sdk_app.function("gql", "one-at-a-time", [{"event": "gql/one-at-a-time"}])
+    function["concurrency"] = [{"limit": 1}]
+    sdk_app.script(function["id"], reply)
+    await sdk_app.register(server, "gql", [function])
+    events = await server.send([{"name": "gql/one-at-a-time", "data": {"n": n}} for n in (1, 2)])
+    try:
+        [call] = await sdk_app.wait_calls(function["id"], 1)
+        runs = [run["run_id"] for event_id in events for run in await server.event_runs(event_id)]
+        [first] = [run_id for run_id in runs if run_id == call.ctx["run_id"]]
+        [second] = [run_id for run_id in runs if run_id != first]
+
+        # The second run waits for the first's concurrency slot: queued, not started.
+        waiting = (await gql(server, RUN_TIMES, id=second))["data"]["run"]
+        assert waiting["queuedAt"] is not None and waiting["startedAt"] is None, waiting
+    finally:
+        gate.set()
+    for run_id in runs:
+        await server.wait_run(run_id)
+    one, two = [(await gql(server, RUN_TIMES, id=r))["data"]["run"] for r in (first, second)]
+    assert parse_time(two["queuedAt"]) <= parse_time(one["endedAt"]), (one, two)
+    assert parse_time(one["endedAt"]) <= parse_time(two["startedAt"]), (one, two)
+    root = await gql(
+        server, "query($id: String!) { runTrace(runID: $id) { startedAt } }", id=second
+    )
+    assert root["data"]["runTrace"]["startedAt"] == two["startedAt"]
+
+
 def parse_time(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 

@@ -141,6 +141,23 @@ async def test_history_is_returned_in_write_order(store: Storage, kit: Kit) -> N
     assert await store.run_history(run_id) == entries
 
 
+async def test_a_run_s_first_call_is_the_first_history_line_naming_a_step(
+    store: Storage, kit: Kit
+) -> None:
+    run_id = await kit.start_run()
+    assert await store.first_call(run_id) is None
+    item = await kit.lease_one(run_id)
+    entries = [
+        HistoryEntry(run_id=run_id, at=2, kind="resumed"),
+        HistoryEntry(run_id=run_id, at=3, kind="step_completed", step_id="a", detail={"began": 1}),
+        HistoryEntry(run_id=run_id, at=4, kind="step_completed", step_id="b"),
+    ]
+
+    await store.commit(Commit(at=now(), item=item, history=entries))
+
+    assert await store.first_call(run_id) == entries[1]
+
+
 async def test_cancel_stops_a_running_run_and_drops_its_work(store: Storage, kit: Kit) -> None:
     run_id = await kit.start_run()
     other_id = await kit.start_run()

@@ -89,6 +89,10 @@ def run_object(engine: Engine, record: RunRecord) -> dict[str, Any]:
         found = await engine.list_runs(RunQuery(parent_run_id=record.id, limit=MAX_PAGE_SIZE))
         return [run_object(engine, run) for run in found]
 
+    async def started_at(info: GraphQLResolveInfo) -> str | None:
+        # Queued when it fell due; started when its first call was sent, as in its trace.
+        return time(await engine.run_started_at(record.id))
+
     async def reruns(info: GraphQLResolveInfo) -> list[dict[str, Any]]:
         found = await engine.list_runs(RunQuery(original_run_id=record.id, limit=MAX_PAGE_SIZE))
         return [run_object(engine, run) for run in found]
@@ -103,7 +107,7 @@ def run_object(engine: Engine, record: RunRecord) -> dict[str, Any]:
         "functionID": record.function_id,
         "traceID": record.id,
         "queuedAt": time(record.started_at),
-        "startedAt": time(record.started_at),
+        "startedAt": started_at,
         "endedAt": time(record.ended_at),
         "status": RUN_STATUS[record.status],
         "sourceID": record.parent_run_id,

@@ -263,6 +263,17 @@ def run_history(run_id: str) -> Rule[list[HistoryEntry]]:
     return [record_from(HistoryEntry, HISTORY, row) for row in rows]
 
 
+def first_call(run_id: str) -> Rule[HistoryEntry | None]:
+    """The first line of the run's history that names a step: its first call's (none: no call
+    has ended yet)."""
+    sql = (
+        f"SELECT {HISTORY.names()} FROM history WHERE run_id = ? AND step_id IS NOT NULL"
+        " ORDER BY id LIMIT 1"
+    )
+    row = yield fetch_one(sql, run_id)
+    return None if row is None else record_from(HistoryEntry, HISTORY, row)
+
+
 def cancel_run(
     run_id: str,
     *,
