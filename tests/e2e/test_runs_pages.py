@@ -65,6 +65,11 @@ def test_runs_list_filters_and_a_run_shows_its_steps_event_and_fan_out(
 
     page.goto(f"{server.url}/runs/{worker['run_id']}")
     expect(page.locator("#run-status")).to_have_text("Completed")
+    # Its first call was sent once it was queued (ISO times in UTC compare as text).
+    first_call = page.locator("#run-first-call time")
+    expect(first_call).to_have_count(1)
+    queued = page.locator("dl.run-facts time").first.get_attribute("datetime")
+    assert queued is not None and queued <= (first_call.get_attribute("datetime") or ""), queued
     steps = page.locator("li.step")
     expect(steps.locator(".name")).to_have_text(["fetch-item", "process-item", "Finalization"])
     fetch = page.locator('li.step[data-step="fetch-item"]')

@@ -160,6 +160,7 @@ class RunsPages:
         chosen = request.query_params.get("from_step")
         context = {
             "run": run_row(run),
+            "first_call": moment(trace.started_at),  # its trace's root span starts then
             "output": None if run.output is None else pretty_json(run.output),
             "run_error": None if run.error is None else error_view(run.error),
             "events": [pretty_json(event) for event in state.events],

@@ -124,8 +124,10 @@ RUN_TIMES = "query($id: String!) { run(runID: $id) { status queuedAt startedAt e
 
 
 async def test_a_run_starts_when_its_first_call_is_sent_not_when_it_was_queued(
-    server: Harness, sdk_app: ScriptedApp
+    dashboard_server: Harness, sdk_app: ScriptedApp
 ) -> None:
+    """In GraphQL and on the run's dashboard page, which both serve."""
+    server = dashboard_server
     gate = asyncio.Event()
 
     async def reply(call: Received) -> Reply:
@@ -146,6 +148,8 @@ async def test_a_run_starts_when_its_first_call_is_sent_not_when_it_was_queued(
         # The second run waits for the first's concurrency slot: queued, not started.
         waiting = (await gql(server, RUN_TIMES, id=second))["data"]["run"]
         assert waiting["queuedAt"] is not None and waiting["startedAt"] is None, waiting
+        page = await server.client.get(f"/runs/{second}")
+        assert "not yet: it waits to be called" in page.text
     finally:
         gate.set()
     for run_id in runs:
