@@ -16,6 +16,8 @@ from surge.storage import (
     Memo,
     Pause,
     PauseKind,
+    RunStatus,
+    RunUpdate,
     Storage,
     Then,
     WorkItem,
@@ -212,6 +214,46 @@ async def test_a_step_committing_while_another_is_mid_commit_waits_for_it(
         assert await kit.memo_ids(run_id) == ["left", "right"]
     finally:
         await a.close()
+
+
+@pytest.mark.parametrize("ended", [False, True], ids=["running", "ended meanwhile"])
+async def test_a_commit_that_updates_its_run_holds_the_run_s_row(
+    postgres_url: str, ended: bool
+) -> None:
+    """The run's update takes the row lock the commit would otherwise take on its own
+    (`LockRows`), so the run's writers still go one at a time: also when the run was cancelled
+    while the call was in flight, and the update leaves it as it ended."""
+    node = PostgresConnector(postgres_url)
+    await node.open(now=now())
+    store = Storage(node)
+    try:
+        kit = Kit(store)
+        run_id = await kit.start_run()
+        item = await kit.lease_one(run_id)
+        if ended:
+            cancelled = await store.cancel_run(run_id, at=now())
+            assert cancelled.status is RunStatus.CANCELLED
+        memo = Memo(step_id="a", outcome={"data": 1})
+        update = RunUpdate(request_version=7)
+
+        def slow_commit() -> Rule[None]:
+            yield from commit(Commit(at=now(), item=item, memos=[memo], run_update=update))
+            yield fetch("SELECT pg_sleep(1)")  # still inside the commit's transaction
+
+        committing = asyncio.create_task(node.run(slow_commit))
+        await asyncio.sleep(0.4)
+        assert not committing.done()
+        async with await psycopg.AsyncConnection.connect(postgres_url) as other:
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                await other.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE NOWAIT", (run_id,))
+        await asyncio.wait_for(committing, 5)
+
+        run = await store.get_run(run_id)
+        assert run.request_version == (-1 if ended else 7)
+        assert run.status is (RunStatus.CANCELLED if ended else RunStatus.RUNNING)
+        assert await kit.memo_ids(run_id) == ["a"]
+    finally:
+        await store.close()
 
 
 async def test_a_heartbeat_skips_an_item_whose_commit_holds_it_locked(

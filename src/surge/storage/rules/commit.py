@@ -102,8 +102,13 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
     run_id = _run_of(c)
     if ended:
         c = _after_the_end(c)
-    # Statements whose results are not read go out together: one step of the rule each.
-    first: list[Statement] = [] if run_id is None else [LockRows("runs", "id", (run_id,))]
+    # Statements whose results are not read go out together: one step of the rule each. The
+    # run's row is locked first: by the commit's update of the run, when it makes one (it
+    # always takes the row, `_update_run`), and otherwise on its own.
+    first: list[Statement] = []
+    if run_id is not None:
+        update = _update_run(run_id, c.run_update) if c.run_update is not None else []
+        first += update or [LockRows("runs", "id", (run_id,))]
     # A commit that ends the run finds it ended by its own update (`_update_run`).
     if not ended and run_id is not None and (c.events or c.pauses) and not _ends(c.run_update):
         first.append(Expect(fetch_one(_RUNNING, run_id), 1, RunEndedMeanwhile))
@@ -121,8 +126,6 @@ def commit(c: Commit, *, token: str = "", ended: bool = False) -> Rule[NextCall 
         outcome = codec.dumps_str(memo.outcome)
         row = (run_id, memo.step_id, run_id, memo.name, memo.op, outcome, memo.at)
         first.append(execute(INSERT_MEMO, *row))
-    if c.run_update is not None and run_id is not None:
-        first += _update_run(run_id, c.run_update)
     first += c.notes
     results = yield tuple(first)
     if c.metadata and run_id is not None:  # under the run's row lock, taken first
@@ -385,6 +388,9 @@ def _lost(item: WorkItem) -> StaleLease:
 
 
 def _update_run(run_id: str, update: RunUpdate) -> list[Statement]:
+    """The statement of `update`, which locks the run's row whatever it finds: an update that
+    ends the run expects it running (else the commit is undone: `RunEndedMeanwhile`); any
+    other leaves an ended run as it ended, but still takes its row."""
     columns: list[str] = []
     values: list[object] = []
     if update.status is not None:
@@ -409,17 +415,26 @@ def _update_run(run_id: str, update: RunUpdate) -> list[Statement]:
         values.append(update.force_step_plan)
     if not columns:
         return []
-    statement = execute(_update_sql(tuple(columns)), *values, run_id)
-    # Ending a run that ended meanwhile (was cancelled) is undone, with all the commit did.
-    return [Expect(statement, 1, RunEndedMeanwhile) if ending else statement]
+    if ending:
+        # Ending a run that ended meanwhile (was cancelled) is undone, with all the commit did.
+        statement = execute(_ending_sql(tuple(columns)), *values, run_id)
+        return [Expect(statement, 1, RunEndedMeanwhile)]
+    return [execute(_update_sql(tuple(columns)), *values, run_id)]
+
+
+@functools.cache
+def _ending_sql(columns: tuple[str, ...]) -> str:
+    """The same text for the same columns (the connectors cache statements by text)."""
+    sets = ", ".join(f"{column} = ?" for column in columns)
+    return f"UPDATE runs SET {sets} WHERE id = ? AND ended_at IS NULL"
 
 
 @functools.cache
 def _update_sql(columns: tuple[str, ...]) -> str:
-    """The same text for the same columns (the connectors cache statements by text)."""
-    # A run that ended (was cancelled) while its call was in flight stays as it ended.
-    sets = ", ".join(f"{column} = ?" for column in columns)
-    return f"UPDATE runs SET {sets} WHERE id = ? AND ended_at IS NULL"
+    """As `_ending_sql`; a run that ended (was cancelled) while its call was in flight stays
+    as it ended, its row rewritten unchanged: so the statement locks it either way."""
+    sets = ", ".join(f"{c} = CASE WHEN ended_at IS NULL THEN ? ELSE {c} END" for c in columns)
+    return f"UPDATE runs SET {sets} WHERE id = ?"
 
 
 def _discover(
