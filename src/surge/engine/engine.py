@@ -50,9 +50,7 @@ from .reruns import Reruns
 from .scheduler import Scheduler
 from .suspensions import Suspensions
 from .throughput import Throughput
-from .traces import (
-    step_target,
-)
+from .traces import step_target
 from .upkeep import upkeep_item
 
 logger = logging.getLogger(__name__)
